@@ -1,0 +1,95 @@
+"""Collectors: the one seam through which evidence enters ctxgrab.
+
+A collector is an async function::
+
+    async def collect(request: CollectRequest, params: dict) -> Evidence
+
+registered under the entry-point group ``ctxgrab.collectors`` by its kind name
+(built-ins use the same group, see ``pyproject.toml``). ``params`` are the
+instance parameters from the plan (a pack entry, a config entry); ``request`` is
+what every collector of the run shares: service, window, baseline, sources.
+
+A collector fetches and hands over; parsing and summarising live in
+``ctxgrab.analysis``. It may raise: the engine turns any exception into Evidence
+with status ``error`` (and a hang into ``timeout``), but a collector that knows
+what went wrong should return ``Evidence.failed(...)`` with a better reason.
+
+Example plugin (``pyproject.toml``: ``[project.entry-points."ctxgrab.collectors"]
+uptime = "acme_ctx:collect"``)::
+
+    async def collect(request, params):
+        return Evidence(kind="uptime", name="uptime", title="Uptime",
+                        data={"seconds": 42})
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+from ..errors import ConfigError
+from ..evidence import Evidence
+from ..timeutil import Window
+
+if TYPE_CHECKING:
+    from ..config import Config, ServiceConfig
+
+__all__ = ["CollectRequest", "CollectFn", "available", "load"]
+
+CollectFn = Callable[["CollectRequest", dict[str, Any]], Awaitable[Evidence]]
+
+GROUP = "ctxgrab.collectors"
+
+
+@dataclass(frozen=True)
+class CollectRequest:
+    """What every collector of one run shares."""
+
+    service: str
+    window: Window
+    baseline: Window | None
+    at: datetime
+    base_dir: Path  # relative paths in the config resolve against this
+    config: "Config"
+    timeout_s: float = 20.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def service_config(self) -> "ServiceConfig":
+        return self.config.services[self.service]
+
+    def resolve(self, path: str | Path) -> Path:
+        """An absolute path for a config-relative one (``~`` expanded)."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+
+@lru_cache(maxsize=1)
+def _entry_points() -> dict[str, str]:
+    # One scan per process: entry-point scans cost milliseconds each.
+    return {ep.name: ep.value for ep in entry_points(group=GROUP)}
+
+
+def available() -> list[str]:
+    """Names of every registered collector kind."""
+    return sorted(_entry_points())
+
+
+@lru_cache(maxsize=None)
+def load(kind: str) -> CollectFn:
+    """Import the collector for ``kind``; only collectors a run needs get imported."""
+    eps = _entry_points()
+    if kind not in eps:
+        raise ConfigError(
+            f"unknown collector {kind!r}; registered collectors: {', '.join(sorted(eps)) or 'none'} "
+            "(is ctxgrab installed? a plugin's package must be installed to register its collectors)"
+        )
+    module_name, _, attr = eps[kind].partition(":")
+    module = importlib.import_module(module_name)
+    fn = getattr(module, attr or "collect")
+    return fn
