@@ -39,7 +39,7 @@ from ..timeutil import Window
 if TYPE_CHECKING:
     from ..config import Config, ServiceConfig
 
-__all__ = ["CollectRequest", "CollectFn", "available", "load"]
+__all__ = ["CollectRequest", "CollectFn", "available", "load", "run_blocking"]
 
 CollectFn = Callable[["CollectRequest", dict[str, Any]], Awaitable[Evidence]]
 
@@ -93,3 +93,14 @@ def load(kind: str) -> CollectFn:
     module = importlib.import_module(module_name)
     fn = getattr(module, attr or "collect")
     return fn
+
+
+async def run_blocking(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run blocking work (file parsing) in a worker thread.
+
+    The thread is abandoned if the collector's deadline passes, so a slow parse
+    never holds the run past its global deadline.
+    """
+    import anyio.to_thread
+
+    return await anyio.to_thread.run_sync(fn, *args, abandon_on_cancel=True)

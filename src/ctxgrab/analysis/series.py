@@ -1,0 +1,168 @@
+"""Summaries of a metric series: the numbers a person would quote.
+
+Pure functions over ``[(unix_seconds, value), ...]``. NaN and ±Inf points are
+dropped and counted, never propagated.
+
+>>> pts = [(i * 3600.0, 2.0 + 0.5 * i) for i in range(13)]
+>>> s = summarize(pts)
+>>> s["first"], s["last"], s["trend_per_hour"], round(s["r2"], 3)
+(2.0, 8.0, 0.5, 1.0)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Sequence
+
+__all__ = ["summarize", "sparkline", "change_point", "linear_trend", "percentile", "pick_step"]
+
+_BLOCKS = "▁▂▃▄▅▆▇█"
+MAX_POINTS = 11_000  # Prometheus refuses range queries returning more points per series
+
+
+def pick_step(window_s: float, target_points: int = 720) -> int:
+    """A step in whole seconds that keeps a range query well under the point limit."""
+    step = max(1, math.ceil(window_s / target_points))
+    for nice in (1, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400):
+        if nice >= step:
+            step = nice
+            break
+    while window_s / step >= MAX_POINTS:
+        step *= 2
+    return step
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile of already sorted values (q in 0..100)."""
+    if not sorted_values:
+        return math.nan
+    k = (len(sorted_values) - 1) * q / 100
+    lo, hi = math.floor(k), math.ceil(k)
+    if lo == hi:
+        return float(sorted_values[lo])
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
+
+
+def linear_trend(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """Least-squares slope per hour and R² of ``points``."""
+    n = len(points)
+    if n < 2:
+        return 0.0, 0.0
+    xs = [t / 3600 for t, _ in points]
+    ys = [v for _, v in points]
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    if sxx == 0:
+        return 0.0, 0.0
+    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
+    syy = sum((y - my) ** 2 for y in ys)
+    slope = sxy / sxx
+    r2 = (sxy * sxy) / (sxx * syy) if syy > 0 else 0.0
+    return slope, r2
+
+
+def change_point(points: Sequence[tuple[float, float]], min_segment: int = 3) -> dict[str, Any] | None:
+    """The single split that best separates the series into two levels (least squared error).
+
+    Returns the time of the split and the means before and after, or None when the
+    series is too short or flat.
+    """
+    n = len(points)
+    if n < 2 * min_segment:
+        return None
+    ys = [v for _, v in points]
+    prefix = [0.0]
+    prefix_sq = [0.0]
+    for y in ys:
+        prefix.append(prefix[-1] + y)
+        prefix_sq.append(prefix_sq[-1] + y * y)
+
+    def sse(i: int, j: int) -> float:
+        s, sq, k = prefix[j] - prefix[i], prefix_sq[j] - prefix_sq[i], j - i
+        return sq - s * s / k
+
+    total = sse(0, n)
+    if total <= 0:
+        return None
+    best_i, best = None, total
+    for i in range(min_segment, n - min_segment + 1):
+        cost = sse(0, i) + sse(i, n)
+        if cost < best:
+            best_i, best = i, cost
+    if best_i is None:
+        return None
+    before = (prefix[best_i]) / best_i
+    after = (prefix[n] - prefix[best_i]) / (n - best_i)
+    return {
+        "at": points[best_i][0],
+        "before": before,
+        "after": after,
+        "ratio": (after / before) if before else None,
+        "explained": 1 - best / total,  # share of variance the split explains
+    }
+
+
+def sparkline(values: Sequence[float], width: int = 24) -> str:
+    """A unicode sparkline of ``values`` resampled to ``width`` buckets (bucket means)."""
+    vals = [v for v in values if math.isfinite(v)]
+    if not vals:
+        return ""
+    if len(vals) > width:
+        buckets = []
+        for b in range(width):
+            lo, hi = b * len(vals) // width, (b + 1) * len(vals) // width
+            chunk = vals[lo:hi] or [vals[lo]]
+            buckets.append(sum(chunk) / len(chunk))
+        vals = buckets
+    lo, hi = min(vals), max(vals)
+    if hi == lo:
+        return _BLOCKS[0] * len(vals)
+    return "".join(_BLOCKS[min(7, int((v - lo) / (hi - lo) * 8))] for v in vals)
+
+
+def summarize(points: Iterable[tuple[float, float]], baseline: Iterable[tuple[float, float]] | None = None) -> dict[str, Any]:
+    """Start, end, min, max, mean, p95, change, trend per hour with R², change point, sparkline.
+
+    With ``baseline`` points, also the baseline mean and the ratio of this window's mean to it.
+    """
+    clean: list[tuple[float, float]] = []
+    dropped = 0
+    for t, v in points:
+        v = float(v)
+        if math.isfinite(v):
+            clean.append((float(t), v))
+        else:
+            dropped += 1
+    clean.sort()
+    if not clean:
+        return {"points": 0, "dropped_points": dropped}
+    values = [v for _, v in clean]
+    ordered = sorted(values)
+    slope, r2 = linear_trend(clean)
+    first, last = values[0], values[-1]
+    out: dict[str, Any] = {
+        "points": len(clean),
+        "dropped_points": dropped,
+        "start_ts": clean[0][0],
+        "end_ts": clean[-1][0],
+        "span_s": clean[-1][0] - clean[0][0],
+        "first": first,
+        "last": last,
+        "min": ordered[0],
+        "max": ordered[-1],
+        "mean": sum(values) / len(values),
+        "p95": percentile(ordered, 95),
+        "change": last - first,
+        "change_ratio": (last / first) if first else None,
+        "trend_per_hour": slope,
+        "r2": r2,
+        "sparkline": sparkline(values),
+        "change_point": change_point(clean),
+    }
+    if baseline is not None:
+        base = [float(v) for _, v in baseline if math.isfinite(float(v))]
+        if base:
+            bmean = sum(base) / len(base)
+            out["baseline_mean"] = bmean
+            out["baseline_ratio"] = (out["mean"] / bmean) if bmean else None
+    return out

@@ -1,0 +1,222 @@
+"""The library API: one call from a service name to a prompt.
+
+>>> r = ctxgrab.incident("payments", config="fixtures/demo/ctxgrab.yaml")   # doctest: +SKIP
+>>> print(r.markdown)                                                        # doctest: +SKIP
+>>> r.to_dict()["evidence"][0]["status"]                                     # doctest: +SKIP
+'ok'
+
+Inside a running event loop (a chatbot, a web handler) use ``await ctxgrab.aincident(...)``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import anyio
+
+from . import signals as _signals
+from .collectors import CollectRequest
+from .config import Config, load_config
+from .engine import collect_all, plan
+from .errors import ConfigError
+from .evidence import Evidence
+from .render import evidence_context, render_template
+from .telemetry import get_tracer
+from .timeutil import Window, format_duration, format_time, parse_duration, parse_time
+
+__all__ = ["IncidentResult", "incident", "aincident", "resolve_window", "SCHEMA_VERSION"]
+
+SCHEMA_VERSION = 1
+DEFAULT_TEMPLATE = "incident"
+
+
+@dataclass
+class IncidentResult:
+    """Everything one run produced: the evidence, the signals and the rendered prompt."""
+
+    service: str
+    at: datetime
+    window: Window
+    baseline: Window | None
+    evidence: list[Evidence]
+    signals: list[dict[str, Any]]
+    template: str
+    markdown: str
+    description: str | None = None
+    trimmed: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """All evidence as data (already redacted), for chatbots and ``--format json``."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "service": self.service,
+            "description": self.description,
+            "at": self.at.isoformat(),
+            "window": self.window.to_dict(),
+            "baseline": self.baseline.to_dict() if self.baseline else None,
+            "template": self.template,
+            "signals": self.signals,
+            "evidence": [ev.model_dump(mode="json") for ev in self.evidence],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def resolve_window(
+    config: Config,
+    since: str | timedelta | None = None,
+    start: str | datetime | None = None,
+    end: str | datetime | None = None,
+    at: str | datetime | None = None,
+) -> tuple[datetime, Window, Window | None]:
+    """``at`` (the clock), the window and the baseline window from options and config defaults."""
+    try:
+        now = parse_time(at) if at is not None else (config.defaults.at or datetime.now(timezone.utc))
+        if start is not None or end is not None:
+            if start is None:
+                raise ValueError("--to needs --from")
+            w_end = parse_time(end) if end is not None else now
+            window = Window(parse_time(start), w_end)
+            if at is None and config.defaults.at is None:
+                now = w_end
+        else:
+            window = Window.ending(now, parse_duration(since or config.defaults.since))
+    except ValueError as e:
+        raise ConfigError(f"bad time option: {e}") from None
+    b = config.defaults.baseline
+    baseline = window.before() if b == "previous" else window.shifted(parse_duration(b))
+    return now, window, baseline
+
+
+def _render(result_fields: dict[str, Any], evidence: list[Evidence], template: str, user_dir: Path | None,
+            trimmed: list[str]) -> str:
+    ctx = dict(result_fields)
+    ctx.update(evidence_context(evidence))
+    ctx["trimmed"] = trimmed
+    return render_template(template, ctx, user_dir)
+
+
+def render_result(
+    service: str,
+    at: datetime,
+    window: Window,
+    baseline: Window | None,
+    evidence: list[Evidence],
+    *,
+    description: str | None = None,
+    template: str | None = None,
+    templates_dir: Path | None = None,
+    budget: int | None = None,
+) -> IncidentResult:
+    """Derive signals and render; no source is touched (used for saved evidence too)."""
+    sigs = _signals.derive(evidence)
+    name = template or DEFAULT_TEMPLATE
+    fields = {
+        "service": service,
+        "description": description,
+        "at": at,
+        "at_text": format_time(at),
+        "window": window,
+        "window_text": f"{format_time(window.start)} → {format_time(window.end)} ({format_duration(window.length)})",
+        "baseline": baseline,
+        "signals": sigs,
+        "template": name,
+    }
+    trimmed: list[str] = []
+    if budget:
+        from .render.budget import fit_to_budget
+
+        markdown, trimmed = fit_to_budget(
+            evidence, lambda evs, notes: _render(fields, evs, name, templates_dir, notes), budget
+        )
+    else:
+        markdown = _render(fields, evidence, name, templates_dir, trimmed)
+    return IncidentResult(service, at, window, baseline, evidence, sigs, name, markdown, description, trimmed)
+
+
+async def aincident(
+    service: str,
+    since: str | timedelta | None = None,
+    *,
+    start: str | datetime | None = None,
+    end: str | datetime | None = None,
+    at: str | datetime | None = None,
+    config: str | Path | Config | None = None,
+    template: str | None = None,
+    budget: int | None = None,
+    tracer_provider: Any = None,
+    on_evidence: Callable[[Evidence], None] | None = None,
+) -> IncidentResult:
+    """Collect the evidence for ``service`` and render the prompt.
+
+    ``since`` is the window length ending at ``at`` (default: the config's
+    ``defaults.since`` ending now, or at the config's pinned ``defaults.at``);
+    ``start``/``end`` give the window explicitly. ``config`` is a path, a loaded
+    :class:`~ctxgrab.config.Config`, or None for discovery.
+
+    Example::
+
+        result = await ctxgrab.aincident("payments", since="2h")
+        await chat.send(result.markdown)
+    """
+    cfg = config if isinstance(config, Config) else load_config(config)
+    svc = cfg.service(service)
+    now, window, baseline = resolve_window(cfg, since, start, end, at)
+    request = CollectRequest(
+        service=service,
+        window=window,
+        baseline=baseline,
+        at=now,
+        base_dir=cfg.base_dir,
+        config=cfg,
+        timeout_s=cfg.defaults.timeout_s,
+    )
+    tracer = get_tracer(tracer_provider)
+    with tracer.start_as_current_span("ctxgrab incident") as span:
+        span.set_attribute("ctxgrab.service", service)
+        planned = plan(cfg, service)
+        span.set_attribute("ctxgrab.collectors", len(planned))
+        evidence = await collect_all(
+            request,
+            planned,
+            deadline_s=cfg.defaults.deadline_s,
+            tracer_provider=tracer_provider,
+            redaction=getattr(cfg, "redaction", None),
+            on_done=on_evidence,
+        )
+        user_templates = cfg.base_dir / cfg.defaults.templates_dir if cfg.defaults.templates_dir else None
+        return render_result(
+            service,
+            now,
+            window,
+            baseline,
+            evidence,
+            description=svc.description,
+            template=template or cfg.defaults.template,
+            templates_dir=user_templates,
+            budget=budget if budget is not None else cfg.defaults.budget,
+        )
+
+
+def incident(service: str, since: str | timedelta | None = None, **kwargs: Any) -> IncidentResult:
+    """Blocking form of :func:`aincident` (not for use inside a running event loop).
+
+    Example::
+
+        import ctxgrab
+        prompt = ctxgrab.incident("payments", since="2h").markdown
+    """
+    try:
+        import asyncio
+
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError("ctxgrab.incident() was called inside a running event loop; use await ctxgrab.aincident()")
+    return anyio.run(lambda: aincident(service, since, **kwargs))

@@ -1,0 +1,56 @@
+"""``ctxgrab check``: is the config valid, and does each source answer?"""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+import httpx
+import typer
+
+from .config import Config, SourceConfig, load_config
+
+__all__ = ["run_check", "probe_source"]
+
+_READY_PATHS = {
+    "prometheus": "/-/ready",
+    "victoriametrics": "/health",
+    "alertmanager": "/-/ready",
+    "loki": "/ready",
+}
+
+
+def probe_source(name: str, source: SourceConfig, cfg: Config) -> tuple[bool, str]:
+    """(answered, one-line detail) for one source."""
+    if source.type == "prometheus_files":
+        folder = cfg.base_dir / (source.path or ".")
+        files = list(folder.glob("*.json")) if folder.is_dir() else []
+        return (bool(files), f"{len(files)} saved responses in {folder}" if files else f"no saved responses in {folder}")
+    if source.type in _READY_PATHS and source.url:
+        url = source.url + _READY_PATHS[source.type]
+        try:
+            r = httpx.get(url, timeout=source.timeout_s or 5.0, verify=source.verify_tls, headers=source.headers)
+        except httpx.HTTPError as e:
+            return False, f"{url}: {type(e).__name__}: {e}"
+        return r.status_code < 400, f"{url}: HTTP {r.status_code}"
+    return True, f"type {source.type}: not probed by check"
+
+
+def run_check(config_path: Path | None) -> bool:
+    cfg = load_config(config_path)
+    typer.echo(f"config {cfg.path}: valid, {len(cfg.services)} service(s), {len(cfg.sources)} source(s)")
+    all_ok = True
+    for name, source in cfg.sources.items():
+        ok, detail = probe_source(name, source, cfg)
+        all_ok &= ok
+        typer.echo(f"  source {name} ({source.type}): {'ok' if ok else 'FAILED'} — {detail}")
+    for sname, svc in cfg.services.items():
+        globs = [e.path for e in svc.logs if e.path] + svc.gc_logs + svc.heap_dumps
+        globs += [svc.deploys.path] if svc.deploys else []
+        globs += [s.path for s in svc.settings]
+        for pattern in globs:
+            matches = glob.glob(str(cfg.base_dir / Path(pattern).expanduser()))
+            ok = bool(matches)
+            all_ok &= ok
+            typer.echo(f"  service {sname}: {pattern}: {'%d file(s)' % len(matches) if ok else 'NO FILES'}")
+    return all_ok

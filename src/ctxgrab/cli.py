@@ -1,0 +1,151 @@
+"""The ``ctxgrab`` command line.
+
+The prompt goes to stdout, diagnostics to stderr, progress only on a terminal.
+Exit codes: 0 a prompt was produced (even with gaps), 1 an unexpected failure,
+2 bad usage, config or input (a one-line message says what and how to fix it).
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .errors import ConfigError, CtxgrabError, InputError, RenderError
+
+app = typer.Typer(
+    name="ctxgrab",
+    help=(
+        "Turn a production incident into one data-rich, safe prompt for an LLM.\n\n"
+        "Example:\n\n"
+        "  ctxgrab incident --service payments --config fixtures/demo/ctxgrab.yaml > prompt.md"
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,  # never print locals (secrets) in tracebacks
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+
+class Format(str, Enum):
+    markdown = "markdown"
+    json = "json"
+
+
+def fail(message: str, code: int = 2) -> "typer.Exit":
+    """Print ``ctxgrab: message`` on stderr and return the exit to raise."""
+    typer.echo(f"ctxgrab: {message}", err=True)
+    return typer.Exit(code)
+
+
+def write_output(text: str, output: Optional[Path]) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"ctxgrab: wrote {output}", err=True)
+
+
+class _Progress:
+    """One line per finished collector on stderr, only when stderr is a terminal."""
+
+    def __init__(self, total: int) -> None:
+        self.enabled = sys.stderr.isatty()
+        self.done = 0
+        self.total = total
+
+    def __call__(self, ev) -> None:  # type: ignore[no-untyped-def]
+        self.done += 1
+        if self.enabled:
+            mark = "ok" if ev.ok else ev.status.value
+            sys.stderr.write(f"\r\x1b[K[{self.done}/{self.total}] {ev.title}: {mark}")
+            if self.done == self.total:
+                sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+ConfigOpt = typer.Option(None, "--config", "-c", help="config file (default: $CTXGRAB_CONFIG, ./ctxgrab.yaml, "
+                         "~/.config/ctxgrab/config.yaml)")
+
+
+@app.command()
+def incident(
+    service: str = typer.Option(..., "--service", "-s", help="service name from the config"),
+    since: Optional[str] = typer.Option(None, "--since", help="window length ending at --at, e.g. 30m, 2h, 1d "
+                                        "(default: defaults.since)"),
+    start: Optional[str] = typer.Option(None, "--from", help="window start (ISO 8601), instead of --since"),
+    end: Optional[str] = typer.Option(None, "--to", help="window end (ISO 8601; default: --at)"),
+    at: Optional[str] = typer.Option(None, "--at", help="the incident's 'now' (ISO 8601; default: the real clock "
+                                     "or defaults.at)"),
+    config: Optional[Path] = ConfigOpt,
+    fmt: Format = typer.Option(Format.markdown, "--format", "-f", help="markdown prompt, or json with all evidence"),
+    template: Optional[str] = typer.Option(None, "--template", "-t", help="template name (default: incident)"),
+    budget: Optional[int] = typer.Option(None, "--budget", help="token budget; lower-priority detail is trimmed "
+                                         "to fit (default: defaults.budget)"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="write to this file instead of stdout"),
+) -> None:
+    """Collect the evidence for a service and print the prompt.
+
+    Example:
+
+      ctxgrab incident --service payments --since 2h > prompt.md
+
+      ctxgrab incident -s payments --from 2026-03-02T09:00Z --to 2026-03-02T12:00Z --format json
+    """
+    from .api import aincident
+    from .config import load_config
+    from .engine import plan
+
+    import anyio
+
+    try:
+        cfg = load_config(config)
+        cfg.service(service)
+        progress = _Progress(len(plan(cfg, service)))
+        result = anyio.run(
+            lambda: aincident(service, since, start=start, end=end, at=at, config=cfg, template=template,
+                              budget=budget, on_evidence=progress)
+        )
+    except (ConfigError, InputError, RenderError) as e:
+        raise fail(str(e))
+    gaps = [ev for ev in result.evidence if not ev.ok]
+    if gaps:
+        typer.echo(f"ctxgrab: {len(gaps)} of {len(result.evidence)} sources gave nothing: "
+                   + "; ".join(f"{ev.title} ({ev.status.value})" for ev in gaps), err=True)
+    write_output(result.markdown if fmt is Format.markdown else result.to_json(), output)
+
+
+@app.command()
+def check(config: Optional[Path] = ConfigOpt) -> None:
+    """Validate the config and say which sources and inputs answer.
+
+    Example:
+
+      ctxgrab check --config ctxgrab.yaml
+    """
+    from .check import run_check
+
+    try:
+        ok = run_check(config)
+    except ConfigError as e:
+        raise fail(str(e))
+    raise typer.Exit(0 if ok else 1)
+
+
+# --- analysis commands (one module each) ---
+
+
+def main() -> None:
+    try:
+        app()
+    except CtxgrabError as e:  # anything a command did not translate itself
+        typer.echo(f"ctxgrab: {e}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,385 @@
+"""The configuration file, ``ctxgrab.yaml``, as pydantic models.
+
+Three top-level sections: ``sources`` (where data lives), ``services`` (what to
+collect for each service) and ``defaults`` (window, timeouts, template). Unknown
+keys, wrong types, unset ``${ENV_VAR}`` references and unknown services are
+:class:`~ctxgrab.errors.ConfigError`\\ s whose one-line message names the file,
+the key and the fix. ``docs/configuration.md`` documents every field; a test keeps
+the two in step.
+
+>>> cfg = load_config("fixtures/demo/ctxgrab.yaml")      # doctest: +SKIP
+>>> cfg.services["payments"].packs                         # doctest: +SKIP
+['jvm', 'http']
+
+Discovery order (:func:`find_config`): ``--config``, ``$CTXGRAB_CONFIG``,
+``./ctxgrab.yaml``, ``~/.config/ctxgrab/config.yaml``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+from .errors import ConfigError, UnknownServiceError
+from .timeutil import parse_duration, parse_time
+
+__all__ = [
+    "Config",
+    "Defaults",
+    "SourceConfig",
+    "ServiceConfig",
+    "LogEntry",
+    "MetricEntry",
+    "DeploysEntry",
+    "SettingsEntry",
+    "find_config",
+    "load_config",
+    "config_from_dict",
+    "SOURCE_TYPES",
+]
+
+SOURCE_TYPES = (
+    "prometheus",
+    "victoriametrics",
+    "prometheus_files",
+    "alertmanager",
+    "loki",
+    "kubernetes",
+    "postgres",
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def _check_duration(v: Any) -> Any:
+    if v is None:
+        return v
+    try:
+        parse_duration(v)
+    except ValueError as e:
+        raise ValueError(str(e)) from None
+    return str(v)
+
+
+class Defaults(_Model):
+    """Run-wide defaults; every one can be overridden on the command line."""
+
+    since: str = Field("2h", description="window length ending at `at`, e.g. 30m, 2h, 1d")
+    timeout_s: float = Field(20.0, gt=0, description="per-collector timeout in seconds")
+    deadline_s: float = Field(60.0, gt=0, description="global deadline for the whole collection, seconds")
+    at: datetime | None = Field(None, description="pinned 'now' (ISO 8601); unset means the real clock")
+    baseline: str = Field(
+        "previous",
+        description="baseline window: `previous` (the window just before), `1d` or `1w` earlier, or any duration",
+    )
+    template: str | None = Field(None, description="template name to use instead of the default `incident`")
+    templates_dir: str | None = Field(None, description="directory searched for templates before the bundled ones")
+    packs_dir: str | None = Field(None, description="directory searched for packs before the bundled ones")
+    budget: int | None = Field(None, gt=0, description="token budget for the prompt; unset means no limit")
+
+    _since = field_validator("since")(classmethod(lambda cls, v: _check_duration(v)))
+
+    @field_validator("baseline")
+    @classmethod
+    def _baseline(cls, v: str) -> str:
+        if v != "previous":
+            _check_duration(v)
+        return v
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _at(cls, v: Any) -> Any:
+        if v is None or isinstance(v, datetime):
+            return parse_time(v) if v is not None else None
+        try:
+            return parse_time(v)
+        except ValueError as e:
+            raise ValueError(str(e)) from None
+
+
+class SourceConfig(_Model):
+    """A data source. Which fields apply depends on ``type``; secrets only as ``${ENV_VAR}``."""
+
+    type: Literal[
+        "prometheus", "victoriametrics", "prometheus_files", "alertmanager", "loki", "kubernetes", "postgres"
+    ]
+    url: str | None = Field(None, description="base URL, may carry a path prefix (e.g. /prometheus)")
+    path: str | None = Field(None, description="directory of saved API responses (prometheus_files)")
+    headers: dict[str, str] = Field(default_factory=dict, description="extra HTTP headers")
+    org_id: str | None = Field(None, description="tenant, sent as X-Scope-OrgID")
+    bearer_token: str | None = Field(None, description="sent as Authorization: Bearer …")
+    username: str | None = Field(None, description="basic auth user")
+    password: str | None = Field(None, description="basic auth password")
+    verify_tls: bool = Field(True, description="verify the server's TLS certificate")
+    ca_file: str | None = Field(None, description="CA bundle for TLS verification")
+    timeout_s: float | None = Field(None, gt=0, description="per-request timeout; defaults to defaults.timeout_s")
+    kubeconfig: str | None = Field(None, description="kubeconfig path (kubernetes); unset means in-cluster")
+    context: str | None = Field(None, description="kubeconfig context (kubernetes)")
+    namespace: str | None = Field(None, description="default namespace (kubernetes)")
+    dsn: str | None = Field(None, description="connection string (postgres)")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://", v):
+            raise ValueError(f"url must start with http:// or https://, got {v!r}")
+        return v.rstrip("/") if v else v
+
+
+class LogEntry(_Model):
+    """One log input: a file glob, or a query against a log source."""
+
+    path: str | None = Field(None, description="file glob; rotated and .gz files included")
+    source: str | None = Field(None, description="name of a `loki` source to query instead of files")
+    query: str | None = Field(None, description="LogQL query (with `source`)")
+    format: Literal["auto", "text", "json"] = Field("auto", description="line format")
+    title: str | None = Field(None, description="label in the prompt")
+
+
+class MetricEntry(_Model):
+    """An extra metric query beside the packs."""
+
+    id: str = Field(description="identifier; with a prometheus_files source, the saved file is <path>/<id>.json")
+    query: str = Field("", description="PromQL; `$selector` is replaced with the service's label matchers")
+    title: str | None = Field(None, description="label in the prompt")
+    unit: str | None = Field(None, description="bytes, seconds, ratio, rps, … (how values are formatted)")
+    source: str | None = Field(None, description="source name; defaults to the service's metrics_source")
+
+
+class DeploysEntry(_Model):
+    """Deployment history from a file of deploy events."""
+
+    path: str = Field(description="YAML or JSON file of deploy events")
+    rollback: str | None = Field(None, description="the exact rollback command to show")
+
+
+class SettingsEntry(_Model):
+    """Settings that bound resources, read from a file."""
+
+    path: str = Field(description=".properties, .yaml/.yml, .json, .env, or a file of JVM flags")
+    keys: list[str] = Field(default_factory=list, description="keys to show; empty means all (capped)")
+    format: Literal["auto", "properties", "yaml", "json", "env", "jvm"] = Field("auto", description="file format")
+
+
+class ServiceConfig(_Model):
+    """What to collect for one service."""
+
+    description: str | None = Field(None, description="one line on what the service does, shown in the prompt")
+    labels: dict[str, str] = Field(default_factory=dict, description="label matchers filled into pack queries")
+    packs: list[str] = Field(default_factory=list, description="packs to run (jvm, http, process, …)")
+    metrics_source: str | None = Field(None, description="source the packs query; default: the only metrics source")
+    metrics: list[MetricEntry] = Field(default_factory=list, description="extra metric queries")
+    logs: list[LogEntry] = Field(default_factory=list, description="log files or log queries")
+    gc_logs: list[str] = Field(default_factory=list, description="GC log globs")
+    heap_dumps: list[str] = Field(default_factory=list, description="heap dump (HPROF) or class histogram globs")
+    deploys: DeploysEntry | None = Field(None, description="deploy history file and rollback command")
+    settings: list[SettingsEntry] = Field(default_factory=list, description="settings files and keys")
+
+    @field_validator("packs")
+    @classmethod
+    def _packs(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+                raise ValueError(f"pack names are letters, digits, '_', '.', '-': {name!r}")
+        return v
+
+
+class Config(_Model):
+    """A whole ``ctxgrab.yaml``."""
+
+    defaults: Defaults = Field(default_factory=Defaults)
+    sources: dict[str, SourceConfig] = Field(default_factory=dict)
+    services: dict[str, ServiceConfig] = Field(default_factory=dict)
+    _path: Path | None = PrivateAttr(None)
+
+    @property
+    def path(self) -> Path | None:
+        """The file this config was loaded from, if any."""
+        return self._path
+
+    @property
+    def base_dir(self) -> Path:
+        """Relative paths in the config resolve against the config file's folder."""
+        return self.path.parent if self.path else Path.cwd()
+
+    def service(self, name: str) -> ServiceConfig:
+        if name not in self.services:
+            where = self.path or "the config"
+            known = ", ".join(sorted(self.services)) or "none"
+            raise UnknownServiceError(
+                f"{where}: services.{name}: unknown service {name!r} — fix: use one of: {known}, "
+                f"or add it under `services:`"
+            )
+        return self.services[name]
+
+    def metrics_source_for(self, service: ServiceConfig) -> str | None:
+        if service.metrics_source:
+            return service.metrics_source
+        metric_sources = [
+            n for n, s in self.sources.items() if s.type in ("prometheus", "victoriametrics", "prometheus_files")
+        ]
+        return metric_sources[0] if len(metric_sources) == 1 else None
+
+
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand_env(value: Any, where: str, key: str, env: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _expand_env(v, where, f"{key}.{k}" if key else str(k), env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, where, f"{key}[{i}]", env) for i, v in enumerate(value)]
+    if isinstance(value, str):
+
+        def sub(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(
+                f"{where}: {key}: environment variable {name} is not set — fix: export {name}=… "
+                f"or write ${{{name}:-default}}"
+            )
+
+        return _ENV_RE.sub(sub, value)
+    return value
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _fix_for(err: dict[str, Any], model_fields: list[str] | None) -> str:
+    t = err["type"]
+    if t == "extra_forbidden":
+        allowed = f" (allowed here: {', '.join(model_fields)})" if model_fields else ""
+        return f"unknown key — fix: remove it or correct the spelling{allowed}"
+    if t == "missing":
+        return "required key is missing — fix: add it"
+    if t == "literal_error":
+        return f"{err['msg']} — fix: use one of the allowed values"
+    return f"{err['msg']} — fix: correct the value (see docs/configuration.md)"
+
+
+def _allowed_fields(loc: tuple[Any, ...]) -> list[str] | None:
+    """The field names allowed at the parent of ``loc`` (for 'unknown key' messages)."""
+    model: Any = Config
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if model is Config and part in ("sources", "services"):
+            model = {"sources": SourceConfig, "services": ServiceConfig}[part]
+            continue
+        if model in (SourceConfig, ServiceConfig) and part not in model.model_fields:
+            continue  # a source or service name
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return None
+        ann = field.annotation
+        inner = getattr(ann, "__args__", None)
+        candidates = [ann, *(inner or [])]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if model is None:
+            return None
+    fields = getattr(model, "model_fields", None)
+    return sorted(fields) if fields else None
+
+
+def config_from_dict(data: Any, path: Path | str | None = None, env: dict[str, str] | None = None) -> Config:
+    """Validate a parsed config mapping; errors name ``path`` and the key."""
+    where = str(path) if path else "<config>"
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: the top level must be a mapping with sources/services/defaults")
+    data = _expand_env(data, where, "", dict(os.environ) if env is None else env)
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as e:
+        errors = e.errors()
+        first = errors[0]
+        msg = f"{where}: {_loc(first['loc'])}: {_fix_for(first, _allowed_fields(first['loc']))}"
+        if len(errors) > 1:
+            msg += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+        raise ConfigError(msg) from None
+    cfg._path = Path(path).resolve() if path else None
+    _check_references(cfg, where)
+    return cfg
+
+
+def _check_references(cfg: Config, where: str) -> None:
+    for name, svc in cfg.services.items():
+        if svc.metrics_source and svc.metrics_source not in cfg.sources:
+            raise ConfigError(
+                f"{where}: services.{name}.metrics_source: no source named {svc.metrics_source!r} — "
+                f"fix: define it under `sources:` or use one of: {', '.join(cfg.sources) or 'none'}"
+            )
+        for i, m in enumerate(svc.metrics):
+            if m.source and m.source not in cfg.sources:
+                raise ConfigError(
+                    f"{where}: services.{name}.metrics[{i}].source: no source named {m.source!r} — "
+                    "fix: define it under `sources:`"
+                )
+        for i, entry in enumerate(svc.logs):
+            if bool(entry.path) == bool(entry.source):
+                raise ConfigError(
+                    f"{where}: services.{name}.logs[{i}]: give exactly one of `path` (files) or `source` (Loki) — "
+                    'fix: e.g. {path: "/var/log/app/*.log"}'
+                )
+            if entry.source and entry.source not in cfg.sources:
+                raise ConfigError(
+                    f"{where}: services.{name}.logs[{i}].source: no source named {entry.source!r} — "
+                    "fix: define it under `sources:`"
+                )
+
+
+def find_config(explicit: str | Path | None = None, env: dict[str, str] | None = None) -> Path:
+    """The config file to use: ``--config``, ``$CTXGRAB_CONFIG``, ``./ctxgrab.yaml``, ``~/.config/ctxgrab/config.yaml``."""
+    env = dict(os.environ) if env is None else env
+    if explicit:
+        p = Path(explicit).expanduser()
+        if not p.is_file():
+            raise ConfigError(f"{p}: config file not found — fix: check the --config path")
+        return p
+    if env.get("CTXGRAB_CONFIG"):
+        p = Path(env["CTXGRAB_CONFIG"]).expanduser()
+        if not p.is_file():
+            raise ConfigError(f"{p}: config file not found — fix: check $CTXGRAB_CONFIG")
+        return p
+    candidates = [Path.cwd() / "ctxgrab.yaml", Path.home() / ".config" / "ctxgrab" / "config.yaml"]
+    for p in candidates:
+        if p.is_file():
+            return p
+    raise ConfigError(
+        "no config found (looked for --config, $CTXGRAB_CONFIG, ./ctxgrab.yaml, ~/.config/ctxgrab/config.yaml) — "
+        "fix: pass --config FILE or create ctxgrab.yaml (see docs/configuration.md)"
+    )
+
+
+def load_config(path: str | Path | None = None, env: dict[str, str] | None = None) -> Config:
+    """Find, read and validate the config file."""
+    p = find_config(path, env)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read: {e.strerror or e}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{p}:{at}: not valid YAML: {problem} — fix: correct the syntax") from None
+    return config_from_dict(data, p, env)

@@ -1,0 +1,154 @@
+"""Plan and collect: the service's packs and entries become collector instances,
+which run concurrently, each under its own timeout inside one global deadline.
+
+A failure never stops the run: an exception becomes Evidence with status
+``error``, a collector still running at its deadline becomes ``timeout``, and
+every Evidence passes through redaction before anyone sees it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import anyio
+
+from . import collectors
+from .collectors import CollectRequest
+from .config import Config
+from .errors import CtxgrabError
+from .evidence import Evidence, Status
+from .packs import fill, load_pack
+from .redact import redact_evidence
+from .telemetry import get_tracer
+
+__all__ = ["Planned", "plan", "collect_all"]
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One collector instance of a run."""
+
+    kind: str
+    name: str
+    title: str
+    params: dict[str, Any] = field(default_factory=dict)
+    timeout_s: float | None = None
+
+
+def plan(config: Config, service: str) -> list[Planned]:
+    """The collector instances for ``service``, in the order the prompt shows them."""
+    svc = config.service(service)
+    out: list[Planned] = []
+    metrics_source = config.metrics_source_for(svc)
+    user_packs = config.base_dir / config.defaults.packs_dir if config.defaults.packs_dir else None
+    for pack_name in svc.packs:
+        pack = load_pack(pack_name, user_packs)
+        for m in pack.metrics:
+            out.append(
+                Planned(
+                    "metrics",
+                    f"{pack.name}.{m.id}",
+                    m.title,
+                    {"id": m.id, "name": f"{pack.name}.{m.id}", "title": m.title, "pack": pack.name,
+                     "query": fill(m.query, svc.labels), "unit": m.unit, "limit_of": m.limit_of,
+                     "source": metrics_source},
+                )
+            )
+    for m in svc.metrics:
+        out.append(
+            Planned(
+                "metrics",
+                m.id,
+                m.title or m.id,
+                {"id": m.id, "name": m.id, "title": m.title or m.id, "query": fill(m.query, svc.labels),
+                 "unit": m.unit, "limit_of": None, "source": m.source or metrics_source},
+            )
+        )
+    for entry in svc.logs:
+        if entry.source:
+            out.append(Planned("loki", f"loki:{entry.source}", entry.title or f"Logs ({entry.source})",
+                               entry.model_dump()))
+        else:
+            out.append(Planned("logs", f"logs:{entry.path}", entry.title or f"Logs {entry.path}",
+                               entry.model_dump()))
+    if svc.gc_logs:
+        out.append(Planned("gc", "gc", "GC log", {"paths": list(svc.gc_logs)}))
+    if svc.heap_dumps:
+        out.append(Planned("heap", "heap", "Heap dump", {"paths": list(svc.heap_dumps)}))
+    if svc.deploys:
+        out.append(Planned("deploys", "deploys", "Deployments", svc.deploys.model_dump()))
+    if svc.settings:
+        out.append(Planned("settings", "settings", "Settings", {"files": [s.model_dump() for s in svc.settings]}))
+    return out
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, CtxgrabError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    text = str(exc) or "no message"
+    return f"{type(exc).__name__}: {text}"
+
+
+async def _run_one(
+    item: Planned,
+    request: CollectRequest,
+    deadline: float,
+    tracer: Any,
+    redaction: Any,
+    on_done: Callable[[Evidence], None] | None,
+) -> Evidence:
+    started = time.monotonic()
+    budget = min(item.timeout_s or request.timeout_s, max(0.0, deadline - started))
+    with tracer.start_as_current_span(f"collect {item.kind}") as span:
+        span.set_attribute("ctxgrab.collector", item.kind)
+        span.set_attribute("ctxgrab.instance", item.name)
+        ev: Evidence | None = None
+        with anyio.move_on_after(budget) as scope:
+            try:
+                fn = collectors.load(item.kind)
+                ev = await fn(request, dict(item.params))
+                if not isinstance(ev, Evidence):
+                    raise TypeError(f"collector {item.kind!r} returned {type(ev).__name__}, not Evidence")
+            except Exception as exc:  # noqa: BLE001 - the collector boundary: everything becomes Evidence
+                ev = Evidence.failed(item.kind, item.name, item.title, _reason(exc))
+        if scope.cancelled_caught or ev is None:
+            ev = Evidence.failed(
+                item.kind, item.name, item.title, f"no answer within {budget:.1f} s", status=Status.timeout
+            )
+        ev.duration_ms = round((time.monotonic() - started) * 1000, 1)
+        span.set_attribute("ctxgrab.status", ev.status.value)
+        span.set_attribute("ctxgrab.duration_ms", ev.duration_ms)
+        if ev.reason:
+            span.set_attribute("ctxgrab.reason", ev.reason)
+    ev = redact_evidence(ev, redaction)
+    if on_done:
+        on_done(ev)
+    return ev
+
+
+async def collect_all(
+    request: CollectRequest,
+    planned: list[Planned],
+    *,
+    deadline_s: float,
+    tracer_provider: Any = None,
+    redaction: Any = None,
+    on_done: Callable[[Evidence], None] | None = None,
+) -> list[Evidence]:
+    """Run every planned collector concurrently; results in plan order, all redacted."""
+    tracer = get_tracer(tracer_provider)
+    deadline = time.monotonic() + deadline_s
+    results: list[Evidence | None] = [None] * len(planned)
+
+    async def run(i: int, item: Planned) -> None:
+        results[i] = await _run_one(item, request, deadline, tracer, redaction, on_done)
+
+    async with anyio.create_task_group() as tg:
+        for i, item in enumerate(planned):
+            tg.start_soon(run, i, item)
+    return [r for r in results if r is not None]
