@@ -1,0 +1,552 @@
+"""Log pattern mining: thousands of lines in, the few patterns that matter out.
+
+Pure functions over messages and records; no I/O. Three steps:
+
+1. **Mask** (per line, cheap): variable parts are replaced by a typed
+   placeholder — ``<time>``, ``<url>``, ``<uuid>``, ``<path>``, ``<ip>``,
+   ``<hex>``, ``<size>``, ``<duration>``, ``<num>``, ``<bool>`` — and any
+   other token holding a digit, or the value of a ``key=value`` pair, becomes
+   ``<*>``. Masked lines that are identical share a *signature*; per line the
+   cost is the masking plus one dict lookup, which is what makes the miner fast.
+2. **Cluster** (per unique signature, not per line): signatures of the same
+   token count are grouped by their longest set of equally frequent constant
+   tokens (the idea of Brain, Yu et al. 2023: the words of one template occur
+   together, so they occur equally often), then each group is split on columns
+   with few distinct words and generalised on columns with many (or whose every
+   value is already a placeholder). One configuration for every log type.
+3. **Summarise**: each pattern carries count, first/last seen, level, one
+   example, whether it is new against a baseline and, for records with a Java
+   or Python stack trace, the exception type and the top frames; the trace is
+   part of the pattern's identity, so ``NullPointerException at
+   PaymentService.process(PaymentService.java:42)`` is its own pattern.
+
+Example::
+
+    >>> recs = [LogRecord("Timeout calling ledger after 3000 ms", level="ERROR"),
+    ...         LogRecord("Timeout calling ledger after 2950 ms", level="ERROR"),
+    ...         LogRecord("GET /health 200", level="INFO")]
+    >>> res = mine(recs)
+    >>> [(p.template, p.count) for p in res.patterns]
+    [('Timeout calling ledger after <duration>', 2), ('GET /health <num>', 1)]
+    >>> group_messages(["user 7 logged in", "user 9 logged in", "disk full"])
+    [0, 0, 1]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Iterable, Sequence
+
+__all__ = [
+    "LogRecord",
+    "Pattern",
+    "MiningResult",
+    "TraceInfo",
+    "PatternMiner",
+    "mask",
+    "parse_trace",
+    "group_messages",
+    "mine",
+    "normalize_level",
+    "LEVEL_RANK",
+]
+
+# ---------------------------------------------------------------- masking
+
+_DELIM = r"\s=,;:()\[\]{}\"'|<>"
+_NB = "[^" + _DELIM + "]"  # a character inside a token chunk
+_NB_NODOT = "[^" + _DELIM + ".]"
+_LB = "(?<!" + _NB + ")"  # chunk start
+_RB = "(?!" + _NB + ")"  # chunk end
+_MON = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
+_DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*"
+_SIZE_UNIT = r"(?:bytes|B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)"
+
+# Order matters: the most specific shapes first, the digit catch-all last.
+# Each mask has a cheap guard: a substring test that skips the regex pass when
+# the line cannot match (most lines skip most passes).
+_MASKS: list[tuple[str | None, re.Pattern[str], str]] = [
+    (":", re.compile(r"\b\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?(?:Z|[+-]\d\d:?\d\d)?\b"), "<time>"),
+    (":", re.compile(r"\b(?:" + _DAY + r"\s+)?" + _MON + r"\s+\d{1,2}\s+\d\d:\d\d:\d\d(?:\s+\d{4})?\b"), "<time>"),
+    (":", re.compile(r"\b\d\d:\d\d:\d\d(?:[.,]\d+)?\b"), "<time>"),
+    ("://", re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+"), "<url>"),
+    ("=", re.compile(r"(?<==)(?:\"[^\"]*\"|'[^']*'|[^\s,;)\]}\"]+)"), "<*>"),  # key=value -> key=<*>
+    (":", re.compile(r"(?<=[a-zA-Z]:)(?:true|false|null)\b"), "<*>"),
+    (None, re.compile(r"\b(?:true|false|null|None|True|False)\b"), "<bool>"),
+    (None, re.compile(r"\b\d+(?:\.\d+)?\s*" + _SIZE_UNIT + r"(?:\s*\(\d+(?:\.\d+)?\s*" + _SIZE_UNIT + r"\))?(?!\w)"),
+     "<size>"),
+    (None, re.compile(r"(?<![\w.])[<>~]?\d+(?:\.\d+)?\s?(?:ns|us|µs|ms|s|sec|secs|seconds?|mins?|minutes?|h|hrs?|hours?)"
+                      r"(?![\w.])"), "<duration>"),
+    ("-", re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "<uuid>"),
+    ("/", re.compile(_LB + r"(?:/[\w.\-@~+%]+){2,}/?"), "<path>"),
+    (".", re.compile(_LB + r"/?\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?" + _RB), "<ip>"),
+    ("0", re.compile(r"\b0[xX][0-9a-fA-F]+\b"), "<hex>"),
+    (None, re.compile(_LB + r"[-+]?\d+(?:\.\d+)?" + _RB), "<num>"),
+    (None, re.compile(_NB_NODOT + r"*\d" + _NB_NODOT + r"*"), "<*>"),
+]
+_HAS_DIGIT = re.compile(r"\d")
+_DIGIT_MASKS = {id(rx) for _, rx, _ in _MASKS if "d" in rx.pattern.replace("\\w", "")}
+# Every mask treats all digits alike, so lines that differ only in their
+# digits mask identically: the miner caches masks under this key.
+_DIGITS_TO_ZERO = str.maketrans("123456789", "000000000")
+_PLACEHOLDER = re.compile(r"<[a-z*]+>")
+_WILD = "<*>"
+
+# Ranking columns: a column with this many distinct words or more is a variable
+# (user names, host names); fewer distinct words split the pattern (Started /
+# Stopped). Chosen once on the Loghub benchmark, see docs/benchmarks.md.
+_VARIABLE_MIN_DISTINCT = 4
+
+
+def mask(message: str) -> str:
+    """The message with its variable parts replaced by typed placeholders.
+
+    >>> mask("Connection from 10.0.0.7:5432 closed after 3.5s, user=alice")
+    'Connection from <ip> closed after <duration>, user=<*>'
+    """
+    digits = _HAS_DIGIT.search(message) is not None
+    for guard, rx, repl in _MASKS:
+        if guard is not None and guard not in message:
+            continue
+        if not digits and id(rx) in _DIGIT_MASKS:
+            continue
+        message = rx.sub(repl, message)
+    return message
+
+
+def _generic(token: str) -> str:
+    return _PLACEHOLDER.sub(_WILD, token) if "<" in token else token
+
+
+def _grouping_key(signature: tuple[str, ...]) -> tuple[str, ...]:
+    # Typed placeholders compare equal when clustering (a field holding a
+    # number in one line and a hex id in another is still one field), and a
+    # run of variable tokens counts as one (lists of ids of any length).
+    out: list[str] = []
+    for tok in signature:
+        tok = _generic(tok)
+        if tok == _WILD and out and out[-1] == _WILD:
+            continue
+        out.append(tok)
+    return tuple(out)
+
+
+def _cluster(keys: dict[tuple[str, ...], int]) -> dict[tuple[str, ...], tuple[str, ...]]:
+    """Map each grouping key (with its line count) to its template tokens."""
+    by_len: dict[int, list[tuple[str, ...]]] = defaultdict(list)
+    for k in keys:
+        by_len[len(k)].append(k)
+    out: dict[tuple[str, ...], tuple[str, ...]] = {}
+    for length, group in by_len.items():
+        if len(group) == 1:
+            out[group[0]] = group[0]
+            continue
+        freq: Counter[tuple[int, str]] = Counter()
+        for k in group:
+            n = keys[k]
+            for i, tok in enumerate(k):
+                freq[(i, tok)] += n
+        initial: dict[tuple[tuple[int, str], ...], list[tuple[str, ...]]] = defaultdict(list)
+        for k in group:
+            fs = [freq[(i, tok)] if tok != _WILD else -1 for i, tok in enumerate(k)]
+            counts = Counter(f for f in fs if f >= 0)
+            if counts:
+                best = max(counts, key=lambda f: (counts[f], f))
+                anchor = tuple((i, tok) for i, tok in enumerate(k) if fs[i] == best)
+            else:
+                anchor = ()
+            initial[anchor].append(k)
+        for members in initial.values():
+            _split(members, length, out)
+    return out
+
+
+def _split(members: list[tuple[str, ...]], length: int, out: dict) -> None:
+    stack = [members]
+    while stack:
+        group = stack.pop()
+        template = list(group[0])
+        columns = []
+        for i in range(length):
+            values = {k[i] for k in group}
+            if len(values) > 1:
+                columns.append((len(values), i))
+        columns.sort()
+        split_on = None
+        for n, i in columns:
+            if n >= _VARIABLE_MIN_DISTINCT or all(_WILD in k[i] for k in group):
+                template[i] = _WILD
+            else:
+                split_on = i
+                break
+        if split_on is None:
+            t = tuple(template)
+            for k in group:
+                out[k] = t
+            continue
+        parts: dict[str, list[tuple[str, ...]]] = defaultdict(list)
+        for k in group:
+            parts[k[split_on]].append(k)
+        stack.extend(parts.values())
+
+
+def group_messages(messages: Iterable[str]) -> list[int]:
+    """For each message, the number of the pattern it belongs to (first seen = 0).
+
+    This is what grouping accuracy is scored on (``benchmarks/bench_logs_ga.py``).
+    """
+    miner = PatternMiner()
+    ids = [miner.add(m) for m in messages]
+    sig_to_pattern = miner.assign()
+    numbering: dict[str, int] = {}
+    return [numbering.setdefault(sig_to_pattern[i], len(numbering)) for i in ids]
+
+
+class PatternMiner:
+    """Streaming front end: ``add`` lines one at a time, ``assign`` once at the end.
+
+    ``add`` costs one masking pass and a dict lookup and returns a signature
+    number; clustering runs once over the unique signatures.
+    """
+
+    __slots__ = ("_sig_ids", "_cache", "signatures", "counts")
+
+    _CACHE_MAX = 200_000
+
+    def __init__(self) -> None:
+        self._sig_ids: dict[str, int] = {}
+        self._cache: dict[str, int] = {}
+        self.signatures: list[str] = []
+        self.counts: list[int] = []
+
+    def add(self, message: str, n: int = 1) -> int:
+        key = message.translate(_DIGITS_TO_ZERO)
+        sid = self._cache.get(key)
+        if sid is None:
+            masked = mask(message)
+            sid = self._sig_ids.get(masked)
+            if sid is None:
+                sid = self._sig_ids[masked] = len(self.signatures)
+                self.signatures.append(masked)
+                self.counts.append(0)
+            if len(self._cache) < self._CACHE_MAX:
+                self._cache[key] = sid
+        self.counts[sid] += n
+        return sid
+
+    def assign(self) -> list[str]:
+        """For each signature number, its template text (typed where all members agree)."""
+        keys: dict[tuple[str, ...], int] = Counter()
+        key_of: list[tuple[str, ...]] = []
+        tokens_of: list[tuple[str, ...]] = []
+        for sig, n in zip(self.signatures, self.counts):
+            toks = tuple(sig.split())
+            k = _grouping_key(toks)
+            keys[k] += n
+            key_of.append(k)
+            tokens_of.append(toks)
+        clustered = _cluster(keys)
+        # Display: keep a member's own token where the template is constant or
+        # where every member agrees on the placeholder type.
+        members: dict[tuple[str, ...], list[int]] = defaultdict(list)
+        for sid, k in enumerate(key_of):
+            members[clustered[k]].append(sid)
+        text_of = [""] * len(self.signatures)
+        for template, sids in members.items():
+            shown = list(template)
+            for i, tok in enumerate(template):
+                if tok != _WILD:
+                    continue
+                seen = {_typed_at(key_of[s], tokens_of[s], i) for s in sids}
+                shown[i] = seen.pop() if len(seen) == 1 else _WILD
+            text = " ".join(shown)
+            for s in sids:
+                text_of[s] = text
+        return text_of
+
+
+def _typed_at(key: tuple[str, ...], tokens: tuple[str, ...], i: int) -> str:
+    if len(key) != len(tokens):  # runs were collapsed: types are ambiguous
+        return _WILD
+    tok = tokens[i]
+    return tok if _PLACEHOLDER.fullmatch(tok) else _WILD
+
+
+# ---------------------------------------------------------------- stack traces
+
+_JAVA_FRAME = re.compile(r"^\s*at\s+([\w$.<>/]+)\(([^)]*)\)")
+_JAVA_EXC = re.compile(r"^(?:Caused by:\s*|Exception in thread \"[^\"]*\"\s+)?([a-zA-Z_$][\w$]*(?:\.[\w$]+)+"
+                       r"(?:Exception|Error|Throwable|Failure|Fault)\w*|[A-Z]\w*(?:Exception|Error))(?::\s*(.*))?$")
+_JAVA_EXC_ANYWHERE = re.compile(r"\b((?:[a-z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error)|[A-Z]\w*(?:Exception|Error))\b")
+_PY_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in (\S+)')
+_PY_EXC = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Warning|Timeout)\w*)(?::\s*(.*))?$")
+
+
+@dataclass(frozen=True)
+class TraceInfo:
+    """What identifies a stack trace: the (root-cause) exception type and the top frames."""
+
+    language: str  # java | python
+    exception: str  # e.g. java.lang.NullPointerException
+    message: str
+    frames: tuple[str, ...]  # innermost first, e.g. PaymentService.process(PaymentService.java:42)
+    caused_by: tuple[str, ...] = ()
+
+    @property
+    def short(self) -> str:
+        """``NullPointerException at PaymentService.process(PaymentService.java:42)``."""
+        name = self.exception.rsplit(".", 1)[-1]
+        return f"{name} at {self.frames[0]}" if self.frames else name
+
+
+def parse_trace(text: str, top_frames: int = 3) -> TraceInfo | None:
+    """Find a Java or Python stack trace in ``text`` (the record's continuation lines).
+
+    Java: the exception line, ``at ...`` frames, ``Caused by:`` chains (the
+    innermost cause names the group, its first frames are the top frames).
+    Python: ``Traceback (most recent call last):`` ... the last line names the
+    exception, the last frames are the innermost.
+
+    >>> t = parse_trace("java.lang.IllegalStateException: boom\\n\\tat a.b.C.run(C.java:7)")
+    >>> t.exception, t.frames
+    ('java.lang.IllegalStateException', ('C.run(C.java:7)',))
+    """
+    lines = text.splitlines()
+    if any(ln.startswith("Traceback (most recent call last)") for ln in lines):
+        return _parse_python(lines, top_frames)
+    return _parse_java(lines, top_frames)
+
+
+def _parse_java(lines: list[str], top_frames: int) -> TraceInfo | None:
+    chain: list[tuple[str, str, list[str]]] = []
+    previous = ""
+    for ln in lines:
+        fm = _JAVA_FRAME.match(ln)
+        if fm:
+            if not chain:
+                # the exception was named inside the log line itself
+                em = _JAVA_EXC_ANYWHERE.search(previous)
+                chain.append((em.group(1) if em else "Exception", "", []))
+            if chain:
+                method, loc = fm.group(1), fm.group(2)
+                cls, _, meth = method.rpartition(".")
+                chain[-1][2].append(f"{cls.rsplit('.', 1)[-1]}.{meth}({loc})")
+            continue
+        s = ln.strip()
+        if not s or s.startswith("..."):
+            continue
+        previous = s
+        em = _JAVA_EXC.match(s)
+        if em and (s.startswith("Caused by:") or not chain or not chain[-1][2] or s.startswith("Exception in")):
+            chain.append((em.group(1), (em.group(2) or "").strip(), []))
+    chain = [c for c in chain if c[2]] or chain
+    if not chain:
+        return None
+    exc, msg, frames = chain[-1]
+    return TraceInfo("java", exc, msg, tuple(frames[:top_frames]), tuple(c[0] for c in chain[:-1]))
+
+
+def _parse_python(lines: list[str], top_frames: int) -> TraceInfo | None:
+    frames: list[str] = []
+    exc = msg = None
+    causes: list[str] = []
+    for ln in lines:
+        fm = _PY_FRAME.match(ln)
+        if fm:
+            path, line_no, func = fm.groups()
+            frames.append(f"{func}({path.rsplit('/', 1)[-1]}:{line_no})")
+            continue
+        if ln.startswith("Traceback (most recent call last)"):
+            if exc:
+                causes.append(exc)
+            frames, exc, msg = [], None, None
+            continue
+        em = _PY_EXC.match(ln.strip()) if ln and not ln.startswith(" ") else None
+        if em:
+            exc, msg = em.group(1), (em.group(2) or "").strip()
+    if exc is None:
+        return None
+    return TraceInfo("python", exc, msg or "", tuple(reversed(frames))[:top_frames], tuple(causes))
+
+
+# ---------------------------------------------------------------- records and mining
+
+LEVEL_RANK = {"FATAL": 0, "CRITICAL": 0, "ERROR": 1, "WARN": 2, "INFO": 3, "DEBUG": 4, "TRACE": 5}
+_LEVEL_ALIASES = {
+    "WARNING": "WARN", "ERR": "ERROR", "SEVERE": "ERROR", "CRIT": "CRITICAL", "EMERG": "FATAL",
+    "ALERT": "FATAL", "PANIC": "FATAL", "NOTICE": "INFO", "INFORMATION": "INFO", "FINE": "DEBUG",
+    "FINER": "TRACE", "FINEST": "TRACE", "E": "ERROR", "W": "WARN", "I": "INFO", "D": "DEBUG", "V": "TRACE",
+    "F": "FATAL",
+}
+
+
+def normalize_level(level: str | None) -> str | None:
+    """``warning`` -> ``WARN``, ``SEVERE`` -> ``ERROR``; unknown levels pass through upper-cased."""
+    if not level:
+        return None
+    up = str(level).strip().upper()
+    return _LEVEL_ALIASES.get(up, up) or None
+
+
+@dataclass(slots=True)
+class LogRecord:
+    """One log record: a line, or a line with its stack trace / continuation lines."""
+
+    message: str
+    time: datetime | None = None
+    level: str | None = None
+    logger: str | None = None
+    trace: str | None = None  # continuation lines (stack trace), without the first line
+    source: str | None = None  # file:line or stream labels, for the example
+
+
+@dataclass
+class Pattern:
+    """One mined pattern with what a person quotes about it."""
+
+    id: str
+    template: str
+    count: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+    level: str | None
+    example: str
+    new: bool = False
+    baseline_count: int | None = None
+    exception: str | None = None
+    frames: list[str] = field(default_factory=list)
+    trace_summary: str | None = None
+    logger: str | None = None
+    lines: list[int] = field(default_factory=list, repr=False)  # record indexes, kept when asked
+
+    @property
+    def is_error(self) -> bool:
+        return self.exception is not None or LEVEL_RANK.get(self.level or "", 9) <= LEVEL_RANK["ERROR"]
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "template": self.template,
+            "count": self.count,
+            "first_seen": self.first_seen.isoformat() if self.first_seen else None,
+            "last_seen": self.last_seen.isoformat() if self.last_seen else None,
+            "level": self.level,
+            "example": self.example,
+            "new": self.new,
+            "baseline_count": self.baseline_count,
+            "exception": self.exception,
+            "frames": list(self.frames),
+            "trace_summary": self.trace_summary,
+            "logger": self.logger,
+        }
+
+
+@dataclass
+class MiningResult:
+    """Patterns in display order (errors, then new, then most frequent), capped."""
+
+    patterns: list[Pattern]
+    patterns_total: int
+    records: int
+    error_records: int
+    new_patterns: int
+    baseline_records: int | None = None
+    assignments: list[str] | None = None  # pattern id per input record, when asked
+
+    @property
+    def patterns_omitted(self) -> int:
+        return self.patterns_total - len(self.patterns)
+
+
+_EXAMPLE_MAX_CHARS = 1000
+
+
+def _example(rec: LogRecord) -> str:
+    text = rec.message if not rec.trace else rec.message + "\n" + "\n".join(rec.trace.splitlines()[:8])
+    return text if len(text) <= _EXAMPLE_MAX_CHARS else text[: _EXAMPLE_MAX_CHARS - 1] + "…"
+
+
+def _pattern_id(template: str, trace_key: tuple[str, ...] | None) -> str:
+    h = hashlib.sha1(template.encode("utf-8", "replace"))
+    if trace_key:
+        h.update("\x00".join(trace_key).encode("utf-8", "replace"))
+    return "p" + h.hexdigest()[:8]
+
+
+def mine(
+    records: Sequence[LogRecord],
+    baseline: Sequence[LogRecord] | None = None,
+    *,
+    max_patterns: int | None = 20,
+    top_frames: int = 3,
+    with_assignments: bool = False,
+) -> MiningResult:
+    """Mine ``records`` into patterns, compared with ``baseline`` records when given.
+
+    Window and baseline are clustered together, so a pattern that also occurs
+    in the baseline gets the same template and is not "new"; only records of
+    the window are counted. ``max_patterns`` caps the list after ordering
+    (errors first, then new patterns, then the most frequent); ``None`` keeps all.
+    """
+    miner = PatternMiner()
+    base = list(baseline or [])
+    all_recs = list(records) + base
+    n_window = len(records)
+    sig_ids = [miner.add(r.message) for r in all_recs]
+    texts = miner.assign()
+
+    traces: dict[str, TraceInfo | None] = {}
+    groups: dict[tuple, Pattern] = {}
+    base_counts: Counter[tuple] = Counter()
+    key_per_record: list[tuple] = []
+    for idx, (rec, sid) in enumerate(zip(all_recs, sig_ids)):
+        template = texts[sid]
+        info = None
+        if rec.trace:
+            info = traces.get(rec.trace)
+            if rec.trace not in traces:
+                info = traces[rec.trace] = parse_trace(rec.message + "\n" + rec.trace, top_frames)
+        tkey = (info.exception, *info.frames) if info else None
+        key = (template, tkey)
+        if idx >= n_window:
+            base_counts[key] += 1
+            continue
+        key_per_record.append(key)
+        level = normalize_level(rec.level)
+        p = groups.get(key)
+        if p is None:
+            p = groups[key] = Pattern(
+                id=_pattern_id(template, tkey), template=template, count=0, first_seen=rec.time,
+                last_seen=rec.time, level=level, example=_example(rec), logger=rec.logger,
+            )
+            if info:
+                p.exception, p.frames, p.trace_summary = info.exception, list(info.frames), info.short
+        p.count += 1
+        t = rec.time
+        if t is not None:
+            if p.first_seen is None or t < p.first_seen:
+                p.first_seen = t
+            if p.last_seen is None or t > p.last_seen:
+                p.last_seen = t
+        if level and LEVEL_RANK.get(level, 9) < LEVEL_RANK.get(p.level or "", 9):
+            p.level = level  # the most severe level of the group
+    has_baseline = baseline is not None
+    for key, p in groups.items():
+        if has_baseline:
+            p.baseline_count = base_counts.get(key, 0)
+            p.new = p.baseline_count == 0
+    ordered = sorted(groups.values(), key=lambda p: (not p.is_error, not p.new, -p.count, p.template))
+    kept = ordered if max_patterns is None else ordered[:max_patterns]
+    return MiningResult(
+        patterns=kept,
+        patterns_total=len(ordered),
+        records=n_window,
+        error_records=sum(p.count for p in ordered if p.is_error),
+        new_patterns=sum(1 for p in ordered if p.new),
+        baseline_records=len(base) if has_baseline else None,
+        assignments=[groups[k].id for k in key_per_record] if with_assignments else None,
+    )
