@@ -1,54 +1,867 @@
-"""Redaction: one stage every Evidence passes through before rendering or output.
+"""Redaction: secrets and personal data out of every text before it leaves the machine.
 
-First version: a handful of credential rules; the full rule set (cloud keys, SaaS
-tokens, PEM keys, PII with checksums, look-alike allowlists) replaces it.
+Every Evidence passes through :func:`redact_evidence` before it is rendered or
+returned as JSON; :func:`redact` does the same for one string, for chatbots and
+pipelines that redact their own text. What is removed is replaced by a marker
+that says what it was, so the prompt stays readable::
 
->>> redact("password=hunter2 user=bob")
-'password=[REDACTED:password] user=bob'
+    >>> redact("password=hunter2 user=bob")
+    'password=[REDACTED:password] user=bob'
+    >>> redact("GET /charge?api_key=4f9a8c2e1b7d6a5c&amount=42 from 81.2.69.160")
+    'GET /charge?api_key=[REDACTED:api-key]&amount=42 from [REDACTED:ip]'
+
+What is caught (kinds, as they appear in markers):
+
+- credentials: ``aws-access-key-id``, ``aws-secret-key``, ``aws-session-token``,
+  ``gcp-api-key``, ``private-key`` (PEM / OpenSSH, across lines, with ``\\n``
+  escapes or joined by spaces), ``azure-key``, ``azure-sas``, ``github-token``,
+  ``gitlab-token``, ``slack-token``, ``slack-webhook``, ``stripe-key``,
+  ``sendgrid-key``, ``twilio-key``, ``npm-token``, ``pypi-token``,
+  ``openai-key``, ``anthropic-key``, ``huggingface-token``, ``vault-token``,
+  ``jwt``, ``bearer-token``, ``basic-auth``, ``url-password``, ``cookie``,
+  ``k8s-secret``, and values of secret-sounding keys in properties, YAML, JSON
+  (also JSON escaped inside a log line), env files, query strings, headers and
+  command-line flags (``password``, ``secret``, ``token``, ``api-key``,
+  ``session``, ``signature``, ``aws-secret-key``, ...);
+- personal data (category ``pii``): ``email``, ``card-number`` (Luhn and
+  issuer/length checked, with spaces or dashes), ``iban`` (mod-97 and length
+  checked), ``phone``, ``ssn`` (US), ``ip`` (public client addresses; private,
+  loopback and link-local ranges are infrastructure and stay).
+
+What is deliberately kept: UUIDs, trace/span/request ids, git SHAs, image
+digests, checksums, pod names, versions, timestamps, ``${PLACEHOLDER}`` values
+and ids beside secret-sounding words (``idempotency_key``, ``kms_key_id``,
+``secretName``, ``max_tokens``, ``next_page_token``).
+
+Design: the rules run one after another over the text, each guarded by a cheap
+substring prefilter so that the regular expression only runs when its trigger
+is present; a rule never touches an earlier marker. Everything is local: no rule
+makes a network call or reads a file.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import ipaddress
 import re
-from typing import Any
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Callable, Iterable
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .evidence import Evidence
 
-__all__ = ["redact", "redact_evidence"]
+__all__ = ["redact", "redact_evidence", "RedactionConfig", "RedactionRule", "KINDS", "CATEGORIES"]
 
-_RULES: list[tuple[str, re.Pattern[str]]] = [
-    ("aws-access-key-id", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("bearer-token", re.compile(r"(?i)(?<=authorization: bearer )[A-Za-z0-9._~+/=-]{8,}")),
-    ("password", re.compile(r"(?i)(?<=password=)[^\s&;,]+")),
-    ("url-password", re.compile(r"(?<=://)[^/\s:@]+:([^/\s@]+)(?=@)")),
+_MARK = "[REDACTED:"
+
+
+def _marker(kind: str) -> str:
+    return f"{_MARK}{kind}]"
+
+
+# ---------------------------------------------------------------------------
+# Configuration
+# ---------------------------------------------------------------------------
+
+PII_KINDS = frozenset({"email", "card-number", "iban", "phone", "ssn", "ip"})
+CREDENTIAL_KINDS = frozenset(
+    {
+        "aws-access-key-id", "aws-secret-key", "aws-session-token", "gcp-api-key", "private-key",
+        "azure-key", "azure-sas", "github-token", "gitlab-token", "slack-token", "slack-webhook",
+        "stripe-key", "sendgrid-key", "twilio-key", "datadog-key", "pagerduty-key", "npm-token",
+        "pypi-token", "openai-key", "anthropic-key", "huggingface-token", "vault-token", "jwt",
+        "bearer-token", "basic-auth", "url-password", "cookie", "k8s-secret",
+        # values of secret-sounding keys
+        "password", "secret", "token", "api-key", "session", "signature", "credentials",
+        "connection-string",
+    }
+)
+#: Every built-in kind, as written in markers and accepted by ``RedactionConfig.disable``.
+KINDS = CREDENTIAL_KINDS | PII_KINDS
+#: Category names accepted by ``RedactionConfig.disable`` (each turns off a group of kinds).
+CATEGORIES = {"credentials": CREDENTIAL_KINDS, "pii": PII_KINDS}
+
+
+class RedactionRule(BaseModel):
+    """One extra rule from config.
+
+    ``pattern`` is a Python regular expression. If it has a group named
+    ``secret`` only that group is replaced, else group 1 if there is one, else
+    the whole match. ``kind`` names the marker: ``[REDACTED:<kind>]``.
+
+    >>> RedactionRule(kind="employee-id", pattern=r"\\bEMP-(\\d{6})\\b").kind
+    'employee-id'
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,40}$", description="marker name, e.g. employee-id")
+    pattern: str = Field(description="Python regular expression")
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            rx = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        if rx.match(""):
+            raise ValueError("pattern matches the empty string")
+        return value
+
+
+class RedactionConfig(BaseModel):
+    """The ``redaction:`` section of ``ctxgrab.yaml``.
+
+    ::
+
+        redaction:
+          rules:                       # extra rules, run after the built-ins
+            - {kind: employee-id, pattern: '\\bEMP-(\\d{6})\\b'}
+          allowlist: ['AKIAIOSFODNN7EXAMPLE', 'test-token-[0-9]+']
+          disable: [phone]             # kinds or categories: credentials, pii
+          client_ips: false            # keep client IP addresses
+
+    >>> redact("call +44 20 7946 0958", RedactionConfig(disable=["phone"]))
+    'call +44 20 7946 0958'
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    rules: list[RedactionRule] = Field(default_factory=list, description="extra rules")
+    allowlist: list[str] = Field(
+        default_factory=list,
+        description="regular expressions; a would-be-redacted value that fully matches one is kept",
+    )
+    disable: list[str] = Field(
+        default_factory=list, description="kinds (e.g. phone, email) or categories (credentials, pii) to turn off"
+    )
+    client_ips: bool = Field(default=True, description="redact public client IP addresses")
+
+    @field_validator("allowlist")
+    @classmethod
+    def _allow_compiles(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"allowlist entry {value!r} is not a valid regular expression: {exc}") from None
+        return values
+
+    @field_validator("disable")
+    @classmethod
+    def _known(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if value not in KINDS and value not in CATEGORIES:
+                known = ", ".join(sorted(CATEGORIES) + sorted(KINDS))
+                raise ValueError(f"unknown redaction kind or category {value!r}; known: {known}")
+        return values
+
+
+# ---------------------------------------------------------------------------
+# Helpers: validators and value classification
+# ---------------------------------------------------------------------------
+
+_PLACEHOLDER = re.compile(
+    r"""(?ix)^(?:
+        \$\{[^}]*\}? | \$\([^)]*\)? | \$[A-Z_][A-Z0-9_]* | \{\{.*\}\} | %\(?\w*\)?s | <[^<>]*> | \{[\w.-]*\}
+      | \*+ | x{3,} | \.{3} | … | \? | -
+      | null | none | nil | true | false | yes | no | on | off | undefined | n/?a | empty | unset
+      | redacted | masked | hidden | filtered | \[filtered\]
+    )$"""
+)
+_PATH_VALUE = re.compile(r"^(?:/|~/|\./|[A-Za-z]:\\)[\w./\\@+-]*$")
+
+
+def _is_placeholder(value: str) -> bool:
+    v = value.strip().strip("\"'`")
+    return not v or _MARK in value or bool(_PLACEHOLDER.match(v))
+
+
+def _looks_random(value: str) -> bool:
+    """True for values shaped like a credential: long, or mixing letters and digits."""
+    if len(value) >= 20:
+        return True
+    if len(value) < 8:
+        return False
+    has_digit = any(c.isdigit() for c in value)
+    has_alpha = any(c.isalpha() for c in value)
+    return has_digit and has_alpha
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def _card_issuer_ok(d: str) -> bool:
+    n = len(d)
+    if d[0] == "4":
+        return n in (13, 16, 19)
+    p2, p4 = int(d[:2]), int(d[:4])
+    if 51 <= p2 <= 55 or 2221 <= p4 <= 2720:
+        return n == 16
+    if p2 in (34, 37):
+        return n == 15
+    if p2 in (36, 38, 39) or 300 <= int(d[:3]) <= 305:
+        return 14 <= n <= 19
+    if 3528 <= p4 <= 3589 or p2 == 62 or p4 == 6011 or p2 == 65 or 644 <= int(d[:3]) <= 649:
+        return 16 <= n <= 19
+    return False
+
+
+_IBAN_LENGTHS = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BR": 29,
+    "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24,
+    "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HR": 21,
+    "HU": 28, "IE": 22, "IL": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LI": 21,
+    "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30,
+    "NL": 18, "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24,
+    "SE": 24, "SI": 19, "SK": 24, "SM": 27, "TN": 24, "TR": 26, "UA": 29, "VG": 24, "XK": 20,
+}
+
+
+def _iban_ok(raw: str) -> bool:
+    s = raw.replace(" ", "")
+    if _IBAN_LENGTHS.get(s[:2]) != len(s):
+        return False
+    moved = s[4:] + s[:4]
+    num = "".join(str(int(c, 36)) for c in moved)
+    return int(num) % 97 == 1
+
+
+_KEEP_NETS = [
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+        "192.168.0.0/16", "224.0.0.0/3", "::/127", "fc00::/7", "fe80::/10", "ff00::/8",
+    )
 ]
 
 
-def redact(text: str, config: Any = None) -> str:
-    """Return ``text`` with every secret replaced by ``[REDACTED:<kind>]``."""
-    for kind, rx in _RULES:
-        text = rx.sub(f"[REDACTED:{kind}]", text)
-    return text
+def _public_ip(text: str) -> bool:
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return not any(addr.version == net.version and addr in net for net in _KEEP_NETS)
 
 
-def _walk(value: Any, config: Any) -> Any:
+def _basic_ok(value: str) -> bool:
+    try:
+        raw = base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return b":" in raw
+
+
+# --- secret-sounding keys ----------------------------------------------------
+
+_STRONG_SUFFIXES = (
+    "password", "passwd", "passphrase", "passcode", "secret", "token", "apikey", "accesskey",
+    "secretkey", "privatekey", "credentials", "credential", "sessionid", "sessid", "authtoken",
+)
+_STRONG_WORDS = {"pwd", "pass", "pw", "creds", "jwt", "otp", "dsn", "connstr", "connectionstring", "sastoken"}
+_WEAK_WORDS = {"auth", "authorization", "session", "sid", "sig", "signature", "cookie", "pin", "hmac", "nonce"}
+_KEY_QUALIFIERS = {
+    "api", "access", "secret", "private", "signing", "encryption", "master", "app", "application", "auth",
+    "account", "shared", "client", "service", "routing", "integration", "subscription", "admin", "sas",
+    "storage", "session", "webhook", "deploy", "license", "consumer", "hmac", "x", "dd", "ssh", "rsa",
+}
+_NOT_SECRET_PREV = {"page", "next", "continuation", "sync", "cursor", "resume", "pagination", "csrf_field", "max"}
+_NOT_SECRET_SEGMENTS = {"bypass", "compass", "tokenizer", "tokens", "sessions", "passed", "passes", "passing"}
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_SEG_SPLIT = re.compile(r"[^A-Za-z0-9]+")
+
+
+@lru_cache(maxsize=4096)
+def _key_kind(key: str) -> tuple[str, bool] | None:
+    """Classify a key name: ``(marker kind, strong)`` when its value is a secret, else None.
+
+    The decision rests on the last word of the key (``kms_key_id`` ends in
+    ``id``, ``idempotency_key`` in an unqualified ``key``: both are kept).
+    """
+    segs = [s.lower() for s in _SEG_SPLIT.split(_CAMEL.sub("_", key)) if s]
+    if not segs:
+        return None
+    tail = segs[-1]
+    prev = segs[-2] if len(segs) > 1 else ""
+    if tail in _NOT_SECRET_SEGMENTS or prev in _NOT_SECRET_PREV:
+        return None
+    joined = "".join(segs)
+    if tail in ("phone", "mobile", "msisdn", "tel", "telephone") or joined.endswith(("phonenumber", "mobilenumber")):
+        return ("phone", True)
+    aws = "aws" in segs or joined.startswith("aws")
+    if joined.endswith(("secretaccesskey", "awssecretkey", "awssecret")):
+        return ("aws-secret-key", True)
+    if aws and joined.endswith("sessiontoken") or joined.endswith("amzsecuritytoken"):
+        return ("aws-session-token", True)
+    if joined.endswith("connectionstring") or joined.endswith("connstr"):
+        return ("connection-string", True)
+    if tail == "key" and prev in _KEY_QUALIFIERS:
+        return ("api-key" if prev in ("api", "x", "dd", "app", "application", "consumer") else "secret", True)
+    if tail in _STRONG_WORDS:
+        return ("password" if tail in ("pwd", "pass", "pw") else "secret", True)
+    for suffix in _STRONG_SUFFIXES:
+        if tail.endswith(suffix):
+            if suffix.startswith("pass"):
+                return ("password", True)
+            if suffix in ("token", "authtoken"):
+                return ("token", True)
+            if suffix in ("apikey",):
+                return ("api-key", True)
+            if suffix in ("sessionid", "sessid"):
+                return ("session", True)
+            if suffix.startswith("credential"):
+                return ("credentials", True)
+            return ("secret", True)
+    if tail in _WEAK_WORDS:
+        kind = {"sig": "signature", "signature": "signature", "session": "session", "sid": "session"}.get(tail, "secret")
+        return (kind, False)
+    if tail == "url" and prev in ("webhook", "dsn", "hook"):
+        return ("secret", True)
+    return None
+
+
+# ---------------------------------------------------------------------------
+# The rules
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Rule:
+    kind: str
+    rx: re.Pattern[str]
+    triggers: tuple[str, ...] = ()  # substrings; the rule runs only when one is present
+    lower: bool = False  # match triggers against the lower-cased text
+    group: int | str = 0  # the part of the match that is replaced
+    check: Callable[[str], bool] | None = None  # validates the secret value
+
+
+def _r(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    return re.compile(pattern, flags)
+
+
+_B64 = r"A-Za-z0-9+/"
+# Token kinds recognised by their own shape (a vendor prefix or a fixed structure).
+_TOKEN_RULES: list[_Rule] = [
+    _Rule("aws-access-key-id",
+          _r(r"(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)[A-Z2-7]{16}(?![A-Za-z0-9])"),
+          ("AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AIPA", "ANPA", "ANVA", "AROA", "APKA", "ASCA")),
+    _Rule("aws-session-token", _r(r"(?<![A-Za-z0-9+/])(?:FwoGZXIvYXdzE|IQoJb3JpZ2lu|FQoGZXIvYXdzE)[A-Za-z0-9+/=%]{40,}"),
+          ("FwoGZXIvYXdzE", "IQoJb3JpZ2lu", "FQoGZXIvYXdzE")),
+    _Rule("gcp-api-key", _r(r"(?<![\w-])AIza[0-9A-Za-z_\-]{35}(?![\w-])"), ("AIza",)),
+    _Rule("github-token", _r(r"(?<![\w])(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{40,255})(?!\w)"),
+          ("gh", "github_pat_")),
+    _Rule("gitlab-token",
+          _r(r"(?<![\w-])(?:gl(?:pat|dt|rt|ptt|cbt|oas|ft|imt|agent|soat|ffct|sa)-[A-Za-z0-9_\-]{20,}|GR1348941[A-Za-z0-9_\-]{20,})"),
+          ("gl", "GR1348941")),
+    _Rule("slack-webhook",
+          _r(r"https?://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/\-]+"), ("hooks.slack.com",)),
+    _Rule("slack-token", _r(r"(?<![\w-])(?:xox[abposre]-[A-Za-z0-9\-]{10,}|xapp-\d-[A-Za-z0-9\-]{10,})"), ("xox", "xapp-")),
+    _Rule("stripe-key", _r(r"(?<![\w])(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}|(?<![\w])whsec_[A-Za-z0-9]{20,}"),
+          ("k_live_", "k_test_", "whsec_")),
+    _Rule("sendgrid-key", _r(r"(?<![\w.])SG\.[A-Za-z0-9_\-]{16,32}\.[A-Za-z0-9_\-]{16,64}"), ("SG.",)),
+    _Rule("twilio-key", _r(r"(?<![A-Za-z0-9])SK[0-9a-fA-F]{32}(?![A-Za-z0-9])"), ("SK",)),
+    _Rule("npm-token", _r(r"(?<![\w])npm_[A-Za-z0-9]{36}(?!\w)"), ("npm_",)),
+    _Rule("pypi-token", _r(r"(?<![\w-])pypi-AgE[A-Za-z0-9_\-]{30,}"), ("pypi-AgE",)),
+    _Rule("anthropic-key", _r(r"(?<![\w-])sk-ant-[A-Za-z0-9_\-]{20,}"), ("sk-ant-",)),
+    _Rule("openai-key",
+          _r(r"(?<![\w-])sk-(?:(?:proj|svcacct|admin|None)-)?[A-Za-z0-9_\-]{20,}(?![\w-])"), ("sk-",)),
+    _Rule("huggingface-token", _r(r"(?<![\w])(?:hf_[A-Za-z0-9]{30,}|api_org_[A-Za-z0-9]{30,})(?!\w)"), ("hf_", "api_org_")),
+    _Rule("vault-token",
+          _r(r"(?<![\w.])(?:hv[sbr]\.[A-Za-z0-9_\-]{24,}|[sbr]\.[A-Za-z0-9]{24}(?![\w.]))"), ("hvs.", "hvb.", "hvr.", "s.", "b.", "r."),
+          check=lambda v: v.startswith("hv") or (any(c.isdigit() for c in v) and any(c.isupper() for c in v[2:])
+                                                  and any(c.islower() for c in v[2:]))),
+    _Rule("jwt", _r(r"(?<![\w-])eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*"), ("eyJ",)),
+    _Rule("pagerduty-key", _r(r"(?i)(?<![\w-])token\s+token=([A-Za-z0-9_+\-]{16,})"), ("token token=",), lower=True,
+          group=1),
+    _Rule("azure-key",
+          _r(r"(?i)(?<![\w])(?:AccountKey|SharedAccessKey|SharedAccessSignature|Password)=([^;\"'\s]+)"),
+          ("accountkey=", "sharedaccesskey=", "sharedaccesssignature="), lower=True, group=1,
+          check=lambda v: not _is_placeholder(v)),
+    _Rule("azure-sas", _r(r"(?<=[?&;])sig=([A-Za-z0-9%+/=]{16,})"), ("sig=",), group=1),
+]
+
+_PEM = _r(
+    r"-----BEGIN ((?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?)-----"
+    r"(?:[\sA-Za-z0-9+/=\\:,.\-\"'()]*?-----END \1-----|[\sA-Za-z0-9+/=\\:,.\-]*)"
+)
+_SSH2 = _r(r"---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----[\s\S]*?(?:---- END SSH2 ENCRYPTED PRIVATE KEY ----|$)")
+# A whole line of base64 (a PEM body line logged on its own): no log line is only that.
+_B64_LINE = _r(r"(?m)^[ \t]*([A-Za-z0-9+/]{16,76}={0,2})[ \t]*$")
+
+_AUTH_HEADER = _r(
+    r"(?i)(?<![\w-])(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?"
+    r"(?:(bearer|basic|token|digest|negotiate|ntlm|apikey|sso-key|key|dsn|splunk|hmac|otp)\s+)?"
+    r"([^\s\"',;]+)"
+)
+_BEARER = _r(r"(?<![\w-])[Bb]earer\s+([A-Za-z0-9._~+/\-]{12,}=*)")
+_BASIC = _r(r"(?<![\w-])[Bb]asic\s+([A-Za-z0-9+/]{8,}={0,2})(?![\w+/=])")
+_URL_PASSWORD = _r(r"(?<![\w+.\-])([a-zA-Z][a-zA-Z0-9+.\-]{1,20}://)([^\s:/@?#\"']*):([^\s@/?#\"']+)@(?=[\w\[.\-%])")
+_COOKIE = _r(r"(?im)(?<![\w-])(set-cookie|cookie)(\"?\s*:\s*)([^\r\n\"]*)")
+_COOKIE_PAIR = _r(r"(\s*)([^=;,\s]+)=([^;]*)")
+_FLAG = _r(
+    r"(?i)(?<!\S)--?((?:[a-z]+-)*(?:password|passwd|pass|token|secret|api-key|apikey|access-key|secret-key"
+    r"|secret-access-key|client-secret|auth-token|session-token|private-key))[ =]([^\s\"']+|\"[^\"]*\"|'[^']*')"
+)
+_AWS_PAIR = _r(r"(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z2-7]{16}[\s,:;|/\"'=]{1,5}([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])")
+_K8S_KIND = _r(r"(?i)\\*[\"']?kind\\*[\"']?\s*:\s*\\*[\"']?Secret\b")
+
+# key<sep> then the value, located by _value_span. The look-ahead keeps the
+# expensive part to keys that contain one of the stems.
+_KV_HEAD = _r(
+    r"(?i)(?<![\w.\-/])(?=[\w.\-]{0,60}?(?:pass|pw|secret|token|key|auth|cred|sess|sid|sig|jwt|otp|cookie|dsn|conn|phone|"
+    r"mobile|msisdn|tel|nonce|hmac|pin))"
+    r"([A-Za-z_][\w.\-]{0,80})(\\{0,3}[\"'])?(\s{0,3}(?:=>|:=|=|:)[ \t]{0,3})(\\{0,3}[\"'])?"
+)
+_KV_TRIGGERS = (
+    "pass", "pw", "secret", "token", "key", "auth", "cred", "sess", "sid", "sig", "jwt", "otp", "cookie", "dsn",
+    "conn", "phone", "mobile", "msisdn", "tel", "nonce", "hmac", "pin",
+)
+
+_EMAIL = _r(r"(?<![\w.%+\-])([A-Za-z0-9][A-Za-z0-9._%+\-]{0,63})@((?:[A-Za-z0-9\-]{1,63}\.)+[A-Za-z]{2,24})(?![\w\-])")
+_CARD = _r(r"(?<![\w\-.])[2-6]\d{3}(?:[ \-]?\d){9,15}(?![\w\-]|\.\d)")
+_IBAN = _r(r"(?<![\w])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![\w])")
+_SSN = _r(r"(?<![\w\-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w\-])")
+_PHONE = _r(
+    r"(?<![\w+\-./])(?:\+[1-9]\d{0,2}[ .\-]?(?:\(\d{1,4}\)[ .\-]?)?\d{1,4}(?:[ .\-]?\d{2,4}){1,4}"
+    r"|\(\d{3}\)[ ]?\d{3}[ .\-]\d{4}|\d{3}[.\-]\d{3}[.\-]\d{4})(?![\w\-]|\.\d)"
+)
+_IPV4 = _r(r"(?<![\w.:])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w]|\.\d)")
+_IPV6 = _r(r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4}:){1,7}(?::|(?::?[0-9A-Fa-f]{1,4}){1,7})(?:%\w+)?(?![\w:])")
+_ID_CONTEXT = _r(r"(?i)(?:trace|span|parent|request|req|correlation|order|offset|seq|epoch|nonce|msg|message|event)[_\-. ]?id\W{0,4}$")
+
+
+# ---------------------------------------------------------------------------
+# The engine
+# ---------------------------------------------------------------------------
+
+
+class _Redactor:
+    """The rule set for one configuration, compiled once."""
+
+    def __init__(self, config: RedactionConfig | None) -> None:
+        cfg = config or RedactionConfig()
+        off: set[str] = set()
+        for name in cfg.disable:
+            off |= CATEGORIES.get(name, {name})
+        if not cfg.client_ips:
+            off.add("ip")
+        self.off = frozenset(off)
+        self.allow = re.compile("|".join(f"(?:{a})" for a in cfg.allowlist)) if cfg.allowlist else None
+        self.token_rules = [r for r in _TOKEN_RULES if r.kind not in self.off]
+        self.extra = [(r.kind, re.compile(r.pattern)) for r in cfg.rules]
+
+    # -- one replacement ---------------------------------------------------
+    def _keep(self, kind: str, value: str) -> bool:
+        return kind in self.off or _MARK in value or (self.allow is not None and self.allow.fullmatch(value) is not None)
+
+    def _sub(self, rx: re.Pattern[str], kind: str, text: str, group: int | str = 0,
+             check: Callable[[str], bool] | None = None) -> str:
+        if kind in self.off:
+            return text
+
+        def repl(m: re.Match[str]) -> str:
+            value = m.group(group)
+            if value is None or self._keep(kind, value) or (check is not None and not check(value)):
+                return m.group(0)
+            if group == 0:
+                return _marker(kind)
+            start, end = m.span(group)
+            base = m.start()
+            whole = m.group(0)
+            return whole[: start - base] + _marker(kind) + whole[end - base:]
+
+        return rx.sub(repl, text)
+
+    # -- the pass ----------------------------------------------------------
+    def __call__(self, text: str) -> str:
+        if len(text) < 6:
+            return text
+        lower = text.lower()
+        out = text
+        if "PRIVATE KEY" in text or "private key" in lower:
+            out = self._sub(_PEM, "private-key", out)
+            if "SSH2" in out:
+                out = self._sub(_SSH2, "private-key", out)
+        if "secret" in lower and "kind" in lower:
+            out = self._k8s_secret(out)
+        if "AKIA" in out or "ASIA" in out:
+            out = self._sub(_AWS_PAIR, "aws-secret-key", out, 1)
+        for rule in self.token_rules:
+            hay = lower if rule.lower else out
+            if rule.triggers and not any(t in hay for t in rule.triggers):
+                continue
+            out = self._sub(rule.rx, rule.kind, out, rule.group, rule.check)
+            if rule.lower:
+                lower = out.lower()
+        if "authorization" in lower:
+            out = self._auth_header(out)
+        if "earer" in out:
+            out = self._sub(_BEARER, "bearer-token", out, 1, lambda v: any(c.isdigit() for c in v) or len(v) >= 20)
+        if "asic " in out:
+            out = self._sub(_BASIC, "basic-auth", out, 1, _basic_ok)
+        if "://" in out:
+            out = self._sub(_URL_PASSWORD, "url-password", out, 3, lambda v: not _is_placeholder(v))
+        if "cookie" in lower:
+            out = self._cookies(out)
+        if "-" in out and ("pass" in lower or "secret" in lower or "token" in lower or "key" in lower):
+            out = self._flags(out)
+        lower = out.lower()
+        if any(t in lower for t in _KV_TRIGGERS):
+            out = self._key_values(out)
+        if len(out) >= 16:
+            out = self._sub(_B64_LINE, "private-key", out, 1, _b64_line_ok)
+        out = self._pii(out)
+        for kind, rx in self.extra:
+            out = self._sub(rx, kind, out, "secret" if "secret" in rx.groupindex else (1 if rx.groups else 0))
+        return out
+
+    # -- contextual rules ---------------------------------------------------
+    def _auth_header(self, text: str) -> str:
+        def repl(m: re.Match[str]) -> str:
+            scheme, value = (m.group(1) or "").lower(), m.group(2)
+            if _is_placeholder(value) or "=" in value.rstrip("="):
+                return m.group(0)  # token token=..., Digest k=v: the key-value rule handles those
+            kind = "basic-auth" if scheme == "basic" else "bearer-token"
+            if self._keep(kind, value):
+                return m.group(0)
+            s, e = m.span(2)
+            return m.group(0)[: s - m.start()] + _marker(kind) + m.group(0)[e - m.start():]
+
+        return _AUTH_HEADER.sub(repl, text) if "bearer-token" not in self.off else text
+
+    def _cookies(self, text: str) -> str:
+        if "cookie" in self.off:
+            return text
+
+        def repl(m: re.Match[str]) -> str:
+            first_only = m.group(1).lower() == "set-cookie"
+            parts = m.group(3).split(";")
+            for i, part in enumerate(parts):
+                pm = _COOKIE_PAIR.fullmatch(part)
+                if pm is None or (first_only and i > 0):
+                    continue
+                value = pm.group(3)
+                if not _is_placeholder(value) and not self._keep("cookie", value):
+                    parts[i] = f"{pm.group(1)}{pm.group(2)}={_marker('cookie')}"
+            return m.group(1) + m.group(2) + ";".join(parts)
+
+        return _COOKIE.sub(repl, text)
+
+    def _flags(self, text: str) -> str:
+        def repl(m: re.Match[str]) -> str:
+            value = m.group(2)
+            kk = _key_kind(m.group(1))
+            kind = kk[0] if kk else "secret"
+            if _is_placeholder(value) or self._keep(kind, value):
+                return m.group(0)
+            s = m.start(2) - m.start()
+            return m.group(0)[:s] + _marker(kind)
+
+        return _FLAG.sub(repl, text)
+
+    def _key_values(self, text: str) -> str:
+        pieces: list[str] = []
+        pos = 0
+        for m in _KV_HEAD.finditer(text):
+            if m.start() < pos:
+                continue
+            kk = _key_kind(m.group(1))
+            if kk is None:
+                continue
+            kind, strong = kk
+            if kind in self.off:
+                continue
+            key_quote, sep, quote = m.group(2), m.group(3), m.group(4)
+            vstart = m.end()
+            to_eol = quote is None and key_quote is None and ":" in sep and _at_line_start(text, m.start())
+            vend = _value_end(text, vstart, quote, to_eol)
+            value = text[vstart:vend]
+            if not value or _is_placeholder(value) or _PATH_VALUE.match(value):
+                continue
+            if not strong and not _looks_random(value):
+                continue
+            if kind == "phone" and sum(c.isdigit() for c in value) < 6:
+                continue
+            if self._keep(kind, value):
+                continue
+            pieces.append(text[pos:vstart])
+            pieces.append(_marker(kind))
+            pos = vend
+        if not pieces:
+            return text
+        pieces.append(text[pos:])
+        return "".join(pieces)
+
+    def _k8s_secret(self, text: str) -> str:
+        if "k8s-secret" in self.off or not _K8S_KIND.search(text):
+            return text
+        if "\n" in text and re.search(r"(?m)^\s*(?:data|stringData)\s*:\s*$", text):
+            return _k8s_yaml(text)
+        return _k8s_json(text)
+
+    def _pii(self, text: str) -> str:
+        off = self.off
+        if "@" in text and "email" not in off:
+            out = []
+            pos = 0
+            for m in _EMAIL.finditer(text):
+                local = m.group(1)
+                if local in ("git",) or self._keep("email", m.group(0)):
+                    continue
+                out.append(text[pos:m.start()])
+                out.append(_marker("email"))
+                pos = m.end()
+            if out:
+                out.append(text[pos:])
+                text = "".join(out)
+        if not any(c.isdigit() for c in text):
+            return text
+        if "card-number" not in off:
+            text = self._cards(text)
+        if "iban" not in off and any(c.isupper() for c in text):
+            text = self._sub(_IBAN, "iban", text, 0, _iban_ok)
+        if "ssn" not in off and "-" in text:
+            text = self._sub(_SSN, "ssn", text)
+        if "phone" not in off:
+            text = self._sub(_PHONE, "phone", text, 0, _phone_ok)
+        if "ip" not in off:
+            if "." in text:
+                text = self._sub(_IPV4, "ip", text, 0, _public_ip)
+            if "::" in text or text.count(":") >= 5:
+                text = self._sub(_IPV6, "ip", text, 0, _public_ip)
+        return text
+
+    def _cards(self, text: str) -> str:
+        def valid(digits: str) -> bool:
+            return 13 <= len(digits) <= 19 and _card_issuer_ok(digits) and _luhn_ok(digits)
+
+        def repl(m: re.Match[str]) -> str:
+            raw = m.group(0)
+            if len({c for c in raw if not c.isdigit()}) > 1:
+                return raw
+            groups = re.split(r"([ \-])", raw)  # digits, sep, digits, ...
+            words = groups[::2]
+            # the match may have run into neighbouring numbers: try every run of groups, longest first
+            for size in range(len(words), 0, -1):
+                for i in range(0, len(words) - size + 1):
+                    digits = "".join(words[i:i + size])
+                    if not valid(digits):
+                        continue
+                    head = "".join(groups[: 2 * i])
+                    body = "".join(groups[2 * i: 2 * (i + size) - 1])
+                    tail = "".join(groups[2 * (i + size) - 1:])
+                    if self._keep("card-number", body):
+                        return raw
+                    if size == len(words) == 1 and _ID_CONTEXT.search(text, max(0, m.start() - 24), m.start()):
+                        return raw
+                    return head + _marker("card-number") + tail
+            return raw
+
+        return _CARD.sub(repl, text)
+
+
+def _phone_ok(value: str) -> bool:
+    digits = sum(c.isdigit() for c in value)
+    return 8 <= digits <= 15 if value.startswith("+") else digits == 10
+
+
+def _b64_line_ok(value: str) -> bool:
+    """A line that is only base64: key material when it is random-looking, not a CamelCase word."""
+    body = value.rstrip("=")
+    if not (any(c.isupper() for c in body) and any(c.islower() for c in body) and sum(c.isdigit() for c in body) >= 2):
+        return False
+    if len(body) >= 40:
+        return len(set(body)) >= 16
+    # short last line of a key: upper case letters followed by non-lower case show randomness
+    odd = sum(1 for a, b in zip(body, body[1:]) if a.isupper() and not b.islower())
+    return odd >= 2 and len(set(body)) >= 10
+
+
+def _at_line_start(text: str, index: int) -> bool:
+    start = text.rfind("\n", 0, index) + 1
+    return _LINE_START_KEY.match(text, start, index) is not None
+
+
+_LINE_START_KEY = re.compile(r"\s*(?:export\s+|-\s+|set\s+)?$")
+_UNQUOTED_STOP = frozenset(" \t\r\n&;,\"'<>()[]{}|`\\")
+
+
+def _value_end(text: str, start: int, quote: str | None, to_eol: bool) -> int:
+    """Where the value that starts at ``start`` ends.
+
+    Quoted values end at the matching (unescaped) quote; the value of a
+    ``key: value`` line (YAML, HTTP header) runs to the end of the line, less a
+    trailing `` # comment``; any other value ends at whitespace or a delimiter.
+    """
+    n = len(text)
+    if quote:
+        i = start
+        while True:
+            j = text.find(quote, i)
+            if j < 0:
+                nl = text.find("\n", start)
+                return n if nl < 0 else nl
+            if len(quote) == 1 and j > start and text[j - 1] == "\\":
+                i = j + 1
+                continue
+            return j
+    if to_eol:
+        nl = text.find("\n", start)
+        end = n if nl < 0 else nl
+        cut = text.find(" #", start, end)
+        if cut > start:
+            end = cut
+        while end > start and text[end - 1] in " \t\r":
+            end -= 1
+        return end
+    i = start
+    while i < n and text[i] not in _UNQUOTED_STOP:
+        i += 1
+    return i
+
+
+_K8S_DATA_LINE = re.compile(r"^(\s*)(?:data|stringData)\s*:\s*$")
+_K8S_ITEM = re.compile(r"^(\s*)([\w.\-]+)(\s*:\s*)(.+?)\s*$")
+
+
+def _k8s_yaml(text: str) -> str:
+    lines = text.split("\n")
+    in_data = -1
+    for i, line in enumerate(lines):
+        m = _K8S_DATA_LINE.match(line)
+        if m:
+            in_data = len(m.group(1))
+            continue
+        if in_data < 0 or not line.strip():
+            continue
+        item = _K8S_ITEM.match(line)
+        indent = len(line) - len(line.lstrip())
+        if indent <= in_data:
+            in_data = -1
+            continue
+        if item and not _is_placeholder(item.group(4)) and item.group(4) not in ("|", ">", "|-", ">-"):
+            lines[i] = f"{item.group(1)}{item.group(2)}{item.group(3)}{_marker('k8s-secret')}"
+        elif not item:
+            lines[i] = line[:indent] + _marker("k8s-secret")  # a block scalar continuation line
+    return "\n".join(lines)
+
+
+_K8S_JSON_DATA = re.compile(r"(\\*[\"'])(?:data|stringData)\1\s*:\s*\{([^{}]*)\}")
+_K8S_JSON_ITEM = re.compile(r"(\\*[\"'])([^\"'\\]+)\1(\s*:\s*)\1((?:\\\\.|[^\"'\\])*)\1")
+
+
+def _k8s_json(text: str) -> str:
+    def items(m: re.Match[str]) -> str:
+        body = _K8S_JSON_ITEM.sub(lambda im: f"{im.group(1)}{im.group(2)}{im.group(1)}{im.group(3)}{im.group(1)}"
+                                             f"{_marker('k8s-secret')}{im.group(1)}", m.group(2))
+        return m.group(0).replace(m.group(2), body, 1) if m.group(2) else m.group(0)
+
+    text = _K8S_JSON_DATA.sub(items, text)
+    # kubectl's describe/log form: "data map[password:aGVsbG8=]"
+    return re.sub(r"(?<=data map\[)[^\]]*", lambda m: re.sub(r"(?<=:)[^ \]]+", _marker("k8s-secret"), m.group(0)), text)
+
+
+# ---------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------
+
+_DEFAULT = _Redactor(None)
+_CACHE: dict[str, _Redactor] = {}
+
+
+def _redactor(config: RedactionConfig | None) -> _Redactor:
+    if config is None:
+        return _DEFAULT
+    if isinstance(config, dict):
+        config = RedactionConfig.model_validate(config)
+    key = config.model_dump_json()
+    found = _CACHE.get(key)
+    if found is None:
+        if len(_CACHE) > 32:
+            _CACHE.clear()
+        found = _CACHE[key] = _Redactor(config)
+    return found
+
+
+def redact(text: str, config: RedactionConfig | dict[str, Any] | None = None) -> str:
+    """Return ``text`` with every secret and piece of personal data replaced by ``[REDACTED:<kind>]``.
+
+    Everything else, whitespace and line endings included, is unchanged, and
+    redacting twice changes nothing more than redacting once.
+
+    >>> redact('{"user": "ana", "password": "s3cr3t!"}')
+    '{"user": "ana", "password": "[REDACTED:password]"}'
+    >>> redact("idempotency_key=5f0c6b1e-8f7a-4e1b-9a57-3c2d1e0f9a8b")
+    'idempotency_key=5f0c6b1e-8f7a-4e1b-9a57-3c2d1e0f9a8b'
+    """
+    return _redactor(config)(text)
+
+
+def _walk(value: Any, red: _Redactor, key_kind: tuple[str, bool] | None = None) -> Any:
     if isinstance(value, str):
-        return redact(value, config)
+        if key_kind is not None and key_kind[0] not in red.off and not _is_placeholder(value) \
+                and not red._keep(key_kind[0], value) and (key_kind[1] or _looks_random(value)) \
+                and not _PATH_VALUE.match(value):
+            return _marker(key_kind[0])
+        return red(value)
     if isinstance(value, list):
-        return [_walk(v, config) for v in value]
+        return [_walk(v, red, key_kind) for v in value]
     if isinstance(value, dict):
-        return {k: _walk(v, config) for k, v in value.items()}
+        # {"name": "DB_PASSWORD", "value": "..."}: the Kubernetes env / settings list shape
+        pair_kind = None
+        name = value.get("name", value.get("key"))
+        if isinstance(name, str) and "value" in value:
+            pair_kind = _key_kind(name)
+        out = {}
+        for k, v in value.items():
+            kk = _key_kind(k) if isinstance(k, str) else None
+            if k == "value" and pair_kind is not None:
+                kk = pair_kind
+            out[red(k) if isinstance(k, str) else k] = _walk(v, red, kk)
+        return out
+    if isinstance(value, tuple):
+        return tuple(_walk(v, red, key_kind) for v in value)
     return value
 
 
-def redact_evidence(ev: Evidence, config: Any = None) -> Evidence:
-    """A copy of ``ev`` with every text field redacted (data, reason, title, warnings)."""
+def redact_evidence(ev: Evidence, config: RedactionConfig | dict[str, Any] | None = None) -> Evidence:
+    """A copy of ``ev`` with every text field redacted: data (keys and values), reason, title, source, warnings.
+
+    Inside ``data`` a value stored under a secret-sounding key (``{"DB_PASSWORD": "x"}``,
+    or ``{"name": "DB_PASSWORD", "value": "x"}``) is redacted whole, even when the value
+    alone would not look like a secret.
+
+    >>> ev = Evidence(kind="settings", name="env", title="env", data={"DB_PASSWORD": "hunter2"})
+    >>> redact_evidence(ev).data
+    {'DB_PASSWORD': '[REDACTED:password]'}
+    """
+    red = _redactor(config)
     return ev.model_copy(
         update={
-            "data": _walk(ev.data, config),
-            "reason": redact(ev.reason, config) if ev.reason else ev.reason,
-            "title": redact(ev.title, config),
-            "warnings": [redact(w, config) for w in ev.warnings],
-            "source": redact(ev.source, config) if ev.source else ev.source,
+            "data": _walk(ev.data, red),
+            "reason": red(ev.reason) if ev.reason else ev.reason,
+            "title": red(ev.title),
+            "warnings": [red(w) for w in ev.warnings],
+            "source": red(ev.source) if ev.source else ev.source,
         }
     )
+
+
+def kinds() -> Iterable[str]:
+    """Every built-in kind name, sorted (for docs and ``--help``)."""
+    return sorted(KINDS)
