@@ -402,6 +402,7 @@ class LogRecord:
     logger: str | None = None
     trace: str | None = None  # continuation lines (stack trace), without the first line
     source: str | None = None  # file:line or stream labels, for the example
+    line_count: int = 1  # input lines this record spans (its trace included)
 
 
 @dataclass
