@@ -1,0 +1,71 @@
+"""``ctxgrab serve``: receive PagerDuty webhooks and put the incident's prompt on it as a note.
+
+Example::
+
+    export PD_WEBHOOK_SECRET=… PD_API_TOKEN=… CTXGRAB_PROMPT_TOKEN=…
+    ctxgrab serve --host 127.0.0.1 --port 8080 --config /etc/ctxgrab/ctxgrab.yaml
+
+The ``server:`` section of the config is described in ``docs/pagerduty.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import ConfigError
+
+__all__ = ["register", "run"]
+
+
+def run(host: str = "127.0.0.1", port: int = 8080, config: str | Path | None = None, log_level: str = "info") -> None:
+    """Load the config, build the app and serve it with uvicorn until SIGINT/SIGTERM."""
+    import uvicorn
+
+    from ..config import find_config
+    from ..server import create_app, library_prompt_builder, load_prompt_builder, load_server_config
+    from ..server.worker import resolve_queue_path
+
+    path = find_config(config)
+    cfg = load_server_config(path)
+    builder = load_prompt_builder(cfg.prompt_builder) if cfg.prompt_builder else library_prompt_builder(str(path))
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    app = create_app(cfg, queue_path=resolve_queue_path(cfg, path), build_prompt=builder)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        proxy_headers=True,  # X-Forwarded-For from --forwarded-allow-ips (FORWARDED_ALLOW_IPS), default 127.0.0.1
+        timeout_graceful_shutdown=15,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` to the CLI."""
+
+    @app.command("serve")
+    def serve(
+        host: str = typer.Option("127.0.0.1", "--host", help="address to listen on"),
+        port: int = typer.Option(8080, "--port", help="TCP port"),
+        config: Optional[Path] = typer.Option(None, "--config", "-c", help="ctxgrab.yaml with a `server:` section"),
+        log_level: str = typer.Option("info", "--log-level", help="debug, info, warning, error"),
+    ) -> None:
+        """Receive PagerDuty webhooks and attach ctxgrab's prompt to the incident as a note.
+
+        Example: ctxgrab serve --host 0.0.0.0 --port 8080 --config ctxgrab.yaml
+        """
+        try:
+            run(host, port, config, log_level)
+        except ConfigError as e:
+            typer.echo(f"ctxgrab serve: {e}", err=True)
+            raise typer.Exit(2) from None

@@ -1,0 +1,267 @@
+"""The HTTP side of ``ctxgrab serve``: a Starlette app.
+
+Routes:
+
+- ``POST /webhooks/pagerduty``: PagerDuty Webhooks V3. Checks the body size and
+  the ``X-PagerDuty-Signature`` on the raw bytes before anything parses them,
+  rejects bad signatures with 401 (and a loud log line: PagerDuty disables a
+  subscription after 3 rejected deliveries in a row), malformed JSON with 400,
+  then commits a job to the durable queue and answers 202. Event types not acted
+  on, unmapped services and ctxgrab's own note get 202 too.
+- ``GET /incidents/{id}/prompt``: the newest full prompt of an incident
+  (``Authorization: Bearer <prompt_token>`` or the per-incident ``?sig=`` of the note's link).
+- ``GET /healthz`` (process alive), ``GET /readyz`` (queue and worker usable),
+  ``GET /metrics`` (Prometheus text format).
+
+>>> app = create_app(ServerConfig(webhook_secrets=["s"]), queue_path="q.sqlite3",
+...                  build_prompt=my_builder)          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from .config import ServerConfig
+from .metrics import Metrics
+from .notes import is_ctxgrab_note, prompt_signature
+from .queue import JobQueue, JobSpec
+from .signature import verify
+from .worker import PromptBuilder, WorkerThread
+
+__all__ = ["create_app", "classify_event"]
+
+log = logging.getLogger("ctxgrab.server")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def classify_event(event: dict[str, Any], cfg: ServerConfig) -> tuple[JobSpec | None, str]:
+    """Decide what a (verified, parsed) event asks for: a job, or why it is ignored.
+
+    >>> cfg = ServerConfig(services={"PSVC9KX": "payments"})
+    >>> ev = {"event_type": "incident.triggered", "data": {"type": "incident", "id": "Q1",
+    ...       "created_at": "2026-03-04T09:15:02Z", "service": {"id": "PSVC9KX"}}}
+    >>> classify_event(ev, cfg)[0].service
+    'payments'
+    """
+    event_type = str(event.get("event_type") or "")
+    data = event.get("data") if isinstance(event.get("data"), dict) else {}
+    agent = event.get("agent") if isinstance(event.get("agent"), dict) else {}
+    # Loop guard first: ctxgrab's own note (incident.annotated) or any action of its API user.
+    if data.get("type") == "incident_note" and is_ctxgrab_note(str(data.get("content") or "")):
+        return None, "ctxgrab's own note"
+    if cfg.bot_user_id and agent.get("id") == cfg.bot_user_id:
+        return None, "event caused by ctxgrab's API user"
+    if event_type not in cfg.trigger_events:
+        return None, f"event type {event_type or '(none)'} is not acted on"
+    if data.get("type") != "incident":
+        return None, f"data.type {data.get('type')!r} is not an incident"
+    incident_id = data.get("id")
+    if not isinstance(incident_id, str) or not incident_id or len(incident_id) > 64:
+        return None, "no incident id"
+    service = data.get("service") if isinstance(data.get("service"), dict) else {}
+    pd_service_id = service.get("id")
+    name = cfg.services.get(pd_service_id) if isinstance(pd_service_id, str) else None
+    if name is None:
+        return None, f"PagerDuty service {pd_service_id} is not mapped in server.services"
+    at = _iso_utc(data.get("created_at")) or _iso_utc(event.get("occurred_at"))
+    if at is None:
+        return None, "no incident creation time"
+    title = data.get("title") if isinstance(data.get("title"), str) else None
+    html_url = data.get("html_url") if isinstance(data.get("html_url"), str) else None
+    return JobSpec(incident_id, name, at, pd_service_id, html_url, title), "queued"
+
+
+def _iso_utc(value: Any) -> str | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc).isoformat()
+
+
+def create_app(
+    cfg: ServerConfig,
+    *,
+    queue_path: str | Path,
+    build_prompt: PromptBuilder,
+    metrics: Metrics | None = None,
+    start_worker: bool = True,
+    pd_transport: httpx.AsyncBaseTransport | None = None,
+) -> Starlette:
+    """Build the app; the queue opens and the worker thread starts in the lifespan."""
+    metrics = metrics or Metrics()
+    secrets = cfg.secrets()
+    prompt_token = cfg.prompt_token.get_secret_value() if cfg.prompt_token else None
+    state: dict[str, Any] = {}
+    db_limiter = anyio.CapacityLimiter(1)  # one writer connection on the server side
+
+    if not secrets:
+        log.error("server.webhook_secrets is empty: every webhook will be rejected with 401")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        queue = JobQueue(queue_path)
+        state["queue"] = queue
+        worker = None
+        if start_worker:
+            worker = WorkerThread(queue, cfg, build_prompt=build_prompt, metrics=metrics, pd_transport=pd_transport)
+            worker.start()
+            state["worker"] = worker
+        try:
+            yield
+        finally:
+            if worker is not None:
+                await anyio.to_thread.run_sync(worker.stop)
+            await anyio.to_thread.run_sync(queue.close, limiter=db_limiter)
+
+    async def _read_body(request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > cfg.max_body_bytes:
+            raise _TooLarge
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > cfg.max_body_bytes:
+                raise _TooLarge
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def webhook(request: Request) -> Response:
+        metrics.inc("ctxgrab_webhooks_received_total")
+        webhook_id = request.headers.get("x-webhook-id")
+        try:
+            raw = await _read_body(request)
+        except _TooLarge:
+            metrics.inc("ctxgrab_webhooks_rejected_total", reason="too_large")
+            log.warning("webhook %s rejected: body larger than server.max_body_bytes=%d", webhook_id, cfg.max_body_bytes)
+            return JSONResponse({"error": f"body larger than {cfg.max_body_bytes} bytes"}, status_code=413)
+        if not verify(raw, request.headers.get("x-pagerduty-signature"), secrets):
+            metrics.inc("ctxgrab_webhooks_rejected_total", reason="signature")
+            log.error(
+                "REJECTED PagerDuty webhook %s (subscription %s, from %s): bad or missing X-PagerDuty-Signature. "
+                "PagerDuty disables a subscription after 3 rejected deliveries in a row; "
+                "check server.webhook_secrets against the subscription's secret",
+                webhook_id,
+                request.headers.get("x-webhook-subscription"),
+                request.client.host if request.client else "?",
+            )
+            return JSONResponse({"error": "invalid signature"}, status_code=401)
+        try:
+            payload = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            metrics.inc("ctxgrab_webhooks_rejected_total", reason="malformed")
+            log.warning("webhook %s rejected: body is not UTF-8 JSON: %s", webhook_id, e)
+            return JSONResponse({"error": f"body is not valid JSON: {e}"}, status_code=400)
+        event = payload.get("event") if isinstance(payload, dict) else None
+        if not isinstance(event, dict) or not isinstance(event.get("event_type"), str):
+            metrics.inc("ctxgrab_webhooks_rejected_total", reason="malformed")
+            log.warning("webhook %s rejected: no event object with an event_type", webhook_id)
+            return JSONResponse({"error": "expected {\"event\": {\"event_type\": …, \"data\": …}}"}, status_code=400)
+        if not webhook_id and isinstance(event.get("id"), str):
+            webhook_id = "event:" + event["id"]
+        spec, reason = classify_event(event, cfg)
+        queue: JobQueue = state["queue"]
+        outcome = await anyio.to_thread.run_sync(queue.accept, webhook_id, spec, reason, limiter=db_limiter)
+        metrics.inc("ctxgrab_webhooks_accepted_total", outcome=outcome)
+        if outcome in ("queued", "requeued"):
+            metrics.inc("ctxgrab_jobs_queued_total")
+        body: dict[str, Any] = {"status": outcome}
+        if spec is not None:
+            body["incident"] = spec.incident_id
+        if outcome == "ignored":
+            body["reason"] = reason
+            log.info("webhook %s (%s) ignored: %s", webhook_id, event.get("event_type"), reason)
+        return JSONResponse(body, status_code=202)
+
+    async def prompt(request: Request) -> Response:
+        incident_id = request.path_params["incident_id"]
+        if prompt_token is None:
+            return JSONResponse({"error": "disabled: set server.prompt_token"}, status_code=404)
+        auth = request.headers.get("authorization", "")
+        sig = request.query_params.get("sig", "")
+        ok = False
+        if auth.lower().startswith("bearer "):
+            ok |= hmac.compare_digest(auth[7:].strip().encode(), prompt_token.encode())
+        if sig:
+            ok |= hmac.compare_digest(sig.encode(), prompt_signature(incident_id, prompt_token).encode())
+        if not ok:
+            return JSONResponse({"error": "missing or wrong token"}, status_code=401,
+                                headers={"WWW-Authenticate": "Bearer"})
+        queue: JobQueue = state["queue"]
+        markdown = await anyio.to_thread.run_sync(queue.get_prompt, incident_id, limiter=db_limiter)
+        if markdown is None:
+            job = await anyio.to_thread.run_sync(queue.get, incident_id, limiter=db_limiter)
+            msg = "no prompt yet: the job is " + job.state if job else "no prompt for this incident"
+            return JSONResponse({"error": msg}, status_code=404)
+        return PlainTextResponse(
+            markdown,
+            media_type="text/markdown; charset=utf-8",
+            headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"},
+        )
+
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok\n")
+
+    async def readyz(request: Request) -> Response:
+        problems = []
+        queue = state.get("queue")
+        try:
+            if queue is None or not await anyio.to_thread.run_sync(queue.ping, limiter=db_limiter):
+                problems.append("queue not open")
+        except Exception as e:  # sqlite errors: disk gone, file locked
+            problems.append(f"queue: {e}")
+        worker: WorkerThread | None = state.get("worker")
+        if start_worker and (worker is None or not worker.is_alive() or not worker.ready.is_set()):
+            problems.append("worker not running")
+        if problems:
+            return PlainTextResponse("not ready: " + "; ".join(problems) + "\n", status_code=503)
+        return PlainTextResponse("ready\n")
+
+    async def metrics_endpoint(request: Request) -> Response:
+        gauges: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        queue = state.get("queue")
+        if queue is not None:
+            counts = await anyio.to_thread.run_sync(queue.counts, limiter=db_limiter)
+            for st, n in counts.items():
+                gauges[("ctxgrab_jobs", (("state", st),))] = n
+        worker: WorkerThread | None = state.get("worker")
+        if worker is not None and worker.worker is not None:
+            for b in worker.worker.breakers():
+                gauges[("ctxgrab_circuit_open", (("downstream", b.name),))] = 1 if b.state == "open" else 0
+        return PlainTextResponse(metrics.render(gauges), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    app = Starlette(
+        routes=[
+            Route("/webhooks/pagerduty", webhook, methods=["POST"]),
+            Route("/incidents/{incident_id}/prompt", prompt, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.metrics = metrics
+    app.state.server = state
+    return app

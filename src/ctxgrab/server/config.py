@@ -1,0 +1,175 @@
+"""``server:`` section of ``ctxgrab.yaml``: the PagerDuty webhook receiver.
+
+Secrets are written as ``${ENV_VAR}`` references and kept as
+:class:`pydantic.SecretStr`, so they never show in a repr, a log line or a traceback.
+
+Example ``ctxgrab.yaml``::
+
+    server:
+      webhook_secrets: ["${PD_WEBHOOK_SECRET}", "${PD_WEBHOOK_SECRET_OLD:-}"]
+      api_token: ${PD_API_TOKEN}
+      from_email: oncall-bot@example.com
+      queue_path: /var/lib/ctxgrab/queue.sqlite3
+      services: {PSVC9KX: payments}
+      public_base_url: https://ctxgrab.example.com
+      prompt_token: ${CTXGRAB_PROMPT_TOKEN}
+
+>>> cfg = ServerConfig(webhook_secrets=["s3cret"], services={"PSVC9KX": "payments"})
+>>> cfg.services["PSVC9KX"], cfg.note_max_chars
+('payments', 4000)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from ..errors import ConfigError
+
+__all__ = ["ServerConfig", "RetryPolicy", "BreakerPolicy", "load_server_config", "DEFAULT_TRIGGER_EVENTS"]
+
+DEFAULT_TRIGGER_EVENTS = ["incident.triggered", "incident.reopened"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RetryPolicy(_Model):
+    """How a PagerDuty call is retried on 429, 5xx, timeouts and connection errors."""
+
+    attempts: int = Field(5, ge=1, le=20, description="tries per call, the first included")
+    base_delay_s: float = Field(0.5, gt=0, description="first backoff; doubles each try, full jitter")
+    max_delay_s: float = Field(30.0, gt=0, description="cap on one backoff (a longer Retry-After reschedules the job)")
+
+
+class BreakerPolicy(_Model):
+    """Circuit breaker per downstream (PagerDuty API host, collection)."""
+
+    failure_threshold: int = Field(5, ge=1, description="consecutive failures that open the circuit")
+    reset_after_s: float = Field(30.0, gt=0, description="how long it stays open before one trial call")
+
+
+class ServerConfig(_Model):
+    """The ``server:`` section: webhook receiver, job queue and PagerDuty REST client."""
+
+    webhook_secrets: list[SecretStr] = Field(
+        default_factory=list,
+        description="signing secrets of the webhook subscription(s); several during rotation; empty entries ignored",
+    )
+    api_token: SecretStr | None = Field(None, description="PagerDuty REST API key, sent as `Token token=…`")
+    from_email: str | None = Field(None, description="email of a PagerDuty user, sent as `From` on note writes")
+    api_base_url: str = Field("https://api.pagerduty.com", description="REST API base (EU: https://api.eu.pagerduty.com)")
+    queue_path: str = Field("ctxgrab-queue.sqlite3", description="SQLite job queue file; relative to the config file")
+    services: dict[str, str] = Field(
+        default_factory=dict, description="PagerDuty service id → ctxgrab service name (events of others are ignored)"
+    )
+    trigger_events: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_TRIGGER_EVENTS),
+        description="event types that (re)build the incident's note; all others get 202 and are ignored",
+    )
+    bot_user_id: str | None = Field(None, description="PagerDuty user id of the API key's user: its events are ignored")
+    note_max_chars: int = Field(4000, ge=500, le=60000, description="note length cap; longer prompts are cut with a link")
+    public_base_url: str | None = Field(None, description="external URL of this server, used in the note's link")
+    prompt_token: SecretStr | None = Field(
+        None, description="protects GET /incidents/{id}/prompt; unset disables that endpoint"
+    )
+    max_body_bytes: int = Field(262144, ge=1024, description="larger webhook bodies get 413 (PagerDuty drops > 256 KB)")
+    workers: int = Field(2, ge=1, le=64, description="collections run at the same time")
+    collection_timeout_s: float = Field(120.0, gt=0, description="a collection that takes longer is retried later")
+    job_attempts: int = Field(8, ge=1, description="tries per job before it is marked failed")
+    job_retry_base_s: float = Field(5.0, gt=0, description="first delay before a failed job is tried again; doubles")
+    http_timeout_s: float = Field(10.0, gt=0, description="timeout of one PagerDuty REST request")
+    api_concurrency: int = Field(1, ge=1, le=16, description="PagerDuty requests in flight at once (PagerDuty asks to serialize)")
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    breaker: BreakerPolicy = Field(default_factory=BreakerPolicy)
+    prompt_builder: str | None = Field(
+        None,
+        description="`module:callable` of an async (service, at) -> str used instead of ctxgrab's own pipeline",
+    )
+
+    @field_validator("api_base_url", "public_base_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://", v):
+            raise ValueError(f"must start with http:// or https://, got {v!r}")
+        return v.rstrip("/") if v else v
+
+    @field_validator("webhook_secrets")
+    @classmethod
+    def _secrets(cls, v: list[SecretStr]) -> list[SecretStr]:
+        # "${OLD_SECRET:-}" expands to "" outside a rotation: drop it rather than accept an empty key.
+        return [s for s in v if s.get_secret_value().strip()]
+
+    @field_validator("from_email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+", v):
+            raise ValueError(f"must be the email address of a PagerDuty user, got {v!r}")
+        return v
+
+    def secrets(self) -> list[str]:
+        """The webhook secrets in clear, for signature checks."""
+        return [s.get_secret_value() for s in self.webhook_secrets]
+
+    def resolved_queue_path(self, base_dir: Path | None = None) -> Path:
+        p = Path(self.queue_path).expanduser()
+        return p if p.is_absolute() or base_dir is None else base_dir / p
+
+
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand(value: Any, where: str, key: str, env: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _expand(v, where, f"{key}.{k}", env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, where, f"{key}[{i}]", env) for i, v in enumerate(value)]
+    if isinstance(value, str):
+
+        def sub(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"{where}: {key}: environment variable {name} is not set — fix: export {name}=…")
+
+        return _ENV_RE.sub(sub, value)
+    return value
+
+
+def load_server_config(path: str | Path, env: dict[str, str] | None = None) -> ServerConfig:
+    """Read only the ``server:`` section of a config file, expanding ``${ENV}`` references.
+
+    The rest of the file is validated by the pipeline when a collection runs; reading
+    just this section lets ``ctxgrab serve`` start and answer webhooks on its own.
+
+    >>> load_server_config("ctxgrab.yaml").services      # doctest: +SKIP
+    {'PSVC9KX': 'payments'}
+    """
+    p = Path(path)
+    where = str(p)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"{where}: cannot read: {e.strerror or e}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{where}:{at}: not valid YAML — fix: correct the syntax") from None
+    if not isinstance(data, dict) or not isinstance(data.get("server"), dict):
+        raise ConfigError(f"{where}: server: section missing — fix: add a `server:` mapping (see docs/pagerduty.md)")
+    section = _expand(data["server"], where, "server", dict(os.environ) if env is None else env)
+    try:
+        return ServerConfig.model_validate(section)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        fix = "unknown key — fix: remove it or correct the spelling" if err["type"] == "extra_forbidden" else err["msg"]
+        raise ConfigError(f"{where}: server.{loc}: {fix}") from None

@@ -1,0 +1,331 @@
+"""Durable job queue in SQLite: one row per incident, one row per accepted delivery.
+
+A webhook is acknowledged only after its job is committed, so a job accepted
+before a crash (even ``SIGKILL``) is still there after a restart; jobs that were
+running when the process died go back to ``queued`` (:meth:`JobQueue.recover`, and
+any expired lease). The queue is idempotent per incident: a second trigger for an
+incident whose job is queued or running is folded into it (a running job runs once
+more afterwards), and one for a finished job queues it again, so ctxgrab's note is
+rebuilt, never duplicated. Deliveries are deduplicated on ``X-Webhook-Id``
+(PagerDuty sends the same id on every retry).
+
+States: ``queued`` → ``running`` → ``done`` | ``failed`` (attempts used up), with
+``running`` → ``queued`` again on a retry, a rerun or a crash.
+
+>>> q = JobQueue(":memory:")
+>>> q.accept("wh-1", JobSpec("Q1", "payments", "2026-03-04T09:15:02+00:00"))
+'queued'
+>>> q.accept("wh-1", JobSpec("Q1", "payments", "2026-03-04T09:15:02+00:00"))
+'duplicate'
+>>> q.claim().incident_id
+'Q1'
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["JobQueue", "JobSpec", "Job"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS deliveries (
+    webhook_id  TEXT PRIMARY KEY,
+    received_at REAL NOT NULL,
+    outcome     TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    incident_id   TEXT PRIMARY KEY,
+    service       TEXT NOT NULL,
+    at            TEXT NOT NULL,
+    pd_service_id TEXT,
+    html_url      TEXT,
+    title         TEXT,
+    state         TEXT NOT NULL,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    runs          INTEGER NOT NULL DEFAULT 0,
+    rerun         INTEGER NOT NULL DEFAULT 0,
+    next_run_at   REAL NOT NULL,
+    lease_until   REAL,
+    note_id       TEXT,
+    last_error    TEXT,
+    created_at    REAL NOT NULL,
+    updated_at    REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_due ON jobs(state, next_run_at);
+CREATE TABLE IF NOT EXISTS prompts (
+    incident_id TEXT PRIMARY KEY,
+    service     TEXT NOT NULL,
+    markdown    TEXT NOT NULL,
+    built_at    REAL NOT NULL
+);
+"""
+
+_JOB_COLUMNS = (
+    "incident_id, service, at, pd_service_id, html_url, title, state, attempts, runs, rerun, "
+    "next_run_at, lease_until, note_id, last_error"
+)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What a webhook asks for: build the context of ``incident_id`` for ``service`` as of ``at``."""
+
+    incident_id: str
+    service: str
+    at: str  # ISO 8601, the incident's creation time
+    pd_service_id: str | None = None
+    html_url: str | None = None
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """A claimed job, as the worker sees it."""
+
+    incident_id: str
+    service: str
+    at: str
+    pd_service_id: str | None
+    html_url: str | None
+    title: str | None
+    state: str
+    attempts: int
+    runs: int
+    rerun: int
+    next_run_at: float
+    lease_until: float | None
+    note_id: str | None
+    last_error: str | None
+
+
+class JobQueue:
+    """SQLite-backed queue; safe to use from several threads (one connection per thread).
+
+    ``synchronous`` is SQLite's durability level: ``FULL`` (default) survives power loss
+    as well as a killed process; ``NORMAL`` survives a killed process only, and is faster.
+    """
+
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL", clock=time.time) -> None:
+        self.path = str(path)
+        self._synchronous = synchronous.upper()
+        if self._synchronous not in ("FULL", "NORMAL", "EXTRA"):
+            raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, got {synchronous!r}")
+        self._clock = clock
+        self._local = threading.local()
+        self._memory_conn: sqlite3.Connection | None = None
+        self._memory_lock = threading.Lock()
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._conn().executescript(_SCHEMA)
+
+    # -- connections -------------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        if self.path == ":memory:":
+            if self._memory_conn is None:
+                self._memory_conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            return self._memory_conn
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            conn.execute("PRAGMA busy_timeout=10000")
+            self._local.conn = conn
+        return conn
+
+    def _tx(self) -> "_Tx":
+        return _Tx(self._conn(), self._memory_lock if self.path == ":memory:" else None)
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+        if self._memory_conn is not None:
+            self._memory_conn.close()
+            self._memory_conn = None
+
+    # -- webhook side ------------------------------------------------------------------------
+    def accept(self, webhook_id: str | None, job: JobSpec | None, outcome: str = "queued") -> str:
+        """Record a delivery and (maybe) its job in one transaction.
+
+        Returns ``duplicate`` (webhook id seen before: nothing changes), ``queued`` (new
+        job), ``coalesced`` (folded into a queued or running job), ``requeued`` (a finished
+        job runs again) or ``ignored`` (recorded, no job).
+        """
+        now = self._clock()
+        with self._tx() as c:
+            if webhook_id:
+                cur = c.execute(
+                    "INSERT OR IGNORE INTO deliveries(webhook_id, received_at, outcome) VALUES (?,?,?)",
+                    (webhook_id, now, outcome if job is None else "job"),
+                )
+                if cur.rowcount == 0:
+                    return "duplicate"
+            if job is None:
+                return "ignored"
+            row = c.execute("SELECT state FROM jobs WHERE incident_id=?", (job.incident_id,)).fetchone()
+            if row is None:
+                c.execute(
+                    "INSERT INTO jobs(incident_id, service, at, pd_service_id, html_url, title, state, "
+                    "next_run_at, created_at, updated_at) VALUES (?,?,?,?,?,?,'queued',?,?,?)",
+                    (job.incident_id, job.service, job.at, job.pd_service_id, job.html_url, job.title, now, now, now),
+                )
+                return "queued"
+            state = row[0]
+            if state == "queued":
+                return "coalesced"
+            if state == "running":
+                c.execute("UPDATE jobs SET rerun=1, updated_at=? WHERE incident_id=?", (now, job.incident_id))
+                return "coalesced"
+            c.execute(
+                "UPDATE jobs SET state='queued', attempts=0, rerun=0, next_run_at=?, service=?, at=?, "
+                "last_error=NULL, updated_at=? WHERE incident_id=?",
+                (now, job.service, job.at, now, job.incident_id),
+            )
+            return "requeued"
+
+    # -- worker side -------------------------------------------------------------------------
+    def recover(self) -> int:
+        """Put jobs left ``running`` by a dead process back in the queue; call once at start."""
+        now = self._clock()
+        with self._tx() as c:
+            cur = c.execute(
+                "UPDATE jobs SET state='queued', lease_until=NULL, next_run_at=?, updated_at=? WHERE state='running'",
+                (now, now),
+            )
+            return cur.rowcount
+
+    def claim(self, lease_s: float = 600.0) -> Job | None:
+        """Take the next due job (or one whose lease expired) and mark it running."""
+        now = self._clock()
+        with self._tx() as c:
+            row = c.execute(
+                "SELECT incident_id FROM jobs WHERE (state='queued' AND next_run_at<=?) "
+                "OR (state='running' AND lease_until<?) ORDER BY next_run_at LIMIT 1",
+                (now, now),
+            ).fetchone()
+            if row is None:
+                return None
+            c.execute(
+                "UPDATE jobs SET state='running', attempts=attempts+1, lease_until=?, updated_at=? WHERE incident_id=?",
+                (now + lease_s, now, row[0]),
+            )
+            return self._get(c, row[0])
+
+    def complete(self, incident_id: str, note_id: str | None) -> str:
+        """Mark a run finished; returns the new state (``queued`` again when a rerun was asked for)."""
+        now = self._clock()
+        with self._tx() as c:
+            c.execute(
+                "UPDATE jobs SET state=CASE WHEN rerun=1 THEN 'queued' ELSE 'done' END, "
+                "attempts=CASE WHEN rerun=1 THEN 0 ELSE attempts END, rerun=0, runs=runs+1, "
+                "note_id=COALESCE(?, note_id), last_error=NULL, lease_until=NULL, next_run_at=?, updated_at=? "
+                "WHERE incident_id=?",
+                (note_id, now, now, incident_id),
+            )
+            return c.execute("SELECT state FROM jobs WHERE incident_id=?", (incident_id,)).fetchone()[0]
+
+    def retry_later(self, incident_id: str, delay_s: float, error: str, max_attempts: int) -> str:
+        """Requeue after ``delay_s``, or mark ``failed`` when ``max_attempts`` are used; returns the state."""
+        now = self._clock()
+        with self._tx() as c:
+            c.execute(
+                "UPDATE jobs SET state=CASE WHEN attempts>=? AND rerun=0 THEN 'failed' ELSE 'queued' END, "
+                "attempts=CASE WHEN rerun=1 THEN 0 ELSE attempts END, rerun=0, "
+                "next_run_at=?, last_error=?, lease_until=NULL, updated_at=? WHERE incident_id=?",
+                (max_attempts, now + delay_s, error[:500], now, incident_id),
+            )
+            return c.execute("SELECT state FROM jobs WHERE incident_id=?", (incident_id,)).fetchone()[0]
+
+    def fail(self, incident_id: str, error: str) -> None:
+        """Mark a job failed for good (a permanent error such as a rejected API key)."""
+        now = self._clock()
+        with self._tx() as c:
+            c.execute(
+                "UPDATE jobs SET state='failed', last_error=?, lease_until=NULL, rerun=0, updated_at=? "
+                "WHERE incident_id=?",
+                (error[:500], now, incident_id),
+            )
+
+    def set_note_id(self, incident_id: str, note_id: str) -> None:
+        with self._tx() as c:
+            c.execute("UPDATE jobs SET note_id=? WHERE incident_id=?", (note_id, incident_id))
+
+    # -- prompts -----------------------------------------------------------------------------
+    def save_prompt(self, incident_id: str, service: str, markdown: str) -> None:
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO prompts(incident_id, service, markdown, built_at) VALUES (?,?,?,?) "
+                "ON CONFLICT(incident_id) DO UPDATE SET service=excluded.service, markdown=excluded.markdown, "
+                "built_at=excluded.built_at",
+                (incident_id, service, markdown, self._clock()),
+            )
+
+    def get_prompt(self, incident_id: str) -> str | None:
+        with self._tx() as c:
+            row = c.execute("SELECT markdown FROM prompts WHERE incident_id=?", (incident_id,)).fetchone()
+        return row[0] if row else None
+
+    # -- inspection --------------------------------------------------------------------------
+    def get(self, incident_id: str) -> Job | None:
+        with self._tx() as c:
+            return self._get(c, incident_id)
+
+    def jobs(self) -> list[Job]:
+        with self._tx() as c:
+            rows = c.execute(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY created_at").fetchall()
+        return [Job(*r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        """Jobs per state, every state present (0 when none)."""
+        out = {"queued": 0, "running": 0, "done": 0, "failed": 0}
+        with self._tx() as c:
+            for state, n in c.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state"):
+                out[state] = n
+        return out
+
+    def next_due_in(self) -> float | None:
+        """Seconds until the next queued job is due (0 when one is due now), None when none is queued."""
+        with self._tx() as c:
+            row = c.execute("SELECT MIN(next_run_at) FROM jobs WHERE state='queued'").fetchone()
+        return None if row[0] is None else max(0.0, row[0] - self._clock())
+
+    def prune_deliveries(self, older_than_s: float = 7 * 86400) -> int:
+        """Forget delivery ids older than the window in which PagerDuty still retries (48 h)."""
+        with self._tx() as c:
+            return c.execute("DELETE FROM deliveries WHERE received_at<?", (self._clock() - older_than_s,)).rowcount
+
+    def ping(self) -> bool:
+        with self._tx() as c:
+            return c.execute("SELECT 1").fetchone() == (1,)
+
+    @staticmethod
+    def _get(c: sqlite3.Connection, incident_id: str) -> Job | None:
+        row = c.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE incident_id=?", (incident_id,)).fetchone()
+        return Job(*row) if row else None
+
+
+class _Tx:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK`` on error): one writer at a time, no lost updates."""
+
+    def __init__(self, conn: sqlite3.Connection, lock: threading.Lock | None) -> None:
+        self.conn, self.lock = conn, lock
+
+    def __enter__(self) -> sqlite3.Connection:
+        if self.lock:
+            self.lock.acquire()
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            if self.lock:
+                self.lock.release()

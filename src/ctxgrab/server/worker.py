@@ -1,0 +1,281 @@
+"""The worker: takes jobs from the queue, builds the prompt, writes ctxgrab's note.
+
+It runs in its own thread with its own event loop (:class:`WorkerThread`), so a
+collection that keeps the CPU busy never delays a webhook acknowledgement on the
+server's loop. The prompt is built by an injectable ``build_prompt(service, at)``
+coroutine function; the default is ctxgrab's library call
+``ctxgrab.aincident(service, since=None, at=at, config=...)``.
+
+Failures never lose a job: a collection error or timeout, a 429/5xx PagerDuty
+answer after its retries, or an open circuit reschedule the job with exponential
+backoff; only permanent errors (e.g. 401 on the API key, 404 on the incident) or
+used-up attempts mark it ``failed``.
+
+>>> worker = Worker(queue, cfg, build_prompt=my_builder, metrics=Metrics())   # doctest: +SKIP
+>>> await worker.run_once()                                                    # doctest: +SKIP
+True
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+
+from ..errors import ConfigError
+from .config import ServerConfig
+from .metrics import Metrics
+from .notes import format_note, prompt_url, upsert_note
+from .pagerduty import PagerDutyClient, PagerDutyError, RetryLater
+from .queue import Job, JobQueue
+from .resilience import CircuitBreaker, CircuitOpenError
+
+__all__ = ["Worker", "WorkerThread", "PromptBuilder", "library_prompt_builder", "load_prompt_builder"]
+
+log = logging.getLogger("ctxgrab.server")
+
+PromptBuilder = Callable[[str, datetime], Awaitable[str]]
+
+
+def library_prompt_builder(config: Any) -> PromptBuilder:
+    """The default builder: ctxgrab's own pipeline with ``config`` (a path or a Config object)."""
+
+    async def build_prompt(service: str, at: datetime) -> str:
+        import ctxgrab
+
+        result = await ctxgrab.aincident(service, since=None, at=at, config=config)
+        return result.markdown
+
+    return build_prompt
+
+
+def load_prompt_builder(spec: str) -> PromptBuilder:
+    """Import ``module:callable`` (``server.prompt_builder``): an async ``(service, at) -> str``."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"server.prompt_builder: expected 'module:callable', got {spec!r}")
+    try:
+        fn = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as e:
+        raise ConfigError(f"server.prompt_builder: cannot import {spec!r}: {e}") from None
+    if not callable(fn):
+        raise ConfigError(f"server.prompt_builder: {spec!r} is not callable")
+    return fn
+
+
+class Worker:
+    """Processes jobs; ``pd_client`` is None when no API token is configured (prompts are kept, no note)."""
+
+    def __init__(
+        self,
+        queue: JobQueue,
+        cfg: ServerConfig,
+        *,
+        build_prompt: PromptBuilder,
+        metrics: Metrics,
+        pd_client: PagerDutyClient | None = None,
+        rand: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.queue = queue
+        self.cfg = cfg
+        self.build_prompt = build_prompt
+        self.metrics = metrics
+        self.pd = pd_client
+        self._rand = rand
+        self._clock = clock
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self.lease_s = cfg.collection_timeout_s + 600.0
+
+    def breaker(self, name: str) -> CircuitBreaker:
+        """The circuit breaker of one downstream (``collect:<service>``; PagerDuty has the client's)."""
+        if name not in self._breakers:
+            self._breakers[name] = CircuitBreaker(
+                name, self.cfg.breaker.failure_threshold, self.cfg.breaker.reset_after_s, clock=self._clock
+            )
+        return self._breakers[name]
+
+    def breakers(self) -> list[CircuitBreaker]:
+        return list(self._breakers.values()) + ([self.pd.breaker] if self.pd else [])
+
+    async def run_once(self) -> bool:
+        """Claim and process one due job; False when none is due."""
+        job = self.queue.claim(self.lease_s)
+        if job is None:
+            return False
+        await self.process(job)
+        return True
+
+    async def run(self, stop: threading.Event, poll_s: float = 0.05) -> None:
+        """Run ``cfg.workers`` job slots until ``stop`` is set."""
+
+        async def slot() -> None:
+            while not stop.is_set():
+                try:
+                    busy = await self.run_once()
+                except Exception:  # a bug must not kill the slot; the job's lease brings it back
+                    log.exception("worker: unexpected error")
+                    busy = False
+                if not busy:
+                    await anyio.sleep(poll_s)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(self.cfg.workers):
+                tg.start_soon(slot)
+
+    # -- one job -----------------------------------------------------------------------------
+    async def process(self, job: Job) -> None:
+        try:
+            at = datetime.fromisoformat(job.at)
+        except ValueError:
+            self._fail(job, f"bad incident time {job.at!r}")
+            return
+        breaker = self.breaker(f"collect:{job.service}")
+        try:
+            breaker.before_call()
+        except CircuitOpenError as e:
+            self._retry(job, e.retry_in_s, str(e), "circuit_open")
+            return
+        started = time.perf_counter()
+        try:
+            with anyio.fail_after(self.cfg.collection_timeout_s):
+                markdown = await self.build_prompt(job.service, at)
+        except TimeoutError:
+            breaker.record_failure()
+            self._retry(job, self._job_backoff(job), f"collection timed out after {self.cfg.collection_timeout_s:g} s", "collection")
+            return
+        except Exception as e:  # the pipeline's own failures are Evidence; anything here is config or a bug
+            breaker.record_failure()
+            self._retry(job, self._job_backoff(job), f"collection failed: {type(e).__name__}: {e}", "collection")
+            return
+        breaker.record_success()
+        self.metrics.observe("ctxgrab_collection_duration_seconds", time.perf_counter() - started)
+        self.queue.save_prompt(job.incident_id, job.service, markdown)
+
+        if self.pd is None:
+            state = self.queue.complete(job.incident_id, None)
+            self._done(job, state, "stored")
+            return
+        url = prompt_url(
+            self.cfg.public_base_url,
+            job.incident_id,
+            self.cfg.prompt_token.get_secret_value() if self.cfg.prompt_token else None,
+        )
+        content = format_note(markdown, service=job.service, at=job.at, prompt_url=url, max_chars=self.cfg.note_max_chars)
+        try:
+            result = await upsert_note(self.pd, job.incident_id, content)
+        except RetryLater as e:
+            self._retry(job, e.delay_s, str(e), "rate_limited")
+            return
+        except CircuitOpenError as e:
+            self._retry(job, e.retry_in_s, str(e), "circuit_open")
+            return
+        except PagerDutyError as e:
+            if e.retryable:
+                self._retry(job, self._job_backoff(job), str(e), "pagerduty")
+            else:
+                self._fail(job, str(e))
+            return
+        self.metrics.inc("ctxgrab_notes_total", action=result.action)
+        state = self.queue.complete(job.incident_id, result.note_id)
+        self._done(job, state, result.action)
+
+    def _job_backoff(self, job: Job) -> float:
+        base = self.cfg.job_retry_base_s * (2 ** max(0, job.attempts - 1))
+        return min(3600.0, base) * (0.5 + self._rand() / 2)
+
+    def _done(self, job: Job, state: str, action: str) -> None:
+        self.metrics.inc("ctxgrab_jobs_done_total")
+        if state == "queued":
+            self.metrics.inc("ctxgrab_jobs_queued_total")
+        log.info("incident %s (%s): note %s", job.incident_id, job.service, action)
+
+    def _retry(self, job: Job, delay_s: float, error: str, cause: str) -> None:
+        state = self.queue.retry_later(job.incident_id, delay_s, error, self.cfg.job_attempts)
+        if state == "failed":
+            self.metrics.inc("ctxgrab_jobs_failed_total")
+            log.error("incident %s (%s): giving up after %d attempts: %s", job.incident_id, job.service, job.attempts, error)
+        else:
+            self.metrics.inc("ctxgrab_jobs_retried_total", cause=cause)
+            log.warning("incident %s (%s): retry in %.1f s: %s", job.incident_id, job.service, delay_s, error)
+
+    def _fail(self, job: Job, error: str) -> None:
+        self.queue.fail(job.incident_id, error)
+        self.metrics.inc("ctxgrab_jobs_failed_total")
+        log.error("incident %s (%s): failed: %s", job.incident_id, job.service, error)
+
+
+class WorkerThread(threading.Thread):
+    """Runs a :class:`Worker` on its own event loop in a daemon thread; :meth:`stop` ends it."""
+
+    def __init__(
+        self,
+        queue: JobQueue,
+        cfg: ServerConfig,
+        *,
+        build_prompt: PromptBuilder,
+        metrics: Metrics,
+        pd_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(name="ctxgrab-worker", daemon=True)
+        self.queue, self.cfg, self.build_prompt, self.metrics = queue, cfg, build_prompt, metrics
+        self.pd_transport = pd_transport
+        self._stop_event = threading.Event()
+        self.worker: Worker | None = None
+        self.ready = threading.Event()
+
+    def run(self) -> None:
+        anyio.run(self._main)
+
+    async def _main(self) -> None:
+        pd = None
+        if self.cfg.api_token is not None:
+            pd = PagerDutyClient(
+                self.cfg.api_token.get_secret_value(),
+                self.cfg.from_email,
+                self.cfg.api_base_url,
+                timeout_s=self.cfg.http_timeout_s,
+                retry=self.cfg.retry,
+                breaker=CircuitBreaker(
+                    f"pagerduty:{self.cfg.api_base_url}",
+                    self.cfg.breaker.failure_threshold,
+                    self.cfg.breaker.reset_after_s,
+                ),
+                concurrency=self.cfg.api_concurrency,
+                transport=self.pd_transport,
+                on_response=lambda s: self.metrics.inc(
+                    "ctxgrab_pagerduty_responses_total", status=str(s) if s is not None else "error"
+                ),
+            )
+        else:
+            log.warning("server.api_token is not set: prompts are stored and served, no PagerDuty note is written")
+        self.worker = Worker(self.queue, self.cfg, build_prompt=self.build_prompt, metrics=self.metrics, pd_client=pd)
+        try:
+            recovered = self.queue.recover()
+            if recovered:
+                log.warning("recovered %d job(s) left running by a previous process", recovered)
+            self.queue.prune_deliveries()
+            self.ready.set()
+            await self.worker.run(self._stop_event)
+        finally:
+            if pd is not None:
+                await pd.aclose()
+            self.queue.close()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop_event.set()
+        self.join(timeout_s)
+
+
+def resolve_queue_path(cfg: ServerConfig, config_path: str | Path | None) -> Path:
+    base = Path(config_path).resolve().parent if config_path else None
+    return cfg.resolved_queue_path(base)

@@ -1,0 +1,441 @@
+"""ctxgrab serve: signatures, the webhook endpoint, the queue, the worker and the PagerDuty client.
+
+PagerDuty cannot run here: the REST API is ``tests/fake_pagerduty.py``, a fake on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+
+import anyio
+import pytest
+from starlette.testclient import TestClient
+
+from ctxgrab.errors import ConfigError
+from ctxgrab.server import JobQueue, JobSpec, ServerConfig, create_app, load_server_config
+from ctxgrab.server.config import BreakerPolicy, RetryPolicy
+from ctxgrab.server.metrics import Metrics
+from ctxgrab.server.notes import MARKER, format_note, prompt_signature, upsert_note
+from ctxgrab.server.pagerduty import PagerDutyClient, PagerDutyError, RetryLater
+from ctxgrab.server.resilience import CircuitBreaker, CircuitOpenError, parse_retry_after_s
+from ctxgrab.server.signature import sign, signature_header, verify
+from ctxgrab.server.worker import Worker
+from fake_pagerduty import FakePagerDuty, annotated_event, delivery_headers, incident_event, ping_event
+
+SECRET = "whsec-current"
+TOKEN = "pd-test-token"
+BOT = "ctxgrab-bot@example.com"
+
+
+def _cfg(pd_url: str | None = None, **kw) -> ServerConfig:
+    base = dict(
+        webhook_secrets=[SECRET],
+        api_token=TOKEN if pd_url else None,
+        from_email=BOT,
+        api_base_url=pd_url or "https://api.pagerduty.com",
+        services={"PSVC9KX": "payments"},
+        public_base_url="https://ctxgrab.example.com",
+        prompt_token="prompt-token-1",
+        note_max_chars=1000,
+        retry=RetryPolicy(attempts=3, base_delay_s=0.01, max_delay_s=0.05),
+        job_retry_base_s=0.05,
+    )
+    base.update(kw)
+    return ServerConfig(**base)
+
+
+def _post(client: TestClient, payload, *, secrets=(SECRET,), webhook_id="wh-1", raw: bytes | None = None):
+    body = raw if raw is not None else json.dumps(payload).encode()
+    return client.post("/webhooks/pagerduty", content=body, headers=delivery_headers(body, list(secrets), webhook_id))
+
+
+async def _prompt(service: str, at: datetime) -> str:
+    return f"# Incident: {service}\n\nat {at.isoformat()}\n" + "- evidence line\n" * 200
+
+
+def _wait_until(predicate, timeout_s: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+# -- signatures -----------------------------------------------------------------------------------
+def test_signature_accepts_any_matching_secret_and_entry_during_rotation():
+    body = '{"event":{"data":{"title":"Zahlungsfehler ü → ✓"}}}'.encode()
+    header = f"v1={sign(body, 'old')}, v1={sign(body, 'new')}"
+    assert verify(body, header, ["new"])
+    assert verify(body, header, ["old", "unrelated"])
+    assert verify(body, "v1=" + sign(body, "new").upper(), ["new"])  # hex case does not matter
+    assert not verify(body, header, ["other"])
+    assert not verify(body + b" ", header, ["new"])  # any change to the raw bytes breaks it
+    assert not verify(body, None, ["new"]) and not verify(body, "", ["new"])
+    assert not verify(body, "v0=" + sign(body, "new"), ["new"])  # only v1 is understood
+    assert not verify(body, header, [])  # no secret configured: nothing verifies
+    assert signature_header(body, ["a", "b"]).count("v1=") == 2
+
+
+# -- config ---------------------------------------------------------------------------------------
+def test_config_expands_env_and_rejects_unknown_keys(tmp_path: Path):
+    p = tmp_path / "ctxgrab.yaml"
+    p.write_text(
+        "server:\n  webhook_secrets: ['${WH_NEW}', '${WH_OLD:-}']\n  api_token: ${PD_KEY}\n"
+        "  from_email: bot@example.com\n  services: {PSVC9KX: payments}\n"
+    )
+    cfg = load_server_config(p, env={"WH_NEW": "n3w", "PD_KEY": "u+S3cretKey"})
+    assert cfg.secrets() == ["n3w"]  # the unset rotation slot is dropped, not an empty key
+    assert cfg.api_token.get_secret_value() == "u+S3cretKey" and "u+S3cretKey" not in repr(cfg)
+    with pytest.raises(ConfigError, match="PD_KEY"):
+        load_server_config(p, env={"WH_NEW": "n3w"})
+    p.write_text("server:\n  webhook_secret: x\n")
+    with pytest.raises(ConfigError, match=r"server\.webhook_secret: unknown key"):
+        load_server_config(p, env={})
+    p.write_text("sources: {}\n")
+    with pytest.raises(ConfigError, match="server: section missing"):
+        load_server_config(p, env={})
+
+
+# -- webhook endpoint -----------------------------------------------------------------------------
+def test_webhook_rejects_bad_signature_malformed_and_oversized_bodies(tmp_path: Path, caplog):
+    app = create_app(_cfg(max_body_bytes=2048), queue_path=tmp_path / "q.db", build_prompt=_prompt, start_worker=False)
+    with TestClient(app) as client:
+        ev = incident_event("incident.triggered", "QBAD1")
+        r = _post(client, ev, secrets=("wrong",))
+        assert r.status_code == 401
+        assert "REJECTED PagerDuty webhook" in caplog.text and "disables a subscription" in caplog.text
+        body = json.dumps(ev).encode()
+        r = client.post("/webhooks/pagerduty", content=body, headers={"Content-Type": "application/json"})
+        assert r.status_code == 401  # no signature at all
+        assert _post(client, None, raw=b'{"event": {"event_type": ', webhook_id="wh-2").status_code == 400
+        assert _post(client, None, raw=b"\xff\xfe", webhook_id="wh-3").status_code == 400
+        assert _post(client, {"no": "event"}, webhook_id="wh-4").status_code == 400
+        assert _post(client, None, raw=b"x" * 5000, webhook_id="wh-5").status_code == 413
+        metrics = client.get("/metrics").text
+    q = JobQueue(tmp_path / "q.db")
+    assert q.jobs() == [] and q.get("QBAD1") is None
+    assert 'ctxgrab_webhooks_rejected_total{reason="signature"} 2' in metrics
+    assert 'ctxgrab_webhooks_rejected_total{reason="malformed"} 3' in metrics
+    assert 'ctxgrab_webhooks_rejected_total{reason="too_large"} 1' in metrics
+
+
+def test_webhook_queues_triggers_dedupes_and_ignores_what_it_does_not_act_on(tmp_path: Path):
+    app = create_app(_cfg(bot_user_id="PBOT1"), queue_path=tmp_path / "q.db", build_prompt=_prompt, start_worker=False)
+    with TestClient(app) as client:
+        trig = incident_event("incident.triggered", "Q1", created_at="2026-03-04T10:15:02+01:00")
+        r = _post(client, trig, webhook_id="wh-a")
+        assert r.status_code == 202 and r.json() == {"status": "queued", "incident": "Q1"}
+        assert _post(client, trig, webhook_id="wh-a").json()["status"] == "duplicate"  # PagerDuty retry
+        other = incident_event("incident.reopened", "Q1")
+        assert _post(client, other, webhook_id="wh-b").json()["status"] == "coalesced"
+        cases = {
+            "wh-c": ping_event(),
+            "wh-d": incident_event("incident.acknowledged", "Q1"),
+            "wh-e": incident_event("incident.triggered", "Q2", service_id="PUNMAPPED"),
+            "wh-f": annotated_event("Q1", f"{MARKER} Incident context from ctxgrab …"),
+            "wh-g": incident_event("incident.triggered", "Q3", agent={"id": "PBOT1", "type": "user_reference"}),
+            "wh-h": {"event": {"event_type": "incident.some_future_type", "data": {}}},
+        }
+        reasons = {}
+        for wid, ev in cases.items():
+            r = _post(client, ev, webhook_id=wid)
+            assert r.status_code == 202, wid
+            assert r.json()["status"] == "ignored", wid
+            reasons[wid] = r.json()["reason"]
+    assert "not mapped" in reasons["wh-e"] and "own note" in reasons["wh-f"] and "API user" in reasons["wh-g"]
+    jobs = JobQueue(tmp_path / "q.db").jobs()
+    assert [(j.incident_id, j.service, j.at, j.state) for j in jobs] == [
+        ("Q1", "payments", "2026-03-04T09:15:02+00:00", "queued")  # creation time, normalised to UTC
+    ]
+
+
+def test_health_ready_and_metrics(tmp_path: Path):
+    app = create_app(_cfg(), queue_path=tmp_path / "q.db", build_prompt=_prompt)
+    with TestClient(app) as client:
+        assert client.get("/healthz").status_code == 200
+        _wait_until(lambda: client.get("/readyz").status_code == 200, what="readyz")
+        _post(client, incident_event("incident.triggered", "Q1"))
+        _wait_until(lambda: 'ctxgrab_jobs{state="done"} 1' in client.get("/metrics").text, what="job done")
+        text = client.get("/metrics").text
+    assert "ctxgrab_webhooks_received_total 1" in text
+    assert "ctxgrab_jobs_done_total 1" in text
+    assert "ctxgrab_collection_duration_seconds_count 1" in text
+    assert "# TYPE ctxgrab_collection_duration_seconds histogram" in text
+
+
+# -- end to end against the fake PagerDuty ---------------------------------------------------------
+def test_trigger_then_reopen_leaves_one_updated_note_and_serves_the_prompt(tmp_path: Path):
+    builds = []
+
+    async def prompt(service: str, at: datetime) -> str:
+        builds.append((service, at.isoformat()))
+        return f"# Incident: {service} (build {len(builds)})\n" + "- a line of evidence\n" * 300
+
+    with FakePagerDuty(token=TOKEN, users=(BOT,)) as pd:
+        pd.add_incident("Q1")
+        pd.add_human_note("Q1", "looking into it")
+        app = create_app(_cfg(pd.url), queue_path=tmp_path / "q.db", build_prompt=prompt)
+        with TestClient(app) as client:
+            _post(client, incident_event("incident.triggered", "Q1"), webhook_id="wh-1")
+            _wait_until(lambda: len(pd.ctxgrab_notes("Q1")) == 1, what="first note")
+            first = pd.ctxgrab_notes("Q1")[0]
+            _wait_until(lambda: JobQueue(tmp_path / "q.db").get("Q1").state == "done", what="job done")
+            _post(client, incident_event("incident.reopened", "Q1"), webhook_id="wh-2")
+            _wait_until(lambda: "build 2" in pd.ctxgrab_notes("Q1")[0]["content"], what="note update")
+            notes = pd.ctxgrab_notes("Q1")
+            sig = prompt_signature("Q1", "prompt-token-1")
+            full = client.get(f"/incidents/Q1/prompt?sig={sig}")
+            by_token = client.get("/incidents/Q1/prompt", headers={"Authorization": "Bearer prompt-token-1"})
+            assert client.get("/incidents/Q1/prompt").status_code == 401
+            assert client.get(f"/incidents/Q1/prompt?sig={prompt_signature('Q2', 'prompt-token-1')}").status_code == 401
+            assert client.get("/incidents/Q9/prompt", headers={"Authorization": "Bearer prompt-token-1"}).status_code == 404
+    assert builds == [("payments", "2026-03-04T09:15:02+00:00")] * 2
+    assert len(notes) == 1 and notes[0]["id"] == first["id"]
+    assert len(pd.notes["Q1"]) == 2  # the human note is untouched
+    content = notes[0]["content"]
+    assert len(content) <= 1000 and content.startswith(MARKER)
+    assert f"https://ctxgrab.example.com/incidents/Q1/prompt?sig={sig}" in content and "cut here" in content
+    assert full.status_code == 200 and full.text.startswith("# Incident: payments (build 2)")
+    assert full.headers["content-type"].startswith("text/markdown") and by_token.text == full.text
+    posts, puts = pd.requests_to("POST", "/notes"), pd.requests_to("PUT", "/notes/")
+    assert len(posts) == 1 and len(puts) == 1
+    for r in posts + puts:
+        assert r.headers["Authorization"] == f"Token token={TOKEN}"
+        assert r.headers["From"] == BOT
+        assert r.headers["Accept"] == "application/vnd.pagerduty+json;version=2"
+        assert r.body == {"note": {"content": r.body["note"]["content"]}}
+
+
+def test_note_found_by_marker_after_a_crash_is_updated_not_duplicated():
+    async def main(pd: FakePagerDuty) -> list[str]:
+        async with PagerDutyClient(TOKEN, BOT, pd.url) as client:
+            actions = [(await upsert_note(client, "Q1", f"{MARKER} v1")).action]
+            # the process died after the POST, before the job was marked done: the rerun finds the note
+            actions.append((await upsert_note(client, "Q1", f"{MARKER} v2")).action)
+            actions.append((await upsert_note(client, "Q1", f"{MARKER} v2")).action)
+            return actions
+
+    with FakePagerDuty(token=TOKEN, users=(BOT,)) as pd:
+        pd.add_incident("Q1")
+        assert anyio.run(main, pd) == ["created", "updated", "unchanged"]
+        assert [n["content"] for n in pd.ctxgrab_notes("Q1")] == [f"{MARKER} v2"]
+
+
+def test_without_note_edit_the_existing_note_is_kept_and_extra_notes_are_removed():
+    async def main(pd: FakePagerDuty) -> list[str]:
+        async with PagerDutyClient(TOKEN, BOT, pd.url) as client:
+            first = await upsert_note(client, "Q1", f"{MARKER} v1")
+            second = await upsert_note(client, "Q1", f"{MARKER} v2")
+            return [first.action, second.action]
+
+    with FakePagerDuty(token=TOKEN, users=(BOT,), supports_note_edit=False) as pd:
+        pd.add_incident("Q1")
+        assert anyio.run(main, pd) == ["created", "kept"]
+        assert [n["content"] for n in pd.ctxgrab_notes("Q1")] == [f"{MARKER} v1"]
+
+    async def dedupe(pd: FakePagerDuty):
+        async with PagerDutyClient(TOKEN, BOT, pd.url) as client:
+            return await upsert_note(client, "Q1", f"{MARKER} new")
+
+    with FakePagerDuty(token=TOKEN, users=(BOT,)) as pd:
+        pd.add_incident("Q1")
+        pd.add_human_note("Q1", f"{MARKER} old copy A")
+        pd.add_human_note("Q1", f"{MARKER} old copy B")
+        result = anyio.run(dedupe, pd)
+        assert result.action == "updated" and result.removed_duplicates == 1
+        assert [n["content"] for n in pd.ctxgrab_notes("Q1")] == [f"{MARKER} new"]
+
+
+# -- PagerDuty client: retries, Retry-After, breaker -------------------------------------------------
+def _client(pd: FakePagerDuty, delays: list[float], **kw) -> PagerDutyClient:
+    async def sleep(s: float) -> None:
+        delays.append(s)
+
+    kw.setdefault("retry", RetryPolicy(attempts=4, base_delay_s=1.0, max_delay_s=20.0))
+    return PagerDutyClient(TOKEN, BOT, pd.url, sleep=sleep, rand=lambda: 0.5, **kw)
+
+
+def test_client_retries_429_and_5xx_honouring_retry_after_with_jittered_backoff():
+    delays: list[float] = []
+
+    async def main(pd: FakePagerDuty):
+        async with _client(pd, delays) as c:
+            return await c.create_note("Q1", f"{MARKER} x")
+
+    with FakePagerDuty(token=TOKEN, users=(BOT,)) as pd:
+        pd.add_incident("Q1")
+        pd.fail_next(1, 429, {"Retry-After": "7"}, method="POST")
+        pd.fail_next(1, 429, {}, method="POST")  # a 429 without headers: plain backoff
+        pd.fail_next(1, 503, method="POST")
+        note = anyio.run(main, pd)
+        assert note["content"] == f"{MARKER} x"
+        assert len(pd.requests_to("POST", "/notes")) == 4
+    # Retry-After 7 s wins over backoff 0.5; then full-jitter backoff 0.5*2**1, 0.5*2**2
+    assert delays == [7.0, 1.0, 2.0]
+
+
+def test_client_does_not_retry_4xx_and_gives_up_on_long_retry_after():
+    delays: list[float] = []
+
+    async def create(pd: FakePagerDuty, client_kw=None):
+        async with _client(pd, delays, **(client_kw or {})) as c:
+            return await c.create_note("Q1", "x")
+
+    with FakePagerDuty(token="other", users=(BOT,)) as pd:
+        pd.add_incident("Q1")
+        with pytest.raises(PagerDutyError) as e:
+            anyio.run(create, pd)
+        assert e.value.status == 401 and not e.value.retryable and len(pd.requests) == 1
+    with FakePagerDuty(token=TOKEN, users=("someone-else@example.com",)) as pd:
+        pd.add_incident("Q1")
+        with pytest.raises(PagerDutyError) as e:
+            anyio.run(create, pd)
+        assert e.value.status == 400 and e.value.code == 1008
+    with FakePagerDuty(token=TOKEN, users=(BOT,)) as pd:
+        pd.add_incident("Q1")
+        pd.fail_next(1, 429, {"ratelimit-reset": "120"})
+        with pytest.raises(RetryLater) as e:
+            anyio.run(create, pd)
+        assert e.value.delay_s == 120.0 and len(pd.requests) == 1
+    assert delays == []
+
+
+def test_circuit_breaker_opens_after_consecutive_failures_and_recovers():
+    now = [0.0]
+    breaker = CircuitBreaker("pagerduty", failure_threshold=2, reset_after_s=30, clock=lambda: now[0])
+    delays: list[float] = []
+
+    async def create(pd: FakePagerDuty):
+        async with _client(pd, delays, breaker=breaker, retry=RetryPolicy(attempts=2, base_delay_s=0.1)) as c:
+            return await c.create_note("Q1", "x")
+
+    with FakePagerDuty(token=TOKEN, users=(BOT,)) as pd:
+        pd.add_incident("Q1")
+        pd.fail_next(3, 502)
+        with pytest.raises(PagerDutyError) as e:
+            anyio.run(create, pd)  # both attempts meet a 502: the second failure opens the circuit
+        assert e.value.status == 502 and breaker.state == "open"
+        with pytest.raises(CircuitOpenError) as e2:
+            anyio.run(create, pd)
+        assert e2.value.retry_in_s == 30
+        assert len(pd.requests) == 2  # open: nothing was sent
+        now[0] = 31.0
+        assert breaker.state == "half-open"
+        with pytest.raises(CircuitOpenError):
+            anyio.run(create, pd)  # the one trial call meets the last 502 and re-opens
+        now[0] = 62.0
+        assert anyio.run(create, pd)["content"] == "x"
+        assert breaker.state == "closed" and breaker.times_opened == 2
+
+
+def test_retry_after_parses_seconds_and_http_dates():
+    assert parse_retry_after_s("12") == 12.0
+    assert parse_retry_after_s("Wed, 21 Oct 2015 07:28:30 GMT", now=lambda: 1445412480.0) == 30.0
+    assert parse_retry_after_s("soon") is None and parse_retry_after_s(None) is None
+
+
+# -- worker ---------------------------------------------------------------------------------------
+def _worker(q: JobQueue, cfg: ServerConfig, builder, pd_client=None) -> Worker:
+    return Worker(q, cfg, build_prompt=builder, metrics=Metrics(), pd_client=pd_client, rand=lambda: 1.0)
+
+
+def test_worker_reschedules_failed_and_slow_collections_and_never_loses_the_job(tmp_path: Path):
+    calls = []
+
+    async def flaky(service: str, at: datetime) -> str:
+        calls.append(service)
+        if len(calls) == 1:
+            raise RuntimeError("prometheus config broken")
+        if len(calls) == 2:
+            await anyio.sleep(5)
+        return "# ok"
+
+    cfg = _cfg(collection_timeout_s=0.2, job_retry_base_s=0.01)
+    q = JobQueue(tmp_path / "q.db")
+    q.accept("w1", JobSpec("Q1", "payments", "2026-03-04T09:15:02+00:00"))
+    w = _worker(q, cfg, flaky)
+
+    async def drive() -> None:
+        for _ in range(200):
+            job = q.get("Q1")
+            if job.state == "done":
+                return
+            await w.run_once()
+            await anyio.sleep(0.01)
+
+    anyio.run(drive)
+    job = q.get("Q1")
+    assert job.state == "done" and len(calls) == 3
+    assert q.get_prompt("Q1") == "# ok"
+    assert w.metrics.get("ctxgrab_jobs_retried_total", cause="collection") == 2
+
+
+def test_worker_marks_permanent_pagerduty_errors_failed(tmp_path: Path):
+    with FakePagerDuty(token=TOKEN, users=(BOT,)) as pd:  # incident unknown to PagerDuty → 404
+        cfg = _cfg(pd.url)
+        q = JobQueue(tmp_path / "q.db")
+        q.accept("w1", JobSpec("QGONE", "payments", "2026-03-04T09:15:02+00:00"))
+
+        async def main() -> None:
+            async with PagerDutyClient(TOKEN, BOT, pd.url) as c:
+                await _worker(q, cfg, _prompt, c).run_once()
+
+        anyio.run(main)
+    job = q.get("QGONE")
+    assert job.state == "failed" and "404" in job.last_error
+
+
+def test_worker_waits_out_an_open_pagerduty_circuit(tmp_path: Path):
+    with FakePagerDuty(token=TOKEN, users=(BOT,)) as pd:
+        pd.add_incident("Q1")
+        pd.fail_next(10, 503)
+        cfg = _cfg(pd.url, breaker=BreakerPolicy(failure_threshold=2, reset_after_s=60))
+        q = JobQueue(tmp_path / "q.db")
+        q.accept("w1", JobSpec("Q1", "payments", "2026-03-04T09:15:02+00:00"))
+
+        async def main() -> None:
+            breaker = CircuitBreaker("pd", 2, 60)
+            async with PagerDutyClient(TOKEN, BOT, pd.url, breaker=breaker,
+                                       retry=RetryPolicy(attempts=3, base_delay_s=0.001)) as c:
+                await _worker(q, cfg, _prompt, c).run_once()
+
+        anyio.run(main)
+        job = q.get("Q1")
+        assert job.state == "queued" and "circuit" in job.last_error
+        assert job.next_run_at > time.time() + 50  # rescheduled for when the circuit half-opens
+        assert len(pd.requests) == 2
+
+
+# -- queue ----------------------------------------------------------------------------------------
+def test_queue_recovers_running_jobs_and_folds_repeated_triggers(tmp_path: Path):
+    path = tmp_path / "q.db"
+    q = JobQueue(path)
+    spec = JobSpec("Q1", "payments", "2026-03-04T09:15:02+00:00")
+    assert q.accept("w1", spec) == "queued"
+    assert q.claim().state == "running"
+    assert q.accept("w2", spec) == "coalesced"  # arrives while running: one more run afterwards
+    q.close()
+    q2 = JobQueue(path)  # a new process after SIGKILL
+    assert q2.counts()["running"] == 1 and q2.recover() == 1
+    job = q2.claim()
+    assert job.incident_id == "Q1" and job.attempts == 2
+    assert q2.complete("Q1", "PN1") == "queued"  # the rerun asked for by w2
+    q2.claim()
+    assert q2.complete("Q1", None) == "done" and q2.get("Q1").note_id == "PN1"
+    assert q2.accept("w1", spec) == "duplicate"
+    assert q2.accept("w3", spec) == "requeued"
+    assert q2.accept(None, None, "ping") == "ignored"
+
+
+def test_note_is_capped_with_a_pointer_to_the_full_prompt():
+    md = "# Incident\n" + "".join(f"line {i}\n" for i in range(3000))
+    url = "https://ctx.example/incidents/Q1/prompt?sig=abc"
+    text = format_note(md, service="payments", at="2026-03-04T09:15:02+00:00", prompt_url=url, max_chars=800)
+    assert len(text) <= 800 and text.count(url) == 2 and f"of {len(md.strip()):,} characters shown" in text
+    assert text.splitlines()[-1].startswith("… cut here")
+    short = format_note("# small", service="payments", at="t", prompt_url=None, max_chars=800)
+    assert short.endswith("# small") and "cut" not in short
