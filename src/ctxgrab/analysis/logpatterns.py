@@ -84,6 +84,7 @@ _MASKS: list[tuple[str | None, re.Pattern[str], str]] = [
     ("-", re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "<uuid>"),
     ("/", re.compile(_LB + r"(?:/[\w.\-@~+%]+){2,}/?"), "<path>"),
     (".", re.compile(_LB + r"/?\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?" + _RB), "<ip>"),
+    (".", re.compile(_LB + r"v?\d+\.\d+\.\d+(?:[-+][\w.-]+)?" + _RB), "<version>"),
     ("0", re.compile(r"\b0[xX][0-9a-fA-F]+\b"), "<hex>"),
     (None, re.compile(_LB + r"[-+]?\d+(?:\.\d+)?" + _RB), "<num>"),
     (None, re.compile(_NB_NODOT + r"*\d" + _NB_NODOT + r"*"), "<*>"),
@@ -259,7 +260,7 @@ class PatternMiner:
         for template, sids in members.items():
             shown = list(template)
             for i, tok in enumerate(template):
-                if tok != _WILD:
+                if _WILD not in tok:
                     continue
                 seen = {_typed_at(key_of[s], tokens_of[s], i) for s in sids}
                 shown[i] = seen.pop() if len(seen) == 1 else _WILD
@@ -273,7 +274,7 @@ def _typed_at(key: tuple[str, ...], tokens: tuple[str, ...], i: int) -> str:
     if len(key) != len(tokens):  # runs were collapsed: types are ambiguous
         return _WILD
     tok = tokens[i]
-    return tok if _PLACEHOLDER.fullmatch(tok) else _WILD
+    return tok if _generic(tok) == key[i] or _PLACEHOLDER.fullmatch(tok) else _WILD
 
 
 # ---------------------------------------------------------------- stack traces
