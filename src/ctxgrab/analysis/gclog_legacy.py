@@ -1,0 +1,236 @@
+"""Parser for JDK 8 and older GC logs (``-XX:+PrintGC``/``-XX:+PrintGCDetails``).
+
+Covers G1, CMS (with ParNew or DefNew), Parallel and Serial, with or without
+``-XX:+PrintGCDateStamps``/``-XX:+PrintGCTimeStamps``, ``PrintGCID``, ``PrintHeapAtGC``,
+``PrintTenuringDistribution`` and ``PrintReferenceGC`` noise. These logs are older and smaller
+than unified ones, so lines are read one by one in Python.
+
+>>> from ctxgrab.analysis.gclog_legacy import LegacyParser
+>>> p = LegacyParser("gc.log")
+>>> p.feed("1.028: [Full GC 109036K->44313K(118604K), 0.1666489 secs]\\n")
+>>> ev = p.finish().events[0]
+>>> ev.kind, ev.after_bytes, round(ev.duration_ms, 1)
+('full', 45376512, 166.6)
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from .gclog_model import GcEvent, ParsedLog, to_bytes
+
+__all__ = ["LegacyParser", "looks_legacy"]
+
+_STAMP = re.compile(
+    r"^(?:(?P<date>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[.,]\d+[+-]\d{4}): )?"
+    r"(?:#\d+: )?(?:(?P<up>\d+[.,]\d+): )?(?:#\d+: )?\["
+)
+_SECS = re.compile(r", (\d+[.,]\d+) secs\]")
+_HEAP = re.compile(r"(\d+(?:\.\d+)?)([BKMG])->(\d+(?:\.\d+)?)([BKMG])\((\d+(?:\.\d+)?)([BKMG])\)")
+_G1_HEAP = re.compile(
+    r"Heap: (\d+(?:\.\d+)?)([BKMG])\((\d+(?:\.\d+)?)([BKMG])\)->(\d+(?:\.\d+)?)([BKMG])\((\d+(?:\.\d+)?)([BKMG])\)"
+)
+_G1_EDEN = re.compile(r"Eden: (\d+(?:\.\d+)?)([BKMG])\([^)]*\)->(\d+(?:\.\d+)?)([BKMG])")
+_G1_SURV = re.compile(r"Survivors: (\d+(?:\.\d+)?)([BKMG])->(\d+(?:\.\d+)?)([BKMG])")
+_FULL_CAUSE = re.compile(r"Full GC ?\(([^)]+)\)")
+_GC_CAUSE = re.compile(r"\[GC (?:pause )?\(([^)]+)\)")
+_CONT = re.compile(r"^\s*, (\d+[.,]\d+) secs\]")
+_MAXHEAP = re.compile(r"-XX:MaxHeapSize=(\d+)")
+_YOUNG_LABELS = ("DefNew", "ParNew", "PSYoungGen", "ASParNew", "ASPSYoungGen")
+_NOISE_PREFIXES = (
+    "{Heap", "Heap", "}", " ", "\t", "Desired survivor", "- age", "Total time for which",
+    "Application time", "CommandLine flags", "OpenJDK", "Java HotSpot", "Memory:", ", ",
+    "[", "#", "GC locker", "<",
+)
+_STAMPISH = re.compile(r"^[\d\-T:.,+]+: ")
+
+
+def looks_legacy(sample: str) -> bool:
+    """True when one of the first lines is a JDK 8-style GC event line."""
+    for line in sample.splitlines()[:200]:
+        if _STAMP.match(line) and ("[GC" in line or "[Full GC" in line or "[CMS" in line):
+            return True
+        if line.startswith(("[GC", "[Full GC")):
+            return True
+    return False
+
+
+class LegacyParser:
+    """Incremental parser for JDK 8-style logs; :meth:`feed` complete lines, then :meth:`finish`."""
+
+    def __init__(self, path: str = "<input>") -> None:
+        self.log = ParsedLog(format="jdk8")
+        self.path = path
+        self._lineno = 0
+        self._seen: dict[str, int] = {}  # collector hints seen in event lines
+        self._no_arrow_pauses = 0
+        self._last_uptime: float | None = None
+        self._first_wall_up: tuple[float, float] | None = None
+
+    def feed(self, text: str) -> None:
+        for line in text.splitlines():
+            self._lineno += 1
+            self.log.lines_total += 1
+            self._line(line)
+
+    def _line(self, line: str) -> None:
+        log = self.log
+        if not line.strip():
+            return
+        if "OutOfMemoryError" in line:
+            log.out_of_memory += 1
+        m = _STAMP.match(line)
+        if m is None or ("[GC" not in line and "[Full GC" not in line and "CMS-" not in line):
+            self._detail(line)
+            return
+        up = m.group("up")
+        uptime = float(up.replace(",", ".")) if up else None
+        wall = None
+        if m.group("date"):
+            try:
+                d = m.group("date").replace(",", ".")
+                wall = datetime.fromisoformat(d[:-2] + ":" + d[-2:]).timestamp()
+            except ValueError:
+                wall = None
+        if uptime is not None:
+            if self._last_uptime is not None and uptime < self._last_uptime - 1.0:
+                log.restarts += 1
+                log.warnings.append(
+                    f"{self.path}:{self._lineno}: uptime goes back from {self._last_uptime:.3f} s to "
+                    f"{uptime:.3f} s (the JVM restarted); summarising the run that starts there, "
+                    f"{len(log.events)} earlier events dropped"
+                )
+                log.events.clear()
+            self._last_uptime = uptime
+        body = line[m.end() - 1 :]
+        self._hints(body)
+        kind = self._kind(body)
+        if kind is None:
+            log.lines_used += 1  # a "[Times: ...]" or other known fragment
+            return
+        if kind == "cycle":
+            log.events.append(GcEvent("cycle", "concurrent cycle", uptime, wall, source=f"{self.path}:{self._lineno}"))
+            log.lines_used += 1
+            return
+        ev = GcEvent(kind, kind, uptime, wall, source=f"{self.path}:{self._lineno}")
+        secs = _SECS.findall(body)
+        if secs:
+            ev.duration_ms = float(secs[-1].replace(",", ".")) * 1000.0
+        for hm in _HEAP.finditer(body):
+            start = hm.start()
+            pre = body[max(0, start - 14) : start]
+            if pre.endswith(": ") or pre.endswith(":"):
+                label = pre.rsplit("[", 1)[-1].split(":")[0].strip()
+                if label in _YOUNG_LABELS and ev.young_before_bytes is None:
+                    ev.young_before_bytes = to_bytes(hm.group(1), hm.group(2))
+                    ev.young_after_bytes = to_bytes(hm.group(3), hm.group(4))
+                continue
+            if ev.before_bytes is None:
+                ev.before_bytes = to_bytes(hm.group(1), hm.group(2))
+                ev.after_bytes = to_bytes(hm.group(3), hm.group(4))
+                ev.capacity_bytes = to_bytes(hm.group(5), hm.group(6))
+        if kind == "full":
+            cm = _FULL_CAUSE.search(body)
+            if cm:
+                ev.cause = cm.group(1)
+            elif "concurrent mode failure" in body:
+                ev.cause = "concurrent mode failure"
+            elif "promotion failed" in body:
+                ev.cause = "promotion failed"
+        elif kind in ("young", "mixed"):
+            cm = _GC_CAUSE.search(body)
+            if cm and cm.group(1) not in ("young", "mixed"):
+                ev.cause = cm.group(1)
+            if "to-space" in body:
+                log.to_space_exhausted += 1
+        if kind in ("young", "mixed", "full") or ev.before_bytes is not None or ev.duration_ms is not None:
+            log.events.append(ev)
+        log.lines_used += 1
+        if "Heap: " in body:  # G1 pause on one line with -XX:+PrintGCDetails on JDK 7 early
+            self._detail(body)
+
+    def _kind(self, body: str) -> str | None:
+        if "[Full GC" in body or "concurrent mode failure" in body or "(concurrent mode interrupted)" in body:
+            return "full"
+        if body.startswith("[GC pause") or "[GC pause" in body[:40]:
+            return "mixed" if "(mixed)" in body else "young"
+        if "[GC remark" in body or "CMS-remark" in body or "CMS Final Remark" in body:
+            return "remark"
+        if "[GC cleanup" in body:
+            return "cleanup"
+        if "CMS-initial-mark" in body or "CMS Initial Mark" in body:
+            return "initial_mark"
+        if body.startswith("[GC concurrent-mark-start") or body.startswith("[CMS-concurrent-mark-start"):
+            return "cycle"
+        if body.startswith(("[GC concurrent", "[CMS-concurrent", "[Times")):
+            return None
+        if body.startswith("[GC"):
+            if "->" not in body and _SECS.search(body):
+                # CMS without details logs initial mark and remark as "[GC 46468K(83008K), 0.0039 secs]",
+                # always in that order.
+                self._no_arrow_pauses += 1
+                return "initial_mark" if self._no_arrow_pauses % 2 else "remark"
+            return "young"
+        return None
+
+    def _hints(self, body: str) -> None:
+        for hint in ("PSYoungGen", "ParNew", "DefNew", "CMS", "GC pause", "G1", "ParOldGen", "PSOldGen"):
+            if hint in body:
+                self._seen[hint] = self._seen.get(hint, 0) + 1
+
+    def _detail(self, line: str) -> None:
+        log = self.log
+        s = line.lstrip()
+        if s.startswith("[Eden") or "Heap: " in s and "->" in s:
+            ev = log.events[-1] if log.events else None
+            hm = _G1_HEAP.search(s)
+            if ev is not None and hm is not None and ev.after_bytes is None:
+                ev.before_bytes = to_bytes(hm.group(1), hm.group(2))
+                ev.after_bytes = to_bytes(hm.group(5), hm.group(6))
+                ev.capacity_bytes = to_bytes(hm.group(7), hm.group(8))
+                em, sm = _G1_EDEN.search(s), _G1_SURV.search(s)
+                if em and sm:
+                    ev.young_before_bytes = to_bytes(em.group(1), em.group(2)) + to_bytes(sm.group(1), sm.group(2))
+                    ev.young_after_bytes = to_bytes(em.group(3), em.group(4)) + to_bytes(sm.group(3), sm.group(4))
+            log.lines_used += 1
+            return
+        cm = _CONT.match(line)
+        if cm is not None:
+            for ev in reversed(log.events[-3:]):
+                if ev.duration_ms is None and ev.kind != "cycle":
+                    ev.duration_ms = float(cm.group(1).replace(",", ".")) * 1000.0
+                    break
+            log.lines_used += 1
+            return
+        if line.startswith("CommandLine flags"):
+            mm = _MAXHEAP.search(line)
+            if mm:
+                log.heap_max_bytes = int(mm.group(1))
+            for flag, name in (("UseG1GC", "G1"), ("UseConcMarkSweepGC", "CMS"), ("UseParallelGC", "Parallel"),
+                               ("UseParallelOldGC", "Parallel"), ("UseSerialGC", "Serial")):
+                if "+" + flag in line:
+                    log.collector = name
+            log.lines_used += 1
+            return
+        if not line.startswith(_NOISE_PREFIXES) and not _STAMPISH.match(line):
+            log.lines_unknown += 1
+
+    def finish(self) -> ParsedLog:
+        log = self.log
+        if log.collector is None:
+            seen = self._seen
+            if "GC pause" in seen or "G1" in seen:
+                log.collector = "G1"
+            elif "PSYoungGen" in seen or "ParOldGen" in seen or "PSOldGen" in seen:
+                log.collector = "Parallel"
+            elif "CMS" in seen or "ParNew" in seen:
+                log.collector = "CMS"
+            elif "DefNew" in seen:
+                log.collector = "Serial"
+        if log.heap_max_bytes is None:
+            caps = [e.capacity_bytes for e in log.events if e.capacity_bytes]
+            if caps:
+                log.heap_max_bytes = max(caps)
+        # Events completed on one line are in order; a pause split across lines may not be.
+        return log

@@ -1,0 +1,394 @@
+"""Parser for JDK 9+ unified GC logging (``-Xlog:gc`` and ``-Xlog:gc*``), every collector.
+
+Only the few lines that carry facts are looked at in Python: one multi-line regex finds them in
+a whole chunk of text at C speed, so the long tail of detail lines (phases, metaspace, tasks)
+costs almost nothing. Decorations may come in any combination (``time``, ``uptime``,
+``uptimemillis``, ``timemillis``, ``level``, ``tags``, ``pid``, ``tid``); the uptime may use a
+decimal comma (``[2,048s]``, written under some locales) or be missing, in which case times
+come from the wall clock.
+
+>>> from ctxgrab.analysis.gclog_unified import UnifiedParser
+>>> p = UnifiedParser("gc.log")
+>>> p.feed("[0.018s][info][gc] Using G1\\n"
+...        "[0.202s][info][gc] GC(0) Pause Young (G1 Evacuation Pause) 14M->12M(128M) 6.529ms\\n")
+>>> log = p.finish()
+>>> log.collector, log.events[0].kind, log.events[0].duration_ms
+('G1', 'young', 6.529)
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from .gclog_model import GcEvent, ParsedLog, to_bytes
+
+__all__ = ["UnifiedParser", "looks_unified", "COLLECTOR_NAMES"]
+
+# "Using X" as written by each JDK, mapped to the name ctxgrab reports.
+COLLECTOR_NAMES = {
+    "G1": "G1",
+    "Parallel": "Parallel",
+    "Serial": "Serial",
+    "The Z Garbage Collector": "ZGC",
+    "ZGC": "ZGC",
+    "Shenandoah": "Shenandoah",
+    "Concurrent Mark Sweep": "CMS",
+    "Epsilon": "Epsilon",
+}
+
+# A unified line starts with one or more [decorations]; the ones we read start with one of
+# these messages (after an optional "GC(N) ").
+_LINE = re.compile(
+    r"^\[(?P<deco>[^\n]*?)\] ?(?:GC\((?P<id>\d+)\) +)?"
+    r"(?P<msg>(?:Pause |Garbage Collection \(|Major Collection \(|Minor Collection \(|Using |"
+    r"Concurrent (?:Mark )?Cycle|Concurrent cleanup |To-space exhausted|Trigger: |Cancelling |"
+    r"Allocation Stall |Heap |Live: |Max Capacity: |Initialize Shenandoah heap|"
+    r"Eden regions: |Survivor regions: |DefNew: |PSYoungGen: |ParNew: )[^\n]*)",
+    re.M,
+)
+_SIZE = r"(\d+(?:[.,]\d+)?)([BKMGT])"
+_PAUSE = re.compile(
+    r"^(?P<name>Pause .*?)(?: " + _SIZE + r"->" + _SIZE + r"\(" + _SIZE + r"\))? (?P<ms>\d+(?:[.,]\d+)?)ms\s*$"
+)
+_ZGC_CYCLE = re.compile(
+    r"^(?P<name>(?:Garbage|Major|Minor) Collection) \((?P<cause>[^)]*)\)(?: \([^)]*\))* "
+    + _SIZE + r"\(\d+%\)->" + _SIZE + r"\(\d+%\)"
+)
+_SHEN_CLEANUP = re.compile(r"^Concurrent cleanup " + _SIZE + r"->" + _SIZE + r"\(" + _SIZE + r"\)")
+_YOUNG_GEN = re.compile(r"^(?:DefNew|PSYoungGen|ParNew): " + _SIZE + r"(?:\([^)]*\))?->" + _SIZE)
+_REGIONS = re.compile(r"^(Eden|Survivor) regions: (\d+)->(\d+)")
+_ZGC_LIVE = re.compile(r"^Live:\s+-\s+" + _SIZE)
+_ONE_SIZE = re.compile(_SIZE)
+_PAREN = re.compile(r"\(([^()]*)\)")
+_MS = re.compile(r"(\d+(?:[.,]\d+)?)ms\s*$")
+_NOISE = re.compile(r"\s*\([^)]*\)|\d+(?:[.,]\d+)?\s*[KMGB]?(?:B/s)?|Learning N of N\.\s*")
+
+
+def looks_unified(sample: str) -> bool:
+    """True when the text's first non-empty lines carry unified-logging decorations."""
+    for line in sample.splitlines()[:50]:
+        if line.strip():
+            return bool(re.match(r"^\[[^\]]+\](?:\[[^\]]*\])*\s*\S", line)) and not re.match(
+                r"^\[(?:GC|Full GC)", line
+            )
+    return False
+
+
+def _pause_kind(name: str, collector: str | None) -> str:
+    rest = name[6:]
+    if rest.startswith("Young"):
+        return "mixed" if "(Mixed)" in rest else "young"
+    if rest.startswith("Full"):
+        return "full"
+    if rest.startswith("Remark"):
+        return "remark"
+    if rest.startswith("Cleanup"):
+        return "cleanup"
+    if rest.startswith("Mixed"):
+        return "mixed"
+    if rest.startswith("Initial Mark"):
+        # JDK 9/10 G1 logs its concurrent-start young pause as "Pause Initial Mark".
+        return "initial_mark" if collector == "CMS" else "young"
+    if rest.startswith("Degenerated"):
+        return "degenerated"
+    return "phase"
+
+
+def _cause(name: str) -> str | None:
+    groups = _PAREN.findall(name)
+    # G1 "Pause Young (Normal) (G1 Evacuation Pause)": the last group is the cause.
+    return groups[-1] if groups else None
+
+
+def trigger_label(text: str) -> str:
+    """``'Free (2767M) is below initial threshold (2767M)'`` -> ``'Free is below initial threshold'``."""
+    t = _NOISE.sub("", text.replace("Learning ", "Learning ")).strip(" .:")
+    t = re.sub(r"^Learning \d+ of \d+\.\s*", "", t)
+    return re.sub(r"\s+", " ", t)[:80] or text[:80]
+
+
+class UnifiedParser:
+    """Incremental parser: :meth:`feed` whole lines (chunks ending at a newline), then :meth:`finish`."""
+
+    def __init__(self, path: str = "<input>") -> None:
+        self.log = ParsedLog(format="unified")
+        self.path = path
+        self._line_base = 0  # line number of the first line of the current chunk
+        self._young: dict[int, tuple[int, int]] = {}
+        self._regions: dict[int, list[int]] = {}
+        self._live: dict[int, int] = {}
+        self._shen_cycle: dict[int, GcEvent] = {}
+        self._last_uptime: float | None = None
+        self._first_wall: float | None = None
+        self._uptime_seen = False
+        self._wall_cache: dict[str, float] = {}
+        self._gen_hint: str | None = None
+
+    # -- decorations -------------------------------------------------------------------
+    def _times(self, deco: str) -> tuple[float | None, float | None]:
+        uptime = wall = None
+        for part in deco.split("]["):
+            if not part or not part[0].isdigit():
+                continue
+            p = part.rstrip()
+            if p[-1] == "s":
+                if p.endswith("ms"):
+                    v = p[:-2]
+                    if v.isdigit():
+                        n = int(v)
+                        if n > 100_000_000_000:  # timemillis
+                            wall = n / 1000.0
+                        else:
+                            uptime = n / 1000.0
+                    continue
+                if p.endswith("ns"):
+                    v = p[:-2]
+                    if v.isdigit():
+                        n = int(v)
+                        if n > 100_000_000_000_000_000:
+                            wall = n / 1e9
+                        else:
+                            uptime = n / 1e9
+                    continue
+                try:
+                    uptime = float(p[:-1].replace(",", "."))
+                except ValueError:
+                    pass
+            elif len(p) >= 19 and p[4] == "-" and "T" in p:
+                w = self._wall_cache.get(p)
+                if w is None:
+                    try:
+                        w = _parse_iso(p)
+                    except ValueError:
+                        continue
+                    if len(self._wall_cache) > 4096:
+                        self._wall_cache.clear()
+                    self._wall_cache[p] = w
+                wall = w
+        return uptime, wall
+
+    # -- feeding -----------------------------------------------------------------------
+    def feed(self, text: str) -> None:
+        """Parse a chunk of complete lines."""
+        log = self.log
+        nlines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+        log.lines_total += nlines
+        decorated = text.count("\n[") + (1 if text.startswith("[") else 0)
+        # Blank lines are harmless; anything else without decorations is not a unified GC line.
+        blank = text.count("\n\n") + (1 if text.startswith("\n") else 0)
+        log.lines_unknown += max(0, nlines - decorated - blank)
+        oom = text.count("OutOfMemoryError")
+        if oom:
+            log.out_of_memory += oom
+        for m in _LINE.finditer(text):
+            self._line(m, text)
+        self._line_base += nlines
+
+    def _where(self, text: str, pos: int) -> str:
+        return f"{self.path}:{self._line_base + text.count(chr(10), 0, pos) + 1}"
+
+    def _line(self, m: re.Match[str], text: str) -> None:
+        log = self.log
+        msg = m.group("msg")
+        gid_s = m.group("id")
+        gid = int(gid_s) if gid_s is not None else None
+        c0 = msg[0]
+        if c0 == "P" and msg.startswith("Pause "):
+            pm = _PAUSE.match(msg)
+            if pm is None:
+                return  # the "gc,start" line of a pause, or a truncated one
+            uptime, wall = self._stamp(m, text)
+            name = pm.group("name")
+            kind = _pause_kind(name, log.collector)
+            ev = GcEvent(kind, name, uptime, wall, gid, float(pm.group("ms").replace(",", ".")))
+            if pm.group(2) is not None:
+                ev.before_bytes = to_bytes(pm.group(2), pm.group(3))
+                ev.after_bytes = to_bytes(pm.group(4), pm.group(5))
+                ev.capacity_bytes = to_bytes(pm.group(6), pm.group(7))
+            if kind in ("young", "mixed", "full", "degenerated"):
+                ev.cause = _cause(name)
+                if "Evacuation Failure" in name or "To-space" in name:
+                    log.to_space_exhausted += 1
+                if gid is not None:
+                    y = self._young.pop(gid, None)
+                    if y is None:
+                        r = self._regions.pop(gid, None)
+                        if r is not None and log.region_bytes and len(r) == 4:
+                            y = ((r[0] + r[2]) * log.region_bytes, r[3] * log.region_bytes)
+                    if y is not None:
+                        ev.young_before_bytes, ev.young_after_bytes = y
+            log.events.append(ev)
+            log.lines_used += 1
+        elif c0 == "G" or c0 == "M" and msg[1] in "ai":  # ZGC cycle / Max Capacity
+            if c0 == "M" and msg.startswith("Max Capacity: "):
+                self._heap_max(msg[14:])
+                return
+            zm = _ZGC_CYCLE.match(msg)
+            if zm is None:
+                if "(" in msg and ")" in msg:  # the start line: count why the cycle ran
+                    cause = msg[msg.index("(") + 1 : msg.index(")")]
+                    log.triggers[cause] = log.triggers.get(cause, 0) + 1
+                return
+            uptime, wall = self._stamp(m, text)
+            ev = GcEvent("cycle", zm.group("name"), uptime, wall, gid, None,
+                         to_bytes(zm.group(3), zm.group(4)), to_bytes(zm.group(5), zm.group(6)))
+            ev.cause = zm.group("cause")
+            ev.capacity_bytes = log.heap_max_bytes
+            if gid is not None and gid in self._live:
+                ev.live_bytes = self._live.pop(gid)
+            log.events.append(ev)
+            log.lines_used += 1
+        elif c0 == "C":
+            if msg.startswith("Concurrent cleanup"):
+                cm = _SHEN_CLEANUP.match(msg)
+                if cm is None:
+                    return
+                uptime, wall = self._stamp(m, text)
+                # Shenandoah logs two cleanups per cycle; the last one is the heap after the cycle.
+                prev = self._shen_cycle.get(gid) if gid is not None else None
+                if prev is not None:
+                    prev.after_bytes = to_bytes(cm.group(3), cm.group(4))
+                    prev.uptime_s, prev.wall_s = uptime, wall
+                    return
+                ev = GcEvent("cycle", "Shenandoah cycle", uptime, wall, gid, None,
+                             to_bytes(cm.group(1), cm.group(2)), to_bytes(cm.group(3), cm.group(4)),
+                             to_bytes(cm.group(5), cm.group(6)))
+                if gid is not None:
+                    if len(self._shen_cycle) > 64:
+                        self._shen_cycle.clear()
+                    self._shen_cycle[gid] = ev
+                log.events.append(ev)
+                log.lines_used += 1
+            elif msg.startswith("Cancelling"):
+                log.concurrent_cancelled += 1
+                log.lines_used += 1
+            else:  # G1 "Concurrent (Mark) Cycle 42.463ms" ends a marking cycle
+                mm = _MS.search(msg)
+                if mm is None:
+                    return
+                uptime, wall = self._stamp(m, text)
+                log.events.append(GcEvent("cycle", "Concurrent Mark Cycle", uptime, wall, gid))
+                log.lines_used += 1
+        elif c0 == "U":  # Using G1
+            name = msg[6:].strip()
+            if gid is not None or name.split(" ")[0].isdigit():
+                return  # "Using 2 workers of 2 for evacuation"
+            coll = COLLECTOR_NAMES.get(name)
+            if coll is None:
+                return
+            self._stamp(m, text)  # a second "Using" after a restart resets the run there
+            if log.collector and log.collector != coll:
+                raise _MixedJvms(log.collector, coll, self._where(text, m.start()))
+            log.collector = coll
+            log.lines_used += 1
+        elif c0 == "E" or c0 == "S":  # Eden/Survivor regions (G1)
+            rm = _REGIONS.match(msg)
+            if rm is not None and gid is not None:
+                r = self._regions.setdefault(gid, [0, 0, 0, 0])
+                i = 0 if rm.group(1) == "Eden" else 2
+                r[i], r[i + 1] = int(rm.group(2)), int(rm.group(3))
+                if len(self._regions) > 64:
+                    self._regions.pop(next(iter(self._regions)))
+        elif c0 == "H":  # Heap Max Capacity / Heap Region Size / Heap address ... size
+            if msg.startswith("Heap Max Capacity: "):
+                self._heap_max(msg[19:])
+            elif msg.startswith(("Heap Region Size: ", "Heap region size: ")):
+                sm = _ONE_SIZE.search(msg)
+                if sm:
+                    log.region_bytes = to_bytes(sm.group(1), sm.group(2))
+            elif msg.startswith("Heap address:") and "size: " in msg:
+                sm = re.search(r"size: (\d+) ?([KMG])B", msg)
+                if sm and log.heap_max_bytes is None:
+                    log.heap_max_bytes = to_bytes(sm.group(1), sm.group(2))
+        elif c0 == "I":  # Initialize Shenandoah heap: 8192M initial, 8192M min, 8192M max
+            sm = re.search(_SIZE + r" max", msg)
+            if sm:
+                log.heap_max_bytes = to_bytes(sm.group(1), sm.group(2))
+        elif c0 == "L":  # ZGC "Live:  -  1359M (34%) ..." (mark end column)
+            lm = _ZGC_LIVE.match(msg)
+            if lm is not None and gid is not None:
+                self._live[gid] = to_bytes(lm.group(1), lm.group(2))
+        elif c0 == "T":
+            if msg.startswith("To-space"):
+                log.to_space_exhausted += 1
+                log.lines_used += 1
+            else:  # Shenandoah "Trigger: ..."
+                label = trigger_label(msg[9:])
+                log.triggers[label] = log.triggers.get(label, 0) + 1
+                log.lines_used += 1
+        elif c0 == "A":  # ZGC "Allocation Stall (thread) 0.706ms"
+            log.allocation_stalls += 1
+            mm = _MS.search(msg)
+            if mm:
+                log.allocation_stall_ms += float(mm.group(1).replace(",", "."))
+            log.lines_used += 1
+        elif c0 == "D" or c0 == "P":
+            # Young generation sizes (Serial, Parallel, CMS) arrive before the pause line.
+            ym = _YOUNG_GEN.match(msg)
+            if ym is not None and gid is not None:
+                self._gen_hint = {"D": "Serial", "PS": "Parallel", "Pa": "CMS"}.get(msg[0] if c0 == "D" else msg[:2])
+                self._young[gid] = (to_bytes(ym.group(1), ym.group(2)), to_bytes(ym.group(3), ym.group(4)))
+                if len(self._young) > 64:
+                    self._young.pop(next(iter(self._young)))
+
+    def _heap_max(self, text: str) -> None:
+        sm = _ONE_SIZE.match(text.strip())
+        if sm:
+            self.log.heap_max_bytes = to_bytes(sm.group(1), sm.group(2))
+
+    def _stamp(self, m: re.Match[str], text: str) -> tuple[float | None, float | None]:
+        uptime, wall = self._times(m.group("deco"))
+        if uptime is not None:
+            self._uptime_seen = True
+            last = self._last_uptime
+            if last is not None and uptime < last - 1.0:
+                self._restart(text, m.start(), last, uptime)
+            self._last_uptime = uptime
+        return uptime, wall
+
+    def _restart(self, text: str, pos: int, last: float, now: float) -> None:
+        """Uptime went back: a new JVM run. Keep only the newest run, say so."""
+        log = self.log
+        log.restarts += 1
+        log.warnings.append(
+            f"{self._where(text, pos)}: uptime goes back from {last:.3f} s to {now:.3f} s "
+            f"(the JVM restarted); summarising the run that starts there, {len(log.events)} earlier events dropped"
+        )
+        log.events.clear()
+        log.collector = None
+        self._young.clear()
+        self._regions.clear()
+        self._live.clear()
+        self._shen_cycle.clear()
+
+    def finish(self) -> ParsedLog:
+        log = self.log
+        if log.collector is None:  # the "Using ..." line rotated away: infer from what was logged
+            names = {e.name for e in log.events[:2000]}
+            text = " ".join(names)
+            if any(e.name in ("Garbage Collection", "Major Collection", "Minor Collection") for e in log.events[:50]):
+                log.collector = "ZGC"
+            elif "Shenandoah cycle" in names or "Pause Init Mark" in text or "Pause Final Mark" in text:
+                log.collector = "Shenandoah"
+            elif "G1" in text or "Pause Remark" in text and "Pause Cleanup" in text or "(Mixed)" in text:
+                log.collector = "G1"
+            elif self._gen_hint:
+                log.collector = self._gen_hint
+        return log
+
+
+class _MixedJvms(Exception):
+    def __init__(self, first: str, second: str, where: str) -> None:
+        super().__init__(
+            f"{where}: this log switches from {first} to {second}: looks like logs of two JVMs mixed together; "
+            "pass the files of one JVM"
+        )
+
+
+def _parse_iso(text: str) -> float:
+    # 2022-01-29T16:34:51.642+0000 (the JVM writes +HHMM; fromisoformat wants +HH:MM before 3.11)
+    t = text.strip()
+    if len(t) > 5 and t[-5] in "+-" and t[-4:].isdigit():
+        t = t[:-2] + ":" + t[-2:]
+    return datetime.fromisoformat(t.replace(",", ".")).timestamp()

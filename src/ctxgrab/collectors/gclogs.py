@@ -1,0 +1,73 @@
+"""Collector ``gc``: the service's JVM GC logs, summarised with a verdict.
+
+Params: ``{"paths": ["gc/gc.log*", ...]}``: globs resolved against the config's folder
+(``request.resolve``). Rotated segments (``gc.log.0``, ``gc.log.1``, …, ``gc.log``) are read in
+order as one JVM's log. Events outside the incident window are left out when the log carries
+wall-clock times. A file that is not a GC log is a warning on the Evidence and the others still
+count; nothing usable gives Evidence with status ``empty`` or ``error`` and a one-line reason.
+
+Config: a service's ``gc_logs: ["gc/gc.log*"]`` becomes one ``gc`` collector instance.
+"""
+
+from __future__ import annotations
+
+import glob
+from typing import Any
+
+import anyio
+
+from ..analysis.gclog import parse_gc_files, restrict, summarize
+from ..errors import InputError
+from ..evidence import Evidence, Status
+from . import CollectRequest
+
+__all__ = ["collect"]
+
+KIND = "gc"
+TITLE = "JVM GC log"
+
+
+def _expand(request: CollectRequest, patterns: list[str]) -> tuple[list[str], list[str]]:
+    found: list[str] = []
+    missing: list[str] = []
+    for pat in patterns:
+        full = str(request.resolve(pat))
+        hits = sorted(p for p in glob.glob(full) if not p.endswith((".lck", ".lock")))
+        if hits:
+            found.extend(h for h in hits if h not in found)
+        else:
+            missing.append(pat)
+    return found, missing
+
+
+def _analyse(paths: list[str], request: CollectRequest) -> dict[str, Any]:
+    log = parse_gc_files(paths)
+    log = restrict(log, request.window.start, request.window.end)
+    return summarize(log)
+
+
+async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
+    """Find the GC log files, parse and summarise them off the event loop."""
+    name = str(params.get("name", KIND))
+    patterns = params.get("paths") or []
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    if not patterns:
+        return Evidence.failed(KIND, name, TITLE, "no GC log paths configured (service key gc_logs)",
+                               status=Status.skipped)
+    paths, missing = _expand(request, list(patterns))
+    source = ", ".join(str(request.resolve(p)) for p in patterns)
+    if not paths:
+        return Evidence.failed(KIND, name, TITLE, f"no file matches {', '.join(patterns)} "
+                               f"(resolved against {request.base_dir})", status=Status.empty, source=source)
+    try:
+        data = await anyio.to_thread.run_sync(_analyse, paths, request)
+    except InputError as e:
+        return Evidence.failed(KIND, name, TITLE, str(e), source=source)
+    warnings = list(data.get("warnings", []))
+    warnings += [f"no file matches {m}" for m in missing]
+    if not data["pauses"]["count"] and not data["live_set"]["points"]:
+        return Evidence(kind=KIND, name=name, title=TITLE, status=Status.empty, source=source, data=data,
+                        warnings=warnings,
+                        reason=f"no GC events in the window in {len(data['files'])} file(s)")
+    return Evidence(kind=KIND, name=name, title=TITLE, source=source, data=data, warnings=warnings)

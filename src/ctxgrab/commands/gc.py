@@ -1,0 +1,73 @@
+"""``ctxgrab gc FILE...``: summarise JVM GC logs and say whether the heap leaks.
+
+Example::
+
+    ctxgrab gc /var/log/app/gc.log* --format json
+
+Markdown output is the same section the incident prompt carries; JSON is the full summary
+(keys documented in :func:`ctxgrab.analysis.gclog.summarize`).
+"""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Any, List
+
+import typer
+
+from ..errors import InputError
+
+__all__ = ["register", "render_markdown"]
+
+
+class _Format(str, Enum):
+    markdown = "markdown"
+    json = "json"
+
+
+def render_markdown(summary: dict[str, Any], title: str = "JVM GC log") -> str:
+    """The prompt's GC section (``templates/sections/gc.md.j2``) for one summary."""
+    from ..evidence import Evidence
+    from ..render import environment
+
+    ev = Evidence(kind="gc", name="gc", title=title, data=summary)
+    body = environment().get_template("sections/gc.md.j2").render(ev=ev)
+    return f"## {title}: {', '.join(summary.get('files', []))}\n\n{body}"
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``gc`` to the CLI."""
+
+    @app.command("gc")
+    def gc(
+        files: List[Path] = typer.Argument(..., help="GC log files of one JVM; rotated parts in any order"),
+        fmt: _Format = typer.Option(_Format.markdown, "--format", "-f", help="markdown section or json summary"),
+    ) -> None:
+        """Summarise JVM GC logs: collector, pauses, Full GCs, live-set trend and a leak verdict.
+
+        Reads JDK 9+ -Xlog:gc* logs of every collector and JDK 8 -XX:+PrintGCDetails logs.
+
+        Example:
+
+          ctxgrab gc gc.log.0 gc.log.1 gc.log --format json
+        """
+        from ..analysis.gclog import parse_gc_files, summarize
+
+        try:
+            log = parse_gc_files([str(f) for f in files])
+            summary = summarize(log)
+        except InputError as e:
+            typer.echo(f"ctxgrab: {e}", err=True)
+            raise typer.Exit(2)
+        for w in summary.get("warnings", []):
+            typer.echo(f"ctxgrab: warning: {w}", err=True)
+        if not summary["pauses"]["count"] and not summary["live_set"]["points"]:
+            typer.echo(f"ctxgrab: no GC events found in {', '.join(map(str, files))} "
+                       f"({summary['lines']['total']} lines read)", err=True)
+            raise typer.Exit(2)
+        if fmt is _Format.json:
+            typer.echo(json.dumps(summary, indent=2, sort_keys=False))
+        else:
+            typer.echo(render_markdown(summary), nl=False)
