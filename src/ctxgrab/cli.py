@@ -137,6 +137,7 @@ def check(config: Optional[Path] = ConfigOpt) -> None:
 
 
 # --- analysis commands (one module each) ---
+from .commands import gc as _gc; _gc.register(app)  # noqa: E402,E702
 
 
 def main() -> None:
