@@ -1,0 +1,86 @@
+"""Collector ``heap``: what holds the memory, from the service's heap dumps or class histograms.
+
+Params: ``{"paths": ["heap/*.hprof*", ...]}``: globs resolved against the config's folder.
+The newest matching file (by modification time) is analysed: an HPROF dump (plain or
+gzipped) gets its dominator tree, retained sizes and leak suspects; a ``jmap -histo`` /
+``jcmd GC.class_histogram`` text gets its class histogram. When two or more files match,
+the previous one is the baseline and the Evidence says what grew between them, which is
+how dumps alone can show a leak.
+
+Config: a service's ``heap_dumps: ["heap/*.hprof*"]`` becomes one ``heap`` collector instance.
+A large dump takes time (about 1 s per million objects with numba); give the collector a
+deadline that fits.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from typing import Any
+
+import anyio
+
+from ..errors import InputError
+from ..evidence import Evidence, Status
+from . import CollectRequest
+
+__all__ = ["collect"]
+
+KIND = "heap"
+TITLE = "Heap dump"
+
+
+def _find(request: CollectRequest, patterns: list[str]) -> tuple[list[str], list[str]]:
+    found: list[str] = []
+    missing: list[str] = []
+    for pat in patterns:
+        hits = [p for p in glob.glob(str(request.resolve(pat))) if os.path.isfile(p)]
+        if not hits:
+            missing.append(pat)
+        found.extend(h for h in hits if h not in found)
+    # Newest first; the name breaks ties (dumps copied together share a modification time).
+    found.sort(key=lambda p: (os.path.getmtime(p), p), reverse=True)
+    return found, missing
+
+
+def _analyse(newest: str, previous: str | None) -> dict[str, Any]:
+    from ..analysis.dominators import analyze_heap_file
+
+    return analyze_heap_file(newest, baseline=previous)
+
+
+async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
+    """Analyse the newest heap file, with the one before it as baseline, off the event loop."""
+    name = str(params.get("name", KIND))
+    patterns = params.get("paths") or []
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    if not patterns:
+        return Evidence.failed(KIND, name, TITLE, "no heap dump paths configured (service key heap_dumps)",
+                               status=Status.skipped)
+    files, missing = _find(request, list(patterns))
+    source = ", ".join(str(request.resolve(p)) for p in patterns)
+    if not files:
+        return Evidence.failed(KIND, name, TITLE, f"no file matches {', '.join(patterns)} "
+                               f"(resolved against {request.base_dir})", status=Status.empty, source=source)
+    newest, previous = files[0], (files[1] if len(files) > 1 else None)
+    warnings = [f"no file matches {m}" for m in missing]
+    try:
+        data = await anyio.to_thread.run_sync(_analyse, newest, previous)
+    except InputError as e:
+        if previous is None:
+            return Evidence.failed(KIND, name, TITLE, str(e), source=newest)
+        # The baseline may be the broken one: keep the newest file's analysis.
+        try:
+            data = await anyio.to_thread.run_sync(_analyse, newest, None)
+        except InputError as e2:
+            return Evidence.failed(KIND, name, TITLE, str(e2), source=newest)
+        warnings.append(f"baseline not usable: {e}")
+    except ImportError as e:  # numpy is the ``heap`` extra
+        return Evidence.failed(KIND, name, TITLE, f"heap analysis needs numpy: pip install 'ctxgrab[heap]' ({e})",
+                               source=newest)
+    warnings = list(data.get("warnings", [])) + warnings
+    if data.get("partial"):
+        warnings.insert(0, "partial result: the file is damaged or cut short; figures cover what was readable")
+    title = TITLE if str(data.get("format", "")).startswith("HPROF") else "Class histogram"
+    return Evidence(kind=KIND, name=name, title=title, source=newest, data=data, warnings=warnings)
