@@ -14,12 +14,12 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import anyio
 
 from . import signals as _signals
-from .collectors import CollectRequest
+from .collectors import CollectFn, CollectRequest
 from .config import Config, load_config
 from .engine import collect_all, plan
 from .errors import ConfigError
@@ -151,13 +151,15 @@ async def aincident(
     budget: int | None = None,
     tracer_provider: Any = None,
     on_evidence: Callable[[Evidence], None] | None = None,
+    collectors: Mapping[str, CollectFn] | None = None,
 ) -> IncidentResult:
     """Collect the evidence for ``service`` and render the prompt.
 
     ``since`` is the window length ending at ``at`` (default: the config's
     ``defaults.since`` ending now, or at the config's pinned ``defaults.at``);
     ``start``/``end`` give the window explicitly. ``config`` is a path, a loaded
-    :class:`~ctxgrab.config.Config`, or None for discovery.
+    :class:`~ctxgrab.config.Config`, or None for discovery. ``collectors`` maps
+    collector kinds to functions that replace the registered ones for this run.
 
     Example::
 
@@ -188,6 +190,7 @@ async def aincident(
             tracer_provider=tracer_provider,
             redaction=getattr(cfg, "redaction", None),
             on_done=on_evidence,
+            overrides=collectors,
         )
         user_templates = cfg.base_dir / cfg.defaults.templates_dir if cfg.defaults.templates_dir else None
         return render_result(

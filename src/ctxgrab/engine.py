@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import anyio
 
@@ -101,6 +101,7 @@ async def _run_one(
     tracer: Any,
     redaction: Any,
     on_done: Callable[[Evidence], None] | None,
+    overrides: Mapping[str, collectors.CollectFn],
 ) -> Evidence:
     started = time.monotonic()
     budget = min(item.timeout_s or request.timeout_s, max(0.0, deadline - started))
@@ -110,7 +111,7 @@ async def _run_one(
         ev: Evidence | None = None
         with anyio.move_on_after(budget) as scope:
             try:
-                fn = collectors.load(item.kind)
+                fn = overrides[item.kind] if item.kind in overrides else collectors.load(item.kind)
                 ev = await fn(request, dict(item.params))
                 if not isinstance(ev, Evidence):
                     raise TypeError(f"collector {item.kind!r} returned {type(ev).__name__}, not Evidence")
@@ -139,14 +140,19 @@ async def collect_all(
     tracer_provider: Any = None,
     redaction: Any = None,
     on_done: Callable[[Evidence], None] | None = None,
+    overrides: Mapping[str, collectors.CollectFn] | None = None,
 ) -> list[Evidence]:
-    """Run every planned collector concurrently; results in plan order, all redacted."""
+    """Run every planned collector concurrently; results in plan order, all redacted.
+
+    ``overrides`` maps collector kinds to functions used instead of the registered
+    ones for this run only (tests, embedding applications).
+    """
     tracer = get_tracer(tracer_provider)
     deadline = time.monotonic() + deadline_s
     results: list[Evidence | None] = [None] * len(planned)
 
     async def run(i: int, item: Planned) -> None:
-        results[i] = await _run_one(item, request, deadline, tracer, redaction, on_done)
+        results[i] = await _run_one(item, request, deadline, tracer, redaction, on_done, overrides or {})
 
     async with anyio.create_task_group() as tg:
         for i, item in enumerate(planned):
