@@ -1,0 +1,266 @@
+"""Token budget: make the prompt fit, trimming detail before facts, and say what was trimmed.
+
+Two entry points:
+
+- :func:`count_tokens` counts tokens offline. No exact tokenizer of the major
+  model families ships inside a dependency ctxgrab already has, so this is a
+  calibrated estimate (see below); it errs on the high side, so a prompt that
+  fits by this count fits the model.
+- :func:`fit_to_budget` renders, and while the text is over budget re-renders
+  with progressively trimmed copies of the evidence: fewer series points first,
+  then shorter long strings (log examples, stack traces), then fewer items in
+  every long list (log patterns, heap classes, GC events, ...). Each evidence's
+  title, status and reason are never touched and every list keeps its first
+  (top) item, so the headline facts survive any budget. The notes it returns
+  ("points: 12 per series, evenly spaced (of up to 721) in JVM heap used") are shown in the prompt.
+
+Example::
+
+    >>> from ctxgrab.evidence import Evidence
+    >>> ev = Evidence(kind="logs", name="app", title="app log",
+    ...               data={"patterns": [{"template": f"error {i}", "count": 100 - i} for i in range(40)]})
+    >>> def render(evs, notes):
+    ...     lines = [p["template"] for e in evs for p in e.data["patterns"]]
+    ...     return "\\n".join(lines + notes)
+    >>> text, notes = fit_to_budget([ev], render, budget_tokens=60)
+    >>> count_tokens(text) <= 60, notes
+    (True, ['patterns: first 15 (of up to 40) in app log'])
+
+The estimate
+------------
+Text is cut into pieces the way byte-pair tokenizers cut it: a letter run
+costs 1 token up to 6 letters and one more per 5 further letters; a digit run
+costs one token per 3 digits; a run of one punctuation character costs 1 plus
+one per 8 repeats; each non-ASCII character costs 1.3; a newline run 0.5; an
+indentation run 1. The sum is multiplied by :data:`SAFETY_FACTOR`.
+``benchmarks/calibrate_tokens.py`` measures it against the exact o200k_base and
+cl100k_base tokenizers (the larger of the two counts) on rendered prompts, log
+samples, JSON payloads, source code and prose; the figures are in
+``docs/benchmarks.md`` (redaction section).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..evidence import Evidence
+
+__all__ = ["count_tokens", "fit_to_budget", "SAFETY_FACTOR", "LEVELS"]
+
+#: Multiplier that puts the estimate above the exact count for ~95% of texts.
+SAFETY_FACTOR = 1.17
+
+_PIECE = re.compile(r"[A-Za-z]+|\d+|\n+|[ \t]{2,}|([^\sA-Za-z\d])\1*|\s")
+_WORD_FREE = 6  # letters covered by the first token of a word
+_WORD_STEP = 5  # letters per further token
+_DIGITS = 3  # digits per token
+_REPEAT = 8  # repeats of one punctuation character per further token
+_NON_ASCII = 1.3
+_NEWLINE = 0.5
+
+
+def count_tokens(text: str) -> int:
+    """Estimated token count of ``text`` (offline, deterministic, slightly high).
+
+    >>> count_tokens("")
+    0
+    >>> 5 <= count_tokens("heap used 2.0 GB -> 7.9 GB over 12 h") <= 25
+    True
+    """
+    total = 0.0
+    for m in _PIECE.finditer(text):
+        s = m.group(0)
+        c = s[0]
+        n = len(s)
+        if c.isascii() and c.isalpha():
+            total += 1.0 if n <= _WORD_FREE else 1.0 + (n - _WORD_FREE) / _WORD_STEP
+        elif c.isdigit():
+            total += -(-n // _DIGITS) if c.isascii() else _NON_ASCII * n
+        elif c == "\n":
+            total += _NEWLINE
+        elif c == " " or c == "\t":
+            total += 1.0 if n > 1 else 0.0
+        elif not c.isascii():
+            total += _NON_ASCII * n
+        else:
+            total += 1.0 + (n - 1) / _REPEAT
+    return math.ceil(total * SAFETY_FACTOR)
+
+
+@dataclass(frozen=True)
+class Level:
+    """Limits applied at one trim level (None: no limit)."""
+
+    points: int | None  # points kept per series, evenly spaced, first and last always
+    string_chars: int | None  # longer strings are cut to this many characters
+    list_items: int | None  # other lists keep their first N items
+
+
+#: From no trimming to the most that is ever trimmed; fit_to_budget picks the lightest that fits.
+LEVELS: tuple[Level, ...] = (
+    Level(None, None, None),
+    Level(120, None, None),
+    Level(60, 4000, 50),
+    Level(30, 2000, 30),
+    Level(24, 1200, 20),
+    Level(16, 800, 15),
+    Level(12, 500, 12),
+    Level(8, 400, 10),
+    Level(6, 300, 8),
+    Level(4, 240, 6),
+    Level(3, 200, 5),
+    Level(2, 160, 4),
+    Level(2, 120, 3),
+    Level(2, 100, 2),
+    Level(2, 80, 1),
+)
+
+# Strings under these keys are headline facts: never shortened.
+_HEADLINE_KEYS = frozenset(
+    {"title", "status", "reason", "verdict", "summary", "rollback", "rollback_command", "command", "unit",
+     "version", "current", "previous", "last_good", "name", "kind", "exception", "collector"}
+)
+_MIN_STRING_CHARS = 60
+
+
+def _is_points(value: list[Any]) -> bool:
+    """A time series: a list of [timestamp, value] pairs."""
+    if len(value) < 3:
+        return False
+    for item in (value[0], value[-1]):
+        if not (isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], (int, float))):
+            return False
+    return True
+
+
+def _thin(points: list[Any], keep: int) -> list[Any]:
+    """``keep`` points evenly spaced over the series, first and last included."""
+    if len(points) <= keep:
+        return points
+    if keep <= 1:
+        return [points[-1]]
+    step = (len(points) - 1) / (keep - 1)
+    return [points[round(i * step)] for i in range(keep)]
+
+
+class _Trimmer:
+    def __init__(self, level: Level) -> None:
+        self.level = level
+        # (what, label) -> [count of trimmed things, largest original size, kept]
+        self.trims: dict[tuple[str, str], list[int]] = {}
+
+    def _record(self, what: str, label: str, original: int, kept: int) -> None:
+        entry = self.trims.setdefault((what, label), [0, 0, kept])
+        entry[0] += 1
+        entry[1] = max(entry[1], original)
+        entry[2] = kept
+
+    def walk(self, value: Any, key: str) -> Any:
+        level = self.level
+        if isinstance(value, dict):
+            return {k: self.walk(v, str(k)) for k, v in value.items()}
+        if isinstance(value, list):
+            if _is_points(value):
+                if level.points is not None and len(value) > level.points:
+                    self._record("points", key, len(value), level.points)
+                    return _thin(value, level.points)
+                return value
+            items = value
+            if level.list_items is not None and len(items) > level.list_items:
+                self._record("items", key, len(items), level.list_items)
+                items = items[: level.list_items]
+            return [self.walk(v, key) for v in items]
+        if isinstance(value, str) and level.string_chars is not None and key not in _HEADLINE_KEYS:
+            limit = max(level.string_chars, _MIN_STRING_CHARS)
+            if len(value) > limit:
+                self._record("chars", key, len(value), limit)
+                return value[: limit - 1].rstrip() + "…"
+        return value
+
+
+
+_ORDER = {"points": 0, "chars": 1, "items": 2}
+
+
+def _names(titles: list[str]) -> str:
+    shown = ", ".join(titles[:2])
+    return shown if len(titles) <= 2 else f"{shown} and {len(titles) - 2} more"
+
+
+def _trim(evidence: list[Evidence], level: Level) -> tuple[list[Evidence], list[str]]:
+    """Trimmed copies of ``evidence`` at ``level`` and one note per kind of trim, across all evidence."""
+    trimmed: list[Evidence] = []
+    # (what, label) -> [titles, largest original size, kept]
+    seen: dict[tuple[str, str], list[Any]] = {}
+    for ev in evidence:
+        t = _Trimmer(level)
+        data = t.walk(ev.data, ev.kind)
+        if not t.trims:
+            trimmed.append(ev)
+            continue
+        trimmed.append(ev.model_copy(update={"data": data}))
+        for (what, label), (_count, original, kept) in t.trims.items():
+            entry = seen.setdefault((what, label), [[], 0, kept])
+            entry[0].append(ev.title)
+            entry[1] = max(entry[1], original)
+    notes = []
+    for (what, label), (titles, original, kept) in sorted(seen.items(), key=lambda kv: (_ORDER[kv[0][0]], kv[0][1])):
+        name = label.replace("_", " ")
+        where = _names(titles)
+        if what == "points":
+            notes.append(f"{name}: {kept} per series, evenly spaced (of up to {original}) in {where}")
+        elif what == "items":
+            notes.append(f"{name}: first {kept} (of up to {original}) in {where}")
+        else:
+            notes.append(f"{name} texts cut to {kept} characters in {where}")
+    return trimmed, notes
+
+
+def fit_to_budget(
+    evidence: list[Evidence],
+    render: Callable[[list[Evidence], list[str]], str],
+    budget_tokens: int,
+) -> tuple[str, list[str]]:
+    """Render within ``budget_tokens`` by trimming low-priority detail; return the text and the trim notes.
+
+    ``render(evidence, notes)`` must produce the prompt and show ``notes``. The
+    lightest trim level that fits is found by bisection (the token count falls
+    as the level rises), so a prompt is rendered about five times at most. When
+    even the heaviest level does not fit, that rendering is returned with a last
+    note saying by how much it is over: headline facts are never dropped.
+
+    Example::
+
+        markdown, notes = fit_to_budget(evidence, lambda evs, notes: render(evs, notes), 4000)
+    """
+    text = render(evidence, [])
+    if count_tokens(text) <= budget_tokens:
+        return text, []
+
+    cache: dict[int, tuple[str, list[str], int]] = {}
+
+    def attempt(i: int) -> tuple[str, list[str], int]:
+        if i not in cache:
+            evs, notes = _trim(evidence, LEVELS[i])
+            out = render(evs, notes)
+            cache[i] = (out, notes, count_tokens(out))
+        return cache[i]
+
+    lo, hi = 1, len(LEVELS) - 1
+    heaviest = attempt(hi)
+    if heaviest[2] > budget_tokens:
+        text, notes, used = heaviest
+        over = notes + [f"the prompt is still about {used} tokens, over the {budget_tokens}-token budget; "
+                        f"headline facts are never dropped"]
+        return render(_trim(evidence, LEVELS[hi])[0], over), over
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if attempt(mid)[2] <= budget_tokens:
+            hi = mid
+        else:
+            lo = mid + 1
+    text, notes, _ = attempt(lo)
+    return text, notes
