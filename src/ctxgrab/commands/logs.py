@@ -1,0 +1,143 @@
+"""``ctxgrab logs FILE...``: the log patterns that matter, from files of any size.
+
+Example::
+
+    ctxgrab logs /var/log/payments/app.log --since 2h --format json
+
+Markdown output is the section the incident prompt carries; JSON gives every
+pattern's ``id``, ``template``, ``count``, ``first_seen``, ``last_seen``,
+``level``, ``example`` (and ``new``, ``exception``, ``frames``). With
+``--assignments`` the output is, for every input line in order, the id of the
+pattern its record was put in (``-`` for blank lines outside any record), so
+grouping can be scored from outside.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+
+from ..errors import InputError
+
+__all__ = ["register", "render_markdown"]
+
+
+class _Format(str, Enum):
+    markdown = "markdown"
+    json = "json"
+
+
+def render_markdown(data: dict[str, Any], title: str = "Logs") -> str:
+    """The prompt's logs section (``templates/sections/logs.md.j2``) for one payload."""
+    from ..evidence import Evidence
+    from ..render import environment
+
+    ev = Evidence(kind="logs", name="logs", title=title, data=data)
+    body = environment().get_template("sections/logs.md.j2").render(ev=ev)
+    return f"## {title}\n\n{body}"
+
+
+def _window(since: Optional[str], start: Optional[str], end: Optional[str]):
+    from ..timeutil import Window, parse_duration, parse_time
+
+    if not (since or start or end):
+        return None
+    try:
+        t_end = parse_time(end) if end else datetime.now(timezone.utc)
+        if start:
+            return Window(parse_time(start), t_end)
+        return Window.ending(t_end, parse_duration(since or "1h"))
+    except ValueError as e:
+        raise InputError(str(e)) from None
+
+
+def _assignments(paths: list[Path], fmt: str) -> list[str]:
+    from ..analysis.logpatterns import mine
+    from ..logread import ReadStats, read_records
+
+    out: list[str] = []
+    records = []
+    spans: list[tuple[int, int, int]] = []  # (file index, first line, line count) per record
+    lines_per_file = []
+    for fi, p in enumerate(paths):
+        stats = ReadStats()
+        for rec in read_records(p, stats, fmt=fmt):
+            first_line = int(rec.source.rsplit(":", 1)[1]) if rec.source else 0
+            spans.append((fi, first_line, rec.line_count))
+            records.append(rec)
+        lines_per_file.append(stats.lines_read)
+    result = mine(records, max_patterns=None, with_assignments=True)
+    ids = result.assignments or []
+    per_file: list[list[str]] = [["-"] * n for n in lines_per_file]
+    for (fi, first, count), pid in zip(spans, ids):
+        for ln in range(first, min(first + count, lines_per_file[fi] + 1)):
+            per_file[fi][ln - 1] = pid
+    for lines in per_file:
+        out.extend(lines)
+    return out
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``logs`` to the CLI."""
+
+    @app.command("logs")
+    def logs(
+        files: List[Path] = typer.Argument(..., help="log files or globs; rotated NAME.1 / NAME.2.gz included"),
+        since: Optional[str] = typer.Option(None, "--since", help="window length ending at --to (or now): 30m, 2h"),
+        start: Optional[str] = typer.Option(None, "--from", help="window start, ISO 8601 (2026-03-02T10:00:00Z)"),
+        end: Optional[str] = typer.Option(None, "--to", help="window end, ISO 8601; default now"),
+        fmt: _Format = typer.Option(_Format.markdown, "--format", "-f", help="markdown section or json"),
+        line_format: str = typer.Option("auto", "--line-format", help="auto, text or json lines"),
+        max_patterns: int = typer.Option(20, "--max-patterns", help="patterns shown (0 = all)"),
+        assignments: bool = typer.Option(False, "--assignments",
+                                         help="print the pattern id of every input line, in order"),
+    ) -> None:
+        """Group log records into patterns: errors first, then new since the baseline, then the most frequent.
+
+        With a window (--since/--from/--to) only its records are read (binary search in sorted
+        files) and patterns are compared with the window of the same length just before it.
+
+        Example:
+
+          ctxgrab logs app.log --from 2026-03-02T10:00:00Z --to 2026-03-02T12:00:00Z --format json
+        """
+        from ..analysis.logpatterns import mine
+        from ..collectors.logfiles import _read_summary, build_payload
+        from ..logread import expand_paths, read_window
+
+        if line_format not in ("auto", "text", "json"):
+            typer.echo(f"ctxgrab: --line-format must be auto, text or json, not {line_format!r}", err=True)
+            raise typer.Exit(2)
+        try:
+            missing = [str(f) for f in files if not expand_paths(str(f), rotated=False)]
+            if missing:
+                raise InputError(f"no log file matches {', '.join(missing)}")
+            paths = expand_paths([str(f) for f in files], rotated=not assignments)
+            if assignments:
+                typer.echo("\n".join(_assignments(paths, line_format)))
+                return
+            window = _window(since, start, end)
+            baseline = window.before() if window is not None else None
+            inside, before, stats = read_window(paths, window, baseline, fmt=line_format)
+        except InputError as e:
+            typer.echo(f"ctxgrab: {e}", err=True)
+            raise typer.Exit(2)
+        result = mine(inside, before if baseline is not None else None, max_patterns=max_patterns or None)
+        data = build_payload(result, baseline, files=[str(p) for p in paths], total_lines=stats.lines_read,
+                             skipped_lines=stats.skipped_lines, read=_read_summary(stats))
+        # The same redaction stage as the incident prompt: examples are raw production text.
+        from ..evidence import Evidence
+        from ..redact import redact_evidence
+
+        data = redact_evidence(Evidence(kind="logs", name="logs", title="Logs", data=data), None).data
+        for problem in stats.problems:
+            typer.echo(f"ctxgrab: warning: {problem}", err=True)
+        if fmt is _Format.json:
+            typer.echo(json.dumps(data, indent=2))
+        else:
+            typer.echo(render_markdown(data, "Logs"), nl=False)
