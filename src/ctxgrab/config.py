@@ -27,6 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from .errors import ConfigError, UnknownServiceError
+from .redact import RedactionConfig
 from .timeutil import parse_duration, parse_time
 
 __all__ = [
@@ -198,6 +199,7 @@ class Config(_Model):
     defaults: Defaults = Field(default_factory=Defaults)
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     services: dict[str, ServiceConfig] = Field(default_factory=dict)
+    redaction: RedactionConfig = Field(default_factory=RedactionConfig, description="redaction rules and switches")
     _path: Path | None = PrivateAttr(None)
 
     @property
