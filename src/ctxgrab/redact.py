@@ -75,7 +75,7 @@ CREDENTIAL_KINDS = frozenset(
         "pypi-token", "openai-key", "anthropic-key", "huggingface-token", "vault-token", "jwt",
         "bearer-token", "basic-auth", "url-password", "cookie", "k8s-secret",
         # values of secret-sounding keys
-        "password", "secret", "token", "api-key", "session", "signature", "credentials",
+        "password", "secret", "token", "api-key", "session", "signature", "credential",
         "connection-string",
     }
 )
@@ -325,7 +325,7 @@ def _key_kind(key: str) -> tuple[str, bool] | None:
             if suffix in ("sessionid", "sessid"):
                 return ("session", True)
             if suffix.startswith("credential"):
-                return ("credentials", True)
+                return ("credential", True)
             return ("secret", True)
     if tail in _WEAK_WORDS:
         kind = {"sig": "signature", "signature": "signature", "session": "session", "sid": "session"}.get(tail, "secret")
