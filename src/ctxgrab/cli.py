@@ -139,6 +139,7 @@ def check(config: Optional[Path] = ConfigOpt) -> None:
 # --- analysis commands (one module each) ---
 from .commands import gc as _gc; _gc.register(app)  # noqa: E402,E702
 from .commands import logs as _logs; _logs.register(app)  # noqa: E402,E702
+from .commands import redact as _redact; _redact.register(app)  # noqa: E402,E702
 from .commands import heap as _heap; _heap.register(app)  # noqa: E402,E702
 
 
