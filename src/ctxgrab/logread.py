@@ -342,7 +342,10 @@ def read_records(
             for offset, line in lines:
                 line_no += 1
                 if not line.strip():
-                    stats.skipped_lines += 1
+                    if current is not None and untimed_file is False:
+                        current.line_count += 1  # a blank line inside a record (chained Python tracebacks)
+                    else:
+                        stats.skipped_lines += 1
                     continue
                 rec: LogRecord | None = None
                 if fmt != "text" and line.lstrip().startswith("{"):

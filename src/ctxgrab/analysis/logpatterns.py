@@ -301,7 +301,10 @@ class TraceInfo:
     def short(self) -> str:
         """``NullPointerException at PaymentService.process(PaymentService.java:42)``."""
         name = self.exception.rsplit(".", 1)[-1]
-        return f"{name} at {self.frames[0]}" if self.frames else name
+        text = f"{name} at {self.frames[0]}" if self.frames else name
+        if self.caused_by:
+            text += ", caused by " + self.caused_by[-1].rsplit(".", 1)[-1]
+        return text
 
 
 def parse_trace(text: str, top_frames: int = 3) -> TraceInfo | None:
@@ -344,11 +347,12 @@ def _parse_java(lines: list[str], top_frames: int) -> TraceInfo | None:
         em = _JAVA_EXC.match(s)
         if em and (s.startswith("Caused by:") or not chain or not chain[-1][2] or s.startswith("Exception in")):
             chain.append((em.group(1), (em.group(2) or "").strip(), []))
-    chain = [c for c in chain if c[2]] or chain
     if not chain:
         return None
-    exc, msg, frames = chain[-1]
-    return TraceInfo("java", exc, msg, tuple(frames[:top_frames]), tuple(c[0] for c in chain[:-1]))
+    # The outermost exception names the group (as the last exception does in
+    # Python); its causes are part of the identity and shown after it.
+    exc, msg, frames = chain[0]
+    return TraceInfo("java", exc, msg, tuple(frames[:top_frames]), tuple(c[0] for c in chain[1:]))
 
 
 def _parse_python(lines: list[str], top_frames: int) -> TraceInfo | None:
@@ -512,7 +516,7 @@ def mine(
             info = traces.get(rec.trace)
             if rec.trace not in traces:
                 info = traces[rec.trace] = parse_trace(rec.message + "\n" + rec.trace, top_frames)
-        tkey = (info.exception, *info.frames) if info else None
+        tkey = (info.exception, *info.frames, *info.caused_by) if info else None
         key = (template, tkey)
         if idx >= n_window:
             base_counts[key] += 1
