@@ -1,6 +1,8 @@
 package heaptest;
 
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStreamReader;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -14,7 +16,8 @@ import java.util.Map;
  * Holds a cache (one instance of ResponseCache, a HashMap of ENTRIES entries, each with a
  * byte[PAYLOAD_BYTES] payload) and a registry of SESSIONS sessions that are never removed
  * (each with a byte[SESSION_BYTES] of attributes). Prints one READY line with what it
- * allocated, then waits until its stdin is closed and exits.
+ * allocated, then reads commands from stdin until it is closed: "sessions K" registers K more
+ * sessions (the registry grows, as a leak does) and answers "OK".
  */
 public class HeapHoldings {
 
@@ -65,8 +68,18 @@ public class HeapHoldings {
                 + " cache_payload_bytes=" + ((long) entries * payloadBytes)
                 + " session_bytes=" + ((long) sessions * sessionBytes));
         System.out.flush();
-        while (System.in.read() >= 0) {
-            // wait for the test to close stdin
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in));
+        String line;
+        long next = sessions;
+        while ((line = in.readLine()) != null) {
+            if (line.startsWith("sessions ")) {
+                int more = Integer.parseInt(line.substring(9).trim());
+                for (int i = 0; i < more; i++) {
+                    SessionRegistry.SESSIONS.add(new Session(next++, new byte[sessionBytes]));
+                }
+                System.out.println("OK sessions=" + SessionRegistry.SESSIONS.size());
+                System.out.flush();
+            }
         }
     }
 }

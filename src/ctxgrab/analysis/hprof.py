@@ -434,7 +434,8 @@ def _open(path: Path) -> tuple[BinaryIO, int]:
     magic = f.read(2)
     f.seek(0)
     if magic == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=f, mode="rb"), size  # type: ignore[return-value]
+        f.close()
+        return gzip.open(path, "rb"), size  # type: ignore[return-value]
     return io.BufferedReader(f, buffer_size=1 << 20), size  # type: ignore[arg-type]
 
 
