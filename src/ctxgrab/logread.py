@@ -248,16 +248,17 @@ _JSON_EXC = ("exception", "stack_trace", "stacktrace", "stack", "exc_info", "err
              "trace")
 
 
-def _get(obj: dict, keys: Sequence[str]) -> Any:
+def _get(obj: dict, keys: Sequence[str], scalar: bool = False) -> Any:
+    """The first present key (dotted keys also looked up nested); ``scalar`` skips dicts and lists."""
     for k in keys:
-        if k in obj and obj[k] not in (None, ""):
-            return obj[k]
-        if "." in k:
-            cur: Any = obj
+        v = obj.get(k)
+        if v is None and "." in k:
+            v = obj
             for part in k.split("."):
-                cur = cur.get(part) if isinstance(cur, dict) else None
-            if cur not in (None, ""):
-                return cur
+                v = v.get(part) if isinstance(v, dict) else None
+        if v in (None, "") or (scalar and isinstance(v, (dict, list))):
+            continue
+        return v
     return None
 
 
@@ -295,13 +296,13 @@ def _json_exception(v: Any) -> str | None:
 
 
 def _json_record(obj: dict, year: int | None) -> LogRecord:
-    msg = _get(obj, _JSON_MSG)
+    msg = _get(obj, _JSON_MSG, scalar=True)
     exc = _json_exception(_get(obj, _JSON_EXC))
     text = str(msg) if msg is not None else json.dumps(obj, sort_keys=True)[:2000]
     first, _, rest = text.partition("\n")
     trace = "\n".join(x for x in (rest, exc or "") if x) or None
-    level = _get(obj, _JSON_LEVEL)
-    logger = _get(obj, _JSON_LOGGER)
+    level = _get(obj, _JSON_LEVEL, scalar=True)
+    logger = _get(obj, _JSON_LOGGER, scalar=True)
     return LogRecord(message=first, time=_json_time(_get(obj, _JSON_TIME)),
                      level=normalize_level(str(level)) if level is not None else None,
                      logger=str(logger) if logger is not None else None, trace=trace)
