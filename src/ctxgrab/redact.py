@@ -173,7 +173,8 @@ _PLACEHOLDER = re.compile(
       | redacted | masked | hidden | filtered | \[filtered\]
     )$"""
 )
-_PATH_VALUE = re.compile(r"^(?:/|~/|\./|[A-Za-z]:\\)[\w./\\@+-]*$")
+# a file path with at least two parts, where a secret would not be
+_PATH_VALUE = re.compile(r"^(?:/|~/|\./|[A-Za-z]:\\)[\w.\-]+(?:[/\\][\w.\-@]+)+[/\\]?$")
 
 
 def _is_placeholder(value: str) -> bool:
@@ -730,6 +731,12 @@ def _value_end(text: str, start: int, quote: str | None, to_eol: bool) -> int:
             end -= 1
         return end
     i = start
+    for opener, closer in (("${", "}"), ("{{", "}}"), ("$(", ")")):
+        if text.startswith(opener, start):
+            j = text.find(closer, start)
+            if j > 0:
+                i = j + len(closer)
+            break
     while i < n and text[i] not in _UNQUOTED_STOP:
         i += 1
     return i
