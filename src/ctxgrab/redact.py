@@ -443,7 +443,11 @@ _PHONE = _r(
 )
 _IPV4 = _r(r"(?<![\w.:])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w]|\.\d)")
 _IPV6 = _r(r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4}:){1,7}(?::|(?::?[0-9A-Fa-f]{1,4}){1,7})(?:%\w+)?(?![\w:])")
-_ID_CONTEXT = _r(r"(?i)(?:trace|span|parent|request|req|correlation|order|offset|seq|epoch|nonce|msg|message|event)[_\-. ]?id\W{0,4}$")
+# a bare digit run right after one of these names is an id or a clock reading, not a card
+_ID_CONTEXT = _r(
+    r"(?i)(?:(?:trace|span|parent|request|req|correlation|order|offset|seq|epoch|nonce|msg|message|event)[_\-. ]?id"
+    r"|(?:ts|time|timestamp|epoch|offset|seq|sequence)(?:[_\-]?(?:ms|ns|us|s|millis|nanos))?)\W{0,4}$"
+)
 
 
 # ---------------------------------------------------------------------------
