@@ -7,7 +7,10 @@ import java.util.Map;
 /**
  * A small workload whose GC log ctxgrab's tests read.
  *
- * <p>Usage: {@code java -Xmx64m -Xlog:gc*:file=gc.log GcLoad MODE SECONDS}
+ * <p>Usage: {@code java -Xmx64m -Xlog:gc*:file=gc.log GcLoad MODE SECONDS [PAUSE_MICROS]}
+ *
+ * <p>{@code PAUSE_MICROS} (default 0) idles the loop between rounds of garbage, for fewer
+ * collections and a smaller log; the retained set follows the clock either way.
  *
  * <ul>
  *   <li>{@code leak}: a cache without TTL and a session list nothing removes from; the retained
@@ -31,14 +34,17 @@ public final class GcLoad {
     }
 
     static volatile Object sink;
+    // Static, as leaking caches usually are: they stay reachable until the JVM exits, so a
+    // collection that runs while the JVM shuts down does not see them die.
+    static final Map<Long, byte[]> cache = new HashMap<>();
+    static final List<Session> sessions = new ArrayList<>();
 
     public static void main(String[] args) throws Exception {
         String mode = args.length > 0 ? args[0] : "leak";
         double seconds = args.length > 1 ? Double.parseDouble(args[1]) : 4.0;
+        long pauseMicros = args.length > 2 ? Long.parseLong(args[2]) : 0;
         long max = Runtime.getRuntime().maxMemory();
         long entryCost = ENTRY_BYTES + 64;
-        Map<Long, byte[]> cache = new HashMap<>();
-        List<Session> sessions = new ArrayList<>();
         ArrayDeque<Long> order = new ArrayDeque<>();
         long key = 0;
         if (!mode.equals("leak") && !mode.equals("stable")) {
@@ -72,6 +78,7 @@ public final class GcLoad {
                 recent[recentPos] = new byte[2048];
                 recentPos = (recentPos + 1) % recent.length;
             }
+            if (pauseMicros > 0) Thread.sleep(pauseMicros / 1000, (int) (pauseMicros % 1000) * 1000);
         }
         System.out.println(mode + " entries=" + (cache.size() + sessions.size()));
     }

@@ -263,6 +263,15 @@ def _times(events: Sequence[GcEvent]) -> list[float] | None:
     """Seconds on one axis for every event: uptime when all have it, else wall clock."""
     if events and all(e.uptime_s is not None for e in events):
         return [e.uptime_s for e in events]  # type: ignore[misc]
+    known = sum(1 for e in events if e.uptime_s is not None)
+    if events and known >= 0.9 * len(events):
+        # A few events whose stamp was lost in interleaved output take the previous event's time.
+        out: list[float] = []
+        last = next(e.uptime_s for e in events if e.uptime_s is not None)
+        for e in events:
+            last = e.uptime_s if e.uptime_s is not None else last
+            out.append(last)  # type: ignore[arg-type]
+        return out
     if events and all(e.wall_s is not None for e in events):
         w0 = events[0].wall_s
         return [e.wall_s - w0 for e in events]  # type: ignore[operator]
@@ -343,7 +352,7 @@ def _live_points(log: ParsedLog, events: Sequence[GcEvent], ts: Sequence[float])
     else:
         basis = "heap after full GC"
         pts = [(t, e.after_bytes) for e, t in zip(events, ts) if e.kind == "full" and e.after_bytes is not None]
-    if len(pts) >= 3:
+    if len(pts) >= LEAK_MIN_POINTS:
         return basis, pts
     # Too few of those collections: the low-water mark of the heap after any GC, per interval.
     sized = [(t, e.after_bytes) for e, t in zip(events, ts) if e.after_bytes is not None]
@@ -384,7 +393,7 @@ def summarize(log: ParsedLog) -> dict[str, Any]:
     {``first_bytes``, ``last_bytes``, ``slope_bytes_per_hour``, ``r2``, …}, ``concurrent``,
     ``problems``, ``lines``, ``verdict`` and ``warnings``.
     """
-    events = sorted(log.events, key=lambda e: (e.uptime_s if e.uptime_s is not None else (e.wall_s or 0.0)))
+    events = _in_time_order(log.events)
     ts = _times(events)
     heap_max = log.heap_max_bytes or max((e.capacity_bytes or 0 for e in events), default=0) or None
     jvm0 = _jvm_start_wall(events)
@@ -546,6 +555,18 @@ def summarize(log: ParsedLog) -> dict[str, Any]:
     }
     summary["verdict"] = verdict(summary)
     return summary
+
+
+def _in_time_order(events: Sequence[GcEvent]) -> list[GcEvent]:
+    """Stable sort by uptime (else wall time); an event without either keeps its place."""
+    keys: list[float] = []
+    last = -math.inf
+    use_uptime = any(e.uptime_s is not None for e in events)
+    for e in events:
+        k = e.uptime_s if use_uptime else e.wall_s
+        last = k if k is not None else last
+        keys.append(last)
+    return [e for _, _, e in sorted(zip(keys, range(len(keys)), events), key=lambda t: (t[0], t[1]))]
 
 
 def _with_duration(e: GcEvent, d: float) -> GcEvent:

@@ -35,13 +35,16 @@ _G1_EDEN = re.compile(r"Eden: (\d+(?:\.\d+)?)([BKMG])\([^)]*\)->(\d+(?:\.\d+)?)(
 _G1_SURV = re.compile(r"Survivors: (\d+(?:\.\d+)?)([BKMG])->(\d+(?:\.\d+)?)([BKMG])")
 _FULL_CAUSE = re.compile(r"Full GC ?\(([^)]+)\)")
 _GC_CAUSE = re.compile(r"\[GC (?:pause )?\(([^)]+)\)")
+# The end of an event: the whole-heap (or generation) size followed by the pause time.
+_END = re.compile(r"\(\d+(?:\.\d+)?[BKMG]\)\]?, \d+[.,]\d+ secs\]")
 _CONT = re.compile(r"^\s*, (\d+[.,]\d+) secs\]")
 _MAXHEAP = re.compile(r"-XX:MaxHeapSize=(\d+)")
 _YOUNG_LABELS = ("DefNew", "ParNew", "PSYoungGen", "ASParNew", "ASPSYoungGen")
 _NOISE_PREFIXES = (
     "{Heap", "Heap", "}", " ", "\t", "Desired survivor", "- age", "Total time for which",
     "Application time", "CommandLine flags", "OpenJDK", "Java HotSpot", "Memory:", ", ",
-    "[", "#", "GC locker", "<",
+    "[", "#", "GC locker", "<", "TLAB: ", "PSYoungGen", "ParOldGen", "PSOldGen", "PSPermGen", "Metaspace",
+    "par new generation", "concurrent mark-sweep", "def new generation", "tenured generation", "garbage-first heap",
 )
 _STAMPISH = re.compile(r"^[\d\-T:.,+]+: ")
 
@@ -66,7 +69,8 @@ class LegacyParser:
         self._seen: dict[str, int] = {}  # collector hints seen in event lines
         self._no_arrow_pauses = 0
         self._last_uptime: float | None = None
-        self._first_wall_up: tuple[float, float] | None = None
+        self._open: list[str] | None = None  # an event whose line ended before its ", N secs]"
+        self._open_line = 0
 
     def feed(self, text: str) -> None:
         for line in text.splitlines():
@@ -81,9 +85,39 @@ class LegacyParser:
         if "OutOfMemoryError" in line:
             log.out_of_memory += 1
         m = _STAMP.match(line)
-        if m is None or ("[GC" not in line and "[Full GC" not in line and "CMS-" not in line):
+        is_event = m is not None and ("[GC" in line or "[Full GC" in line or "CMS-" in line)
+        if self._open is not None:
+            if not is_event:
+                # -XX:+PrintTenuringDistribution, PrintTLAB, JDK 6 G1 and CMS split one event over
+                # several lines: the event ends at its ", N secs]".
+                self._open.append(line.strip())
+                if not line.startswith(("Desired survivor", "- age", "TLAB: ")):
+                    log.lines_used += 1
+                if _END.search(line) or _CONT.match(line):
+                    self._close()
+                return
+            self._close()
+        if not is_event:
             self._detail(line)
             return
+        assert m is not None
+        if not _END.search(line) and ("[GC" in line[m.end() - 1 : m.end() + 12] or "[Full GC" in line[: m.end() + 12]) \
+                and not line.rstrip().endswith("]"):
+            self._open = [line]
+            self._open_line = self._lineno
+            return
+        self._event(line, m, self._lineno)
+
+    def _close(self) -> None:
+        parts, self._open = self._open, None
+        assert parts is not None
+        joined = " ".join(p for p in parts if not p.startswith(("Desired survivor", "- age", "TLAB: ")))
+        m = _STAMP.match(joined)
+        if m is not None:
+            self._event(joined, m, self._open_line)
+
+    def _event(self, line: str, m: re.Match[str], lineno: int) -> None:
+        log = self.log
         up = m.group("up")
         uptime = float(up.replace(",", ".")) if up else None
         wall = None
@@ -97,7 +131,7 @@ class LegacyParser:
             if self._last_uptime is not None and uptime < self._last_uptime - 1.0:
                 log.restarts += 1
                 log.warnings.append(
-                    f"{self.path}:{self._lineno}: uptime goes back from {self._last_uptime:.3f} s to "
+                    f"{self.path}:{lineno}: uptime goes back from {self._last_uptime:.3f} s to "
                     f"{uptime:.3f} s (the JVM restarted); summarising the run that starts there, "
                     f"{len(log.events)} earlier events dropped"
                 )
@@ -110,10 +144,10 @@ class LegacyParser:
             log.lines_used += 1  # a "[Times: ...]" or other known fragment
             return
         if kind == "cycle":
-            log.events.append(GcEvent("cycle", "concurrent cycle", uptime, wall, source=f"{self.path}:{self._lineno}"))
+            log.events.append(GcEvent("cycle", "concurrent cycle", uptime, wall, source=f"{self.path}:{lineno}"))
             log.lines_used += 1
             return
-        ev = GcEvent(kind, kind, uptime, wall, source=f"{self.path}:{self._lineno}")
+        ev = GcEvent(kind, kind, uptime, wall, source=f"{self.path}:{lineno}")
         secs = _SECS.findall(body)
         if secs:
             ev.duration_ms = float(secs[-1].replace(",", ".")) * 1000.0
@@ -218,6 +252,8 @@ class LegacyParser:
 
     def finish(self) -> ParsedLog:
         log = self.log
+        if self._open is not None:  # the last event was cut short: keep what it says
+            self._close()
         if log.collector is None:
             seen = self._seen
             if "GC pause" in seen or "G1" in seen:
@@ -228,6 +264,8 @@ class LegacyParser:
                 log.collector = "CMS"
             elif "DefNew" in seen:
                 log.collector = "Serial"
+            elif self._no_arrow_pauses:  # "[GC 46468K(83008K), ...]": CMS initial mark/remark without details
+                log.collector = "CMS"
         if log.heap_max_bytes is None:
             caps = [e.capacity_bytes for e in log.events if e.capacity_bytes]
             if caps:
