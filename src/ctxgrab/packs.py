@@ -12,20 +12,41 @@ replaced with the service's label matchers (``service="payments"``)::
         unit: bytes
         query: sum(jvm_memory_used_bytes{area="heap",$selector})
 
+Exporters name the same signal differently (Micrometer ``jvm_memory_used_bytes{area="heap"}``,
+OpenTelemetry ``jvm_memory_used_bytes{jvm_memory_type="heap"}``). A pack may declare
+naming *variants*: a per-pack ``probe`` (one cheap series selector per variant, tried
+in order) and per-metric ``variants`` (the query for each naming). ``query`` is the
+query used when no probe ran (saved files) and defaults to the first variant::
+
+    probe:
+      micrometer: jvm_memory_used_bytes{area="heap",$selector}
+      otel: jvm_memory_used_bytes{jvm_memory_type="heap",$selector}
+    metrics:
+      - id: heap_used
+        title: JVM heap used
+        unit: bytes
+        variants:
+          micrometer: sum(jvm_memory_used_bytes{area="heap",$selector})
+          otel: sum(jvm_memory_used_bytes{jvm_memory_type="heap",$selector})
+
+A metric marked ``optional: true`` is one not every service exposes (old gen after
+GC): when it finds nothing it says so quietly instead of reporting a gap.
+
 Packs resolve from ``defaults.packs_dir`` first, then the bundled ``collectors/``.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ConfigError
 from .resources import bundled_dir
 
-__all__ = ["Pack", "PackMetric", "load_pack", "pack_dirs", "selector"]
+__all__ = ["Pack", "PackMetric", "load_pack", "pack_dirs", "selector", "fill"]
 
 
 class PackMetric(BaseModel):
@@ -33,9 +54,25 @@ class PackMetric(BaseModel):
 
     id: str = Field(description="identifier, unique in the pack")
     title: str = Field(description="label in the prompt")
-    query: str = Field(description="PromQL with $selector")
+    query: str = Field("", description="PromQL with $selector; defaults to the first of `variants`")
+    variants: dict[str, str] = Field(
+        default_factory=dict, description="query per naming variant (keys as in the pack's `probe`)"
+    )
     unit: str | None = Field(None, description="bytes, seconds, ratio, rps, …")
     limit_of: str | None = Field(None, description="id of the metric this one bounds (heap_max bounds heap_used)")
+    optional: bool = Field(False, description="not every service exposes it: nothing found is not a gap")
+
+    @model_validator(mode="after")
+    def _query_or_variants(self) -> "PackMetric":
+        if not self.query:
+            if not self.variants:
+                raise ValueError(f"metric {self.id!r} needs `query` or `variants`")
+            self.query = next(iter(self.variants.values()))
+        return self
+
+    def query_for(self, naming: str | None) -> str:
+        """The query for a naming variant; the default ``query`` when that variant is not given."""
+        return self.variants.get(naming or "", self.query)
 
 
 class Pack(BaseModel):
@@ -43,7 +80,25 @@ class Pack(BaseModel):
 
     name: str
     description: str = ""
+    probe: dict[str, str] = Field(
+        default_factory=dict,
+        description="naming variant -> series selector that exists only under that naming, tried in order",
+    )
     metrics: list[PackMetric] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _variants_known(self) -> "Pack":
+        for m in self.metrics:
+            unknown = sorted(set(m.variants) - set(self.probe))
+            if unknown:
+                raise ValueError(
+                    f"metric {m.id!r}: variants {', '.join(unknown)} are not in the pack's `probe` "
+                    f"({', '.join(self.probe) or 'none'})"
+                )
+        return self
+
+    def metric(self, metric_id: str) -> PackMetric | None:
+        return next((m for m in self.metrics if m.id == metric_id), None)
 
 
 def pack_dirs(user_dir: Path | None) -> list[Path]:
@@ -59,17 +114,24 @@ def load_pack(name: str, user_dir: Path | None = None) -> Pack:
         for ext in (".yaml", ".yml"):
             p = d / f"{name}{ext}"
             if p.is_file():
-                try:
-                    data = yaml.safe_load(p.read_text(encoding="utf-8"))
-                    return Pack.model_validate(data)
-                except yaml.YAMLError as e:
-                    raise ConfigError(f"{p}: not valid YAML: {e}") from None
-                except ValidationError as e:
-                    err = e.errors()[0]
-                    key = ".".join(str(x) for x in err["loc"])
-                    raise ConfigError(f"{p}: {key}: {err['msg']} — fix: correct the pack file") from None
+                return _parse_pack(str(p), p.stat().st_mtime_ns)
     available = sorted({p.stem for d in dirs if d.is_dir() for p in d.glob("*.y*ml")})
     raise ConfigError(f"unknown pack {name!r} — fix: use one of: {', '.join(available) or 'none'}")
+
+
+@lru_cache(maxsize=64)
+def _parse_pack(path: str, mtime_ns: int) -> Pack:
+    # Every metric instance of a run looks its pack up; parse each file version once.
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        return Pack.model_validate(data)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML: {e}") from None
+    except ValidationError as e:
+        err = e.errors()[0]
+        key = ".".join(str(x) for x in err["loc"])
+        raise ConfigError(f"{p}: {key}: {err['msg']} — fix: correct the pack file") from None
 
 
 def selector(labels: dict[str, str]) -> str:

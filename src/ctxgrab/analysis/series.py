@@ -14,14 +14,34 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Sequence
 
-__all__ = ["summarize", "sparkline", "change_point", "linear_trend", "percentile", "pick_step"]
+__all__ = [
+    "summarize",
+    "sparkline",
+    "change_point",
+    "linear_trend",
+    "percentile",
+    "pick_step",
+    "rank_series",
+    "episodes",
+    "non_finite_count",
+]
 
 _BLOCKS = "▁▂▃▄▅▆▇█"
 MAX_POINTS = 11_000  # Prometheus refuses range queries returning more points per series
 
 
 def pick_step(window_s: float, target_points: int = 720) -> int:
-    """A step in whole seconds that keeps a range query well under the point limit."""
+    """A step in whole seconds that keeps a range query well under the point limit.
+
+    The step is rounded up to a "nice" value (15 s, 1 min, 5 min, ...) so that the
+    same window always gives the same step, and doubled until the query returns
+    fewer than :data:`MAX_POINTS` points per series.
+
+    >>> pick_step(12 * 3600)
+    60
+    >>> pick_step(30 * 86400, target_points=20_000) * 11_000 > 30 * 86400
+    True
+    """
     step = max(1, math.ceil(window_s / target_points))
     for nice in (1, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400):
         if nice >= step:
@@ -165,4 +185,70 @@ def summarize(points: Iterable[tuple[float, float]], baseline: Iterable[tuple[fl
             bmean = sum(base) / len(base)
             out["baseline_mean"] = bmean
             out["baseline_ratio"] = (out["mean"] / bmean) if bmean else None
+    return out
+
+
+def non_finite_count(points: Iterable[tuple[float, float]]) -> int:
+    """How many samples are NaN or ±Inf (Prometheus sends them as ``"NaN"``, ``"+Inf"``)."""
+    return sum(1 for _, v in points if not math.isfinite(float(v)))
+
+
+def _relevance(summary: dict[str, Any]) -> float:
+    """How much a series says about an incident: its change, relative to its own level.
+
+    A series that moved (level shift, trend, baseline ratio far from 1) beats a flat
+    one; ties fall back to magnitude so the biggest flat series still come first.
+    """
+    mean = abs(summary.get("mean") or 0.0)
+    scale = max(mean, abs(summary.get("max") or 0.0), 1e-12)
+    moved = abs((summary.get("max") or 0.0) - (summary.get("min") or 0.0)) / scale
+    ratio = summary.get("baseline_ratio")
+    if ratio and ratio > 0:
+        moved = max(moved, abs(math.log(ratio)))
+    return moved
+
+
+def rank_series(summaries: Sequence[dict[str, Any]], keep: int = 5) -> tuple[list[dict[str, Any]], int]:
+    """The ``keep`` most relevant of ``[{"labels", "summary", ...}]`` and how many there were.
+
+    Relevance is relative change first (a pool that tripled outranks a larger flat
+    one), magnitude second, labels last so the order is stable.
+
+    >>> flat = {"labels": {"i": "a"}, "summary": {"mean": 100.0, "min": 100.0, "max": 100.0}}
+    >>> grew = {"labels": {"i": "b"}, "summary": {"mean": 5.0, "min": 1.0, "max": 9.0}}
+    >>> [s["labels"]["i"] for s in rank_series([flat, grew], keep=1)[0]], rank_series([flat, grew], keep=1)[1]
+    (['b'], 2)
+    """
+    import json
+
+    def key(s: dict[str, Any]) -> tuple[float, float, str]:
+        summ = s["summary"]
+        return (-round(_relevance(summ), 6), -abs(summ.get("mean") or 0.0), json.dumps(s["labels"], sort_keys=True))
+
+    ordered = sorted(summaries, key=key)
+    return list(ordered[:keep]), len(ordered)
+
+
+def episodes(timestamps: Iterable[float], step_s: float, until_s: float | None = None) -> list[dict[str, Any]]:
+    """Intervals during which a series was present, from its sample times at ``step_s``.
+
+    Used for alert history: ``ALERTS{alertstate="firing"}`` has a sample at every step
+    while the alert fires. A gap longer than one and a half steps ends an episode.
+    ``until_s`` (the window end) marks an episode that lasts to the end as ``ongoing``.
+
+    >>> episodes([0, 60, 120, 600, 660], 60, until_s=660)
+    [{'start': 0.0, 'end': 120.0, 'duration_s': 120.0, 'ongoing': False}, {'start': 600.0, 'end': 660.0, 'duration_s': 60.0, 'ongoing': True}]
+    """
+    ts = sorted(float(t) for t in timestamps)
+    out: list[dict[str, Any]] = []
+    if not ts:
+        return out
+    start = prev = ts[0]
+    for t in ts[1:]:
+        if t - prev > 1.5 * step_s:
+            out.append({"start": start, "end": prev, "duration_s": prev - start, "ongoing": False})
+            start = t
+        prev = t
+    ongoing = until_s is not None and until_s - prev <= 1.5 * step_s
+    out.append({"start": start, "end": prev, "duration_s": prev - start, "ongoing": ongoing})
     return out

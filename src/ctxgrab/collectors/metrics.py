@@ -1,32 +1,85 @@
 """Metric queries: one series set per pack entry or explicit ``metrics:`` entry.
 
 Params (from the planner): ``id``, ``title``, ``query``, ``unit``, ``source``,
-``limit_of``. With a ``prometheus_files`` source the response is read from
-``<path>/<id>.json``: a ``query_range`` reply saved as ``curl`` saves it.
+``limit_of``, and ``pack`` for pack entries. Two kinds of source:
+
+- ``prometheus_files``: the response is read from ``<path>/<id>.json``, a
+  ``query_range`` reply saved as ``curl`` saves it (the demo's default).
+- ``prometheus`` / ``victoriametrics`` (and anything that speaks the Prometheus
+  HTTP API under a base URL: Mimir ``/prometheus``, Thanos, VictoriaMetrics
+  cluster ``/select/0/prometheus``): live ``query_range`` through
+  prometheus-api-client, in a worker thread, with a per-request timeout and our
+  own retry policy (one quick retry of a refused connection or a 502/503/504; the
+  library's sleeping retries are switched off).
+
+For a pack with naming variants, a cheap ``/api/v1/series`` probe (shared by all
+metrics of the pack in one run) picks Micrometer or OpenTelemetry naming, and the
+evidence says which one it used. The window and the baseline window are queried
+concurrently with the same step (:func:`ctxgrab.analysis.series.pick_step`).
+
+Every fault becomes a stated gap, never an exception: server down, no answer in
+time, HTTP 500, a proxy's HTML page, ``status: error`` with its ``errorType``,
+``warnings`` on a partial response (kept as evidence warnings), an empty result,
+NaN/Inf samples.
 
 Payload (``data``)::
 
     {"id": "heap_used", "query": "...", "unit": "bytes", "limit_of": null,
+     "naming": "micrometer", "step_s": 60, "baseline_label": "the previous window",
      "series": [{"labels": {...}, "summary": {first, last, min, max, mean, p95,
                  trend_per_hour, r2, change_point, sparkline, ...},
                  "points": [[unix_s, value], ...]}],
      "series_total": 1}
+
+Example (library use, outside the engine)::
+
+    >>> client = PromClient(SourceConfig(type="prometheus", url="http://127.0.0.1:9090"), 5.0)  # doctest: +SKIP
+    >>> reply = client.query_range("up", 1772400000, 1772443200, 60, 5.0)                       # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import json
+import math
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
+from urllib.parse import urlsplit, urlunsplit
 
-from ..analysis.series import summarize
+import anyio
+
+from ..analysis.series import non_finite_count, pick_step, rank_series, summarize
 from ..errors import InputError
 from ..evidence import Evidence, Status
-from ..timeutil import Window
+from ..timeutil import Window, format_duration
 from . import CollectRequest, run_blocking
+
+if TYPE_CHECKING:
+    from ..config import SourceConfig
+    from ..packs import Pack
+
+__all__ = [
+    "KIND",
+    "MAX_SERIES",
+    "PromClient",
+    "PromFault",
+    "PromReply",
+    "parse_query_range",
+    "summarize_series",
+    "baseline_label",
+    "collect",
+]
 
 KIND = "metrics"
 MAX_SERIES = 5  # keep the most relevant few; the payload says how many there were
+LIVE_TYPES = ("prometheus", "victoriametrics")
+RETRY_PAUSE_S = 0.2  # one quick retry of a transient failure, never a sleeping backoff
+RETRYABLE_HTTP = (502, 503, 504)
+MARGIN_S = 0.3  # answer with our own reason this long before the engine's deadline
+
+
+# --------------------------------------------------------------------------- parsing (pure)
 
 
 def parse_query_range(payload: Any, where: str) -> tuple[list[dict[str, Any]], list[str]]:
@@ -37,9 +90,13 @@ def parse_query_range(payload: Any, where: str) -> tuple[list[dict[str, Any]], l
         raise InputError(
             f"{where}: Prometheus error {payload.get('errorType', '?')}: {payload.get('error', 'no message')}"
         )
-    data = payload.get("data") or {}
-    if data.get("resultType") not in ("matrix", "vector"):
-        raise InputError(f"{where}: expected a matrix result, got {data.get('resultType')!r}")
+    return _series_from_data(payload.get("data") or {}, where), list(payload.get("warnings") or [])
+
+
+def _series_from_data(data: Any, where: str) -> list[dict[str, Any]]:
+    if not isinstance(data, dict) or data.get("resultType") not in ("matrix", "vector"):
+        got = data.get("resultType") if isinstance(data, dict) else type(data).__name__
+        raise InputError(f"{where}: expected a matrix result, got {got!r}")
     series = []
     for item in data.get("result") or []:
         raw = item.get("values") or ([item["value"]] if "value" in item else [])
@@ -49,14 +106,16 @@ def parse_query_range(payload: Any, where: str) -> tuple[list[dict[str, Any]], l
                 points.append((float(pair[0]), float(pair[1])))
             except (TypeError, ValueError, IndexError):
                 raise InputError(f"{where}: malformed sample {pair!r}") from None
+        if not raw and ("histograms" in item or "histogram" in item):
+            raise InputError(f"{where}: native histogram samples; query a quantile or a rate instead")
         series.append({"labels": item.get("metric") or {}, "points": points})
-    return series, list(payload.get("warnings") or [])
+    return series
 
 
 def summarize_series(
     series: list[dict[str, Any]], window: Window, baseline: list[dict[str, Any]] | None = None
 ) -> tuple[list[dict[str, Any]], int]:
-    """Window-filtered summaries, most relevant (largest mean) first, capped at MAX_SERIES."""
+    """Window-filtered summaries, most relevant first, capped at MAX_SERIES; and how many there were."""
     lo, hi = window.start.timestamp(), window.end.timestamp()
     base_by_labels = {json.dumps(s["labels"], sort_keys=True): s["points"] for s in baseline or []}
     out = []
@@ -66,9 +125,34 @@ def summarize_series(
             continue
         key = json.dumps(s["labels"], sort_keys=True)
         summary = summarize(pts, base_by_labels.get(key))
-        out.append({"labels": s["labels"], "summary": summary, "points": [[t, v] for t, v in pts]})
-    out.sort(key=lambda s: (-(abs(s["summary"].get("mean", 0.0))), json.dumps(s["labels"], sort_keys=True)))
-    return out[:MAX_SERIES], len(out)
+        if not summary.get("points"):
+            continue  # every sample NaN/Inf: nothing a person could quote
+        finite = [[t, v] for t, v in pts if math.isfinite(v)]
+        out.append({"labels": s["labels"], "summary": summary, "points": finite})
+    return rank_series(out, MAX_SERIES)
+
+
+def baseline_label(window: Window, baseline: Window | None) -> str | None:
+    """How the prompt names the baseline window.
+
+    >>> from ctxgrab.timeutil import parse_time, parse_duration
+    >>> w = Window.ending(parse_time("2026-03-02T12:00:00Z"), parse_duration("2h"))
+    >>> baseline_label(w, w.before()), baseline_label(w, w.shifted(parse_duration("1w")))
+    ('the previous window', 'the same window 1 week earlier')
+    """
+    if baseline is None:
+        return None
+    offset = window.start - baseline.start
+    if offset == window.length and baseline.length == window.length:
+        return "the previous window"
+    seconds = offset.total_seconds()
+    if seconds > 0 and seconds % (7 * 86400) == 0:
+        n, word = int(seconds // (7 * 86400)), "week"
+    elif seconds > 0 and seconds % 86400 == 0:
+        n, word = int(seconds // 86400), "day"
+    else:
+        return f"the same window {format_duration(offset)} earlier"
+    return f"the same window {n} {word}{'s' if n != 1 else ''} earlier"
 
 
 def _read_saved(path: Path) -> Any:
@@ -76,6 +160,314 @@ def _read_saved(path: Path) -> Any:
         return json.loads(path.read_bytes())
     except json.JSONDecodeError as e:
         raise InputError(f"{path}: not JSON (line {e.lineno}, column {e.colno}): {e.msg}") from None
+
+
+# --------------------------------------------------------------------------- HTTP client
+
+
+class PromFault(Exception):
+    """A request that produced no usable reply; ``str()`` is the reason the prompt shows."""
+
+    def __init__(self, reason: str, status: Status = Status.error, retryable: bool = False) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.retryable = retryable
+
+
+@dataclass
+class PromReply:
+    """The ``data`` of a successful reply and the server's ``warnings``."""
+
+    data: Any
+    warnings: list[str]
+    elapsed_s: float
+
+
+def _public_url(url: str) -> str:
+    """The URL without user:password@ (it goes into the evidence)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _snippet(body: bytes, limit: int = 80) -> str:
+    text = " ".join(body[:400].decode("utf-8", "replace").split())
+    return (text[: limit - 1] + "…") if len(text) > limit else (text or "empty body")
+
+
+def _connection_reason(exc: BaseException) -> str:
+    text = str(exc)
+    for needle, reason in (
+        ("Connection refused", "connection refused"),
+        ("Name or service not known", "host name not found"),
+        ("nodename nor servname", "host name not found"),
+        ("Temporary failure in name resolution", "host name not found"),
+        ("CERTIFICATE_VERIFY_FAILED", "TLS certificate not trusted (set ca_file or verify_tls: false)"),
+        ("Connection reset", "connection reset"),
+        ("RemoteDisconnected", "connection closed without a reply"),
+    ):
+        if needle in text:
+            return reason
+    return type(exc).__name__
+
+
+class PromClient:
+    """HTTP access to one Prometheus-compatible source, configured from its :class:`SourceConfig`.
+
+    Blocking: call it from a worker thread (:func:`ctxgrab.collectors.run_blocking`).
+    Each call opens its own ``requests`` session, so concurrent calls from several
+    threads share nothing. ``timeout_s`` caps every request (connect and read).
+    """
+
+    def __init__(self, source: "SourceConfig", timeout_s: float, what: str | None = None) -> None:
+        if not source.url:
+            raise PromFault(f"source of type {source.type} has no url — fix: set sources.<name>.url")
+        self.source = source
+        self.url = source.url.rstrip("/")
+        self.public_url = _public_url(self.url)
+        self.timeout_s = timeout_s
+        self.what = what or {"victoriametrics": "VictoriaMetrics", "alertmanager": "Alertmanager"}.get(
+            source.type, "Prometheus"
+        )
+
+    # -- plumbing
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json", **self.source.headers}
+        if self.source.org_id:
+            headers["X-Scope-OrgID"] = self.source.org_id
+        if self.source.bearer_token:
+            headers["Authorization"] = f"Bearer {self.source.bearer_token}"
+        return headers
+
+    def _auth(self) -> tuple[str, str] | None:
+        if self.source.username is not None:
+            return (self.source.username, self.source.password or "")
+        return None
+
+    def _session(self) -> tuple[Any, list[Any]]:
+        import requests
+
+        session = requests.Session()
+        session.verify = self.source.ca_file if (self.source.verify_tls and self.source.ca_file) else self.source.verify_tls
+        seen: list[Any] = []
+        session.hooks["response"].append(lambda resp, *a, **k: seen.append(resp))
+        return session, seen
+
+    def _connect(self, timeout_s: float) -> tuple[Any, Any, list[Any]]:
+        from prometheus_api_client import PrometheusConnect
+        from urllib3.util.retry import Retry
+
+        session, seen = self._session()
+        # No library retries: they sleep (backoff 1 s) and ignore our deadline. We retry ourselves.
+        no_retry = Retry(total=None, connect=0, read=0, status=0, other=0, redirect=3, raise_on_status=False)
+        pc = PrometheusConnect(
+            url=self.url,
+            headers=self._headers(),
+            disable_ssl=not self.source.verify_tls,
+            retry=no_retry,
+            auth=self._auth(),
+            session=session,
+            timeout=timeout_s,
+        )
+        return pc, session, seen
+
+    def _run(self, call: Callable[[Any, Any], Any], timeout_s: float, api: str, envelope: bool = True) -> PromReply:
+        """One request through ``call(pc, session)``, interpreted from the raw reply the session recorded."""
+        import requests
+
+        timeout_s = max(0.05, min(timeout_s, self.timeout_s))
+        pc, session, seen = self._connect(timeout_s)
+        started = time.monotonic()
+        try:
+            call(pc, session)
+        except requests.exceptions.Timeout:
+            raise PromFault(
+                f"{self.what} at {self.public_url} gave no answer within {timeout_s:.1f} s ({api})", Status.timeout
+            ) from None
+        except requests.exceptions.SSLError as e:
+            raise PromFault(f"{self.what} at {self.public_url}: TLS failed: {_connection_reason(e)}") from None
+        except requests.exceptions.ConnectionError as e:
+            raise PromFault(
+                f"{self.what} unreachable at {self.public_url}: {_connection_reason(e)}", retryable=True
+            ) from None
+        except Exception:  # noqa: BLE001 - the library trips over non-JSON and error replies; read the raw reply below
+            if not seen:
+                raise
+        finally:
+            session.close()
+        if not seen:
+            raise PromFault(f"{self.what} at {self.public_url}: no reply ({api})")
+        return self._interpret(seen[-1], api, envelope, time.monotonic() - started)
+
+    def _interpret(self, resp: Any, api: str, envelope: bool, elapsed_s: float) -> PromReply:
+        code = resp.status_code
+        ctype = (resp.headers.get("content-type") or "").split(";")[0].strip()
+        body = resp.content or b""
+        try:
+            payload = json.loads(body) if body else None
+        except ValueError:
+            payload = None
+        where = f"{self.what} at {self.public_url}"
+        if envelope and isinstance(payload, dict) and "status" in payload:
+            if payload["status"] != "success":
+                etype = payload.get("errorType") or "unknown"
+                status = Status.timeout if etype in ("timeout", "canceled") else Status.error
+                raise PromFault(
+                    f"{where} answered {api} with error {etype} (HTTP {code}): {payload.get('error') or 'no message'}",
+                    status,
+                    retryable=etype == "unavailable",
+                )
+            if code == 200:
+                return PromReply(payload.get("data"), [str(w) for w in payload.get("warnings") or []], elapsed_s)
+        if not envelope and code == 200 and payload is not None:
+            return PromReply(payload, [], elapsed_s)
+        if code == 401 or code == 403:
+            raise PromFault(f"{where}: HTTP {code} on {api} — check bearer_token / username / org_id")
+        if code != 200:
+            detail = payload if isinstance(payload, str) else _snippet(body)
+            kind = "" if payload is not None else f", not a {self.what} reply ({ctype or 'no content type'})"
+            raise PromFault(f"{where}: HTTP {code} on {api}{kind}: {detail}", retryable=code in RETRYABLE_HTTP)
+        raise PromFault(
+            f"{where}: the {api} reply is not {self.what} JSON ({ctype or 'no content type'}: {_snippet(body)}) "
+            "— a proxy or login page in front of it?"
+        )
+
+    def _retrying(self, fn: Callable[[float], PromReply], deadline: float) -> PromReply:
+        """Our retry policy: one quick retry of a transient fault, only if the deadline leaves room."""
+        try:
+            return fn(min(self.timeout_s, deadline - time.monotonic()))
+        except PromFault as fault:
+            left = deadline - time.monotonic() - RETRY_PAUSE_S
+            if not fault.retryable or left < 0.5:
+                raise
+            time.sleep(RETRY_PAUSE_S)
+            return fn(min(self.timeout_s, left))
+
+    # -- API
+
+    def query_range(self, query: str, start_s: float, end_s: float, step_s: float, deadline: float) -> PromReply:
+        """``/api/v1/query_range``; ``deadline`` is a ``time.monotonic()`` value."""
+        from datetime import datetime, timezone
+
+        start = datetime.fromtimestamp(start_s, tz=timezone.utc)
+        end = datetime.fromtimestamp(end_s, tz=timezone.utc)
+
+        def once(timeout_s: float) -> PromReply:
+            return self._run(
+                lambda pc, _s: pc.custom_query_range(
+                    query, start_time=start, end_time=end, step=str(int(step_s)),
+                    params={"timeout": f"{max(1, int(timeout_s))}s"},
+                ),
+                timeout_s,
+                "query_range",
+            )
+
+        return self._retrying(once, deadline)
+
+    def series(self, match: str, start_s: float, end_s: float, deadline: float) -> PromReply:
+        """``/api/v1/series`` for one selector (the naming probe)."""
+        from datetime import datetime, timezone
+
+        start = datetime.fromtimestamp(start_s, tz=timezone.utc)
+        end = datetime.fromtimestamp(end_s, tz=timezone.utc)
+
+        def once(timeout_s: float) -> PromReply:
+            return self._run(lambda pc, _s: pc.get_series(start, end, params={"match[]": match}), timeout_s, "series")
+
+        return self._retrying(once, deadline)
+
+    def get(self, path: str, params: dict[str, Any] | list[tuple[str, str]] | None, deadline: float,
+            envelope: bool = True) -> PromReply:
+        """GET ``<url><path>`` with the source's auth and headers (alerts APIs)."""
+
+        def once(timeout_s: float) -> PromReply:
+            def call(_pc: Any, session: Any) -> None:
+                session.get(f"{self.url}{path}", params=params, headers=self._headers(), auth=self._auth(),
+                            timeout=timeout_s)
+
+            return self._run(call, timeout_s, path.rsplit("/api/", 1)[-1], envelope)
+
+        return self._retrying(once, deadline)
+
+
+# --------------------------------------------------------------------------- collector
+
+
+def _deadline(request: CollectRequest) -> float:
+    """A ``time.monotonic()`` deadline just inside the engine's (so we say what timed out)."""
+    budget = request.timeout_s
+    try:
+        effective = anyio.current_effective_deadline()
+        if math.isfinite(effective):
+            budget = min(budget, effective - anyio.current_time())
+    except RuntimeError:
+        pass
+    return time.monotonic() + max(0.1, budget - MARGIN_S)
+
+
+def _request_timeout(request: CollectRequest, source: "SourceConfig") -> float:
+    return source.timeout_s or request.timeout_s
+
+
+async def choose_naming(
+    request: CollectRequest, client: PromClient, source_name: str, pack: "Pack", labels: dict[str, str],
+    deadline: float,
+) -> dict[str, Any]:
+    """Which naming variant of ``pack`` the source holds, probed once per run and shared.
+
+    Returns ``{"naming": name or None, "note": text, "error": reason or None}``.
+    """
+    from ..packs import selector
+
+    cache: dict[Any, Any] = request.extra.setdefault("_metrics_naming", {})
+    key = (source_name, pack.name, selector(labels))
+    entry = cache.get(key)
+    if entry is None:
+        entry = cache[key] = {"event": anyio.Event(), "result": None}
+        try:
+            entry["result"] = await _probe(request, client, pack, labels, deadline)
+        finally:
+            entry["event"].set()
+    else:
+        await entry["event"].wait()
+    return entry["result"] or {"naming": None, "note": "probe did not finish", "error": "probe did not finish"}
+
+
+async def _probe(
+    request: CollectRequest, client: PromClient, pack: "Pack", labels: dict[str, str], deadline: float
+) -> dict[str, Any]:
+    from ..packs import fill
+
+    names = list(pack.probe)
+    found: dict[str, int] = {}
+    errors: dict[str, str] = {}
+    lo, hi = request.window.start.timestamp(), request.window.end.timestamp()
+
+    async def one(name: str) -> None:
+        match = fill(pack.probe[name], labels)
+        try:
+            reply = await run_blocking(client.series, match, lo, hi, deadline)
+            found[name] = len(reply.data or [])
+        except PromFault as fault:
+            errors[name] = str(fault)
+
+    async with anyio.create_task_group() as tg:
+        for name in names:
+            tg.start_soon(one, name)
+    for name in names:
+        if found.get(name):
+            return {"naming": name, "note": f"{_NAMING_TITLES.get(name, name)} naming ({found[name]} series "
+                    f"match `{fill(pack.probe[name], labels)}`)", "error": None}
+    if errors and len(errors) == len(names):
+        return {"naming": None, "note": None, "error": next(iter(errors.values()))}
+    return {"naming": None, "note": f"the probe found neither {' nor '.join(_NAMING_TITLES.get(n, n) for n in names)} "
+            "series for these labels", "error": None}
+
+
+_NAMING_TITLES = {"micrometer": "Micrometer", "otel": "OpenTelemetry"}
 
 
 async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
@@ -96,11 +488,19 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
         "query": params.get("query", ""),
         "unit": params.get("unit"),
         "limit_of": params.get("limit_of"),
+        "baseline_label": baseline_label(request.window, request.baseline),
     }
+    pack_metric, pack = _pack_metric(request, params)
+    optional = bool(pack_metric and pack_metric.optional)
+    if optional:
+        data["optional"] = True
     if source.type == "prometheus_files":
         folder = request.resolve(source.path or ".")
         path = folder / f"{mid}.json"
         if not path.is_file():
+            if optional:
+                return Evidence(**base, reason=f"not exposed (optional; no saved response {path.name})",
+                                status=Status.skipped, source=str(path), data=data)
             return Evidence.failed(**base, reason=f"no saved response {path.name} in {folder}", status=Status.empty,
                                    source=str(path))
         payload = await run_blocking(_read_saved, path)
@@ -108,22 +508,132 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
         baseline_series = None
         if request.baseline is not None:
             # A saved response may span the baseline too; use what it holds.
+            b_lo, b_hi = request.baseline.start.timestamp(), request.baseline.end.timestamp()
             baseline_series = [
-                {"labels": s["labels"], "points": [(t, v) for t, v in s["points"]
-                                                   if request.baseline.start.timestamp() <= t < request.baseline.end.timestamp()]}
+                {"labels": s["labels"], "points": [(t, v) for t, v in s["points"] if b_lo <= t < b_hi]}
                 for s in series
             ]
-        summaries, total = summarize_series(series, request.window, baseline_series)
-        src = str(path)
-    else:
+        return _finish(base, data, series, baseline_series, warnings, request, str(path), optional)
+    if source.type in LIVE_TYPES:
+        return await _collect_live(request, params, base, data, source_name, source, pack, pack_metric, optional)
+    return Evidence.failed(
+        **base,
+        reason=f"source {source_name!r} has type {source.type!r}, which does not answer PromQL",
+        status=Status.skipped,
+    )
+
+
+def _pack_metric(request: CollectRequest, params: dict[str, Any]) -> tuple[Any, Any]:
+    pack_name = params.get("pack")
+    if not pack_name:
+        return None, None
+    from ..packs import load_pack
+
+    cfg = request.config
+    user_dir = cfg.base_dir / cfg.defaults.packs_dir if cfg.defaults.packs_dir else None
+    pack = load_pack(pack_name, user_dir)
+    return pack.metric(params["id"]), pack
+
+
+async def _collect_live(
+    request: CollectRequest, params: dict[str, Any], base: dict[str, Any], data: dict[str, Any],
+    source_name: str, source: "SourceConfig", pack: Any, pack_metric: Any, optional: bool,
+) -> Evidence:
+    from ..packs import fill
+
+    deadline = _deadline(request)
+    try:
+        client = PromClient(source, _request_timeout(request, source))
+    except PromFault as fault:
+        return Evidence.failed(**base, reason=str(fault), status=fault.status)
+    src = f"{source.type} {client.public_url}"
+    labels = request.service_config.labels if request.service in request.config.services else {}
+    warnings: list[str] = []
+    query = params.get("query", "")
+    window, baseline = request.window, request.baseline
+    step_s = pick_step(window.length.total_seconds())
+    data["step_s"] = step_s
+    with anyio.move_on_after(max(0.0, deadline - time.monotonic())) as scope:
+        if pack is not None and pack_metric is not None and pack_metric.variants:
+            probe = await choose_naming(request, client, source_name, pack, labels, deadline)
+            if probe["error"]:
+                warnings.append(f"naming probe failed, using the default naming: {probe['error']}")
+            data["naming"] = probe["naming"] or next(iter(pack.probe), None)
+            data["naming_note"] = probe["note"]
+            query = fill(pack_metric.query_for(data["naming"]), labels)
+            data["query"] = query
+            if probe["naming"]:
+                src += f" · {_NAMING_TITLES.get(probe['naming'], probe['naming'])} naming"
+        replies: dict[str, PromReply | PromFault] = {}
+
+        async def fetch(tag: str, w: Window) -> None:
+            # Start one step early so rate()/change detection has the first point in the window.
+            try:
+                replies[tag] = await run_blocking(
+                    client.query_range, query, w.start.timestamp(), w.end.timestamp(), step_s, deadline
+                )
+            except PromFault as fault:
+                replies[tag] = fault
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(fetch, "window", window)
+            if baseline is not None:
+                tg.start_soon(fetch, "baseline", baseline)
+    if scope.cancelled_caught and "window" not in replies:
         return Evidence.failed(
-            **base,
-            reason=f"source {source_name!r} has type {source.type!r}, which this version reads only from saved files",
-            status=Status.skipped,
+            **base, reason=f"{client.what} at {client.public_url} gave no answer within "
+                           f"{request.timeout_s:.1f} s (query_range)",
+            status=Status.timeout, source=src,
         )
+    main = replies["window"]
+    if isinstance(main, PromFault):
+        return Evidence.failed(**base, reason=str(main), status=main.status, source=src)
+    try:
+        series = _series_from_data(main.data, f"{client.what} at {client.public_url}")
+    except InputError as e:
+        return Evidence.failed(**base, reason=str(e), source=src)
+    warnings += [f"{client.what} warning: {w}" for w in main.warnings]
+    baseline_series = None
+    b = replies.get("baseline")
+    if isinstance(b, PromReply):
+        try:
+            baseline_series = _series_from_data(b.data, "baseline")
+        except InputError as e:
+            warnings.append(f"baseline not compared: {e}")
+        warnings += [f"{client.what} warning (baseline): {w}" for w in b.warnings]
+    elif isinstance(b, PromFault):
+        warnings.append(f"baseline not compared: {b}")
+    elif baseline is not None:
+        warnings.append("baseline not compared: no answer in time")
+    data["elapsed_ms"] = round(main.elapsed_s * 1000, 1)
+    return _finish(base, data, series, baseline_series, warnings, request, src, optional, labels)
+
+
+def _finish(
+    base: dict[str, Any], data: dict[str, Any], series: list[dict[str, Any]],
+    baseline_series: list[dict[str, Any]] | None, warnings: list[str], request: CollectRequest,
+    src: str, optional: bool, labels: dict[str, str] | None = None,
+) -> Evidence:
+    lo, hi = request.window.start.timestamp(), request.window.end.timestamp()
+    in_window = [(t, v) for s in series for t, v in s["points"] if lo <= t <= hi]
+    bad = non_finite_count(in_window)
+    summaries, total = summarize_series(series, request.window, baseline_series)
     data["series"] = summaries
     data["series_total"] = total
+    data["dropped_points"] = bad
+    if bad and summaries:
+        warnings.append(f"{bad} NaN/Inf sample{'s' if bad != 1 else ''} of {len(in_window)} left out "
+                        "(a ratio over zero traffic, or a broken exporter)")
     if not summaries:
-        return Evidence(**base, status=Status.empty, reason="no samples inside the window", source=src, data=data,
-                        warnings=warnings)
+        if in_window and bad == len(in_window):
+            reason = (f"all {bad} samples in the window are NaN/Inf "
+                      "(a ratio over zero traffic, or a broken exporter)")
+        else:
+            sel = ", ".join(f'{k}="{v}"' for k, v in sorted((labels or {}).items()))
+            reason = "no series in the window" + (f" for {{{sel}}}" if sel else "")
+            reason += f" — query: {data['query']}" if data.get("query") else ""
+        if optional:
+            return Evidence(**base, status=Status.skipped, reason=f"not exposed (optional): {reason}", source=src,
+                            data=data, warnings=warnings)
+        return Evidence(**base, status=Status.empty, reason=reason, source=src, data=data, warnings=warnings)
     return Evidence(**base, source=src, data=data, warnings=warnings)
