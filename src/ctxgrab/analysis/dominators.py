@@ -617,6 +617,11 @@ def compare_reports(current: dict[str, Any], baseline: dict[str, Any], *, top: i
                    f"{format_bytes(g['retained_bytes_before'])} to {format_bytes(g['retained_bytes'])}"
                    + (f" in {_span(dt)}" if dt and dt > 0 else "")
                    + " — a holder that keeps growing is how dumps show a leak.")
+    elif live_delta > 0 and rows and baseline.get("format") == "class histogram" and current.get("suspects"):
+        holder = current["suspects"][0]["description"].split(" retains ")[0]
+        verdict = (f"The live heap grew by {format_bytes(live_delta)} since the histogram, most in {rows[0]['class']}"
+                   + (f" ({rows[0]['instances_delta']:+,} instances)" if rows[0].get("instances_delta") else "")
+                   + f"; the dump shows who holds it: {holder}. A holder that keeps growing is how a leak shows.")
     elif live_delta > 0 and rows:
         verdict = (f"The live heap grew by {format_bytes(live_delta)}, most in {rows[0]['class']}; "
                    "no suspect holder grew.")
