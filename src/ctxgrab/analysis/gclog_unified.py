@@ -19,7 +19,7 @@ come from the wall clock.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 
 from .gclog_model import GcEvent, ParsedLog, to_bytes
 
@@ -124,6 +124,8 @@ class UnifiedParser:
         self._uptime_seen = False
         self._wall_cache: dict[str, float] = {}
         self._gen_hint: str | None = None
+        self._prev_collector: str | None = None  # collector of the run before a restart
+        self._last_wall: float | None = None
 
     # -- decorations -------------------------------------------------------------------
     def _times(self, deco: str) -> tuple[float | None, float | None]:
@@ -278,8 +280,9 @@ class UnifiedParser:
             if coll is None:
                 return
             self._stamp(m, text)  # a second "Using" after a restart resets the run there
-            if log.collector and log.collector != coll:
-                raise _MixedJvms(log.collector, coll, self._where(text, m.start()))
+            prev = log.collector or self._prev_collector
+            if prev and prev != coll:
+                raise _MixedJvms(f"{self._where(text, m.start())}: this log switches from {prev} to {coll}")
             log.collector = coll
             log.lines_used += 1
         elif c0 == "E" or c0 == "S":  # Eden/Survivor regions (G1)
@@ -339,6 +342,14 @@ class UnifiedParser:
 
     def _stamp(self, m: re.Match[str], text: str) -> tuple[float | None, float | None]:
         uptime, wall = self._times(m.group("deco"))
+        if wall is not None:
+            lw = self._last_wall
+            if lw is not None and wall < lw - 1.0:
+                raise _MixedJvms(
+                    f"{self._where(text, m.start())}: the clock goes back from {_iso(lw)} to {_iso(wall)}, "
+                    "so two JVMs were logging at the same time"
+                )
+            self._last_wall = wall
         if uptime is not None:
             self._uptime_seen = True
             last = self._last_uptime
@@ -356,6 +367,7 @@ class UnifiedParser:
             f"(the JVM restarted); summarising the run that starts there, {len(log.events)} earlier events dropped"
         )
         log.events.clear()
+        self._prev_collector = log.collector or self._prev_collector
         log.collector = None
         self._young.clear()
         self._regions.clear()
@@ -379,11 +391,12 @@ class UnifiedParser:
 
 
 class _MixedJvms(Exception):
-    def __init__(self, first: str, second: str, where: str) -> None:
-        super().__init__(
-            f"{where}: this log switches from {first} to {second}: looks like logs of two JVMs mixed together; "
-            "pass the files of one JVM"
-        )
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what}: looks like logs of two JVMs mixed together; pass the files of one JVM")
+
+
+def _iso(wall: float) -> str:
+    return datetime.fromtimestamp(wall, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _parse_iso(text: str) -> float:
