@@ -177,6 +177,13 @@ _PLACEHOLDER = re.compile(
 _PATH_VALUE = re.compile(r"^(?:/|~/|\./|[A-Za-z]:\\)[\w.\-]+(?:[/\\][\w.\-@]+)+[/\\]?$")
 
 
+def _is_path(value: str) -> bool:
+    """A file path (mostly lower-case words between slashes), not a random value that contains a slash."""
+    if not _PATH_VALUE.match(value):
+        return False
+    return sum(c.isupper() or c.isdigit() for c in value) < 0.2 * len(value)
+
+
 def _is_placeholder(value: str) -> bool:
     v = value.strip().strip("\"'`")
     return not v or _MARK in value or bool(_PLACEHOLDER.match(v))
@@ -428,10 +435,23 @@ _KV_HEAD = _r(
     r"mobile|msisdn|tel|nonce|hmac|pin))"
     r"([A-Za-z_][\w.\-]{0,80})(\\{0,3}[\"'])?(\s{0,3}(?:=>|:=|=|:)[ \t]{0,3})(\\{0,3}[\"'])?"
 )
+_DIGIT = _r(r"\d")
+# numbers that cannot be a card number (a fraction, or too few digits): the bulk of series values
+_PLAIN_NUMBER = _r(r"[-+]?(?:\d{1,12}|\d*\.\d+|\d+\.\d*)(?:[eE][-+]?\d+)?")
+
+
+def _any_in(needles: tuple[str, ...], hay: str) -> bool:
+    for needle in needles:
+        if needle in hay:
+            return True
+    return False
+
+
 _KV_TRIGGERS = (
     "pass", "pw", "secret", "token", "key", "auth", "cred", "sess", "sid", "sig", "jwt", "otp", "cookie", "dsn",
     "conn", "phone", "mobile", "msisdn", "tel", "nonce", "hmac", "pin",
 )
+_KV_TRIGGER_RX = re.compile("|".join(_KV_TRIGGERS))
 
 _EMAIL = _r(r"(?<![\w.%+\-])([A-Za-z0-9][A-Za-z0-9._%+\-]{0,63})@((?:[A-Za-z0-9\-]{1,63}\.)+[A-Za-z]{2,24})(?![\w\-])")
 _CARD = _r(r"(?<![\w\-.])[2-6]\d{3}(?:[ \-]?\d){9,15}(?![\w\-]|\.\d)")
@@ -494,7 +514,7 @@ class _Redactor:
 
     # -- the pass ----------------------------------------------------------
     def __call__(self, text: str) -> str:
-        if len(text) < 6:
+        if len(text) < 6 or _PLAIN_NUMBER.fullmatch(text):
             return text
         lower = text.lower()
         out = text
@@ -508,7 +528,7 @@ class _Redactor:
             out = self._sub(_AWS_PAIR, "aws-secret-key", out, 1)
         for rule in self.token_rules:
             hay = lower if rule.lower else out
-            if rule.triggers and not any(t in hay for t in rule.triggers):
+            if rule.triggers and not _any_in(rule.triggers, hay):
                 continue
             out = self._sub(rule.rx, rule.kind, out, rule.group, rule.check)
             if rule.lower:
@@ -526,7 +546,7 @@ class _Redactor:
         if "-" in out and ("pass" in lower or "secret" in lower or "token" in lower or "key" in lower):
             out = self._flags(out)
         lower = out.lower()
-        if any(t in lower for t in _KV_TRIGGERS):
+        if _KV_TRIGGER_RX.search(lower):
             out = self._key_values(out)
         if len(out) >= 16:
             out = self._sub(_B64_LINE, "private-key", out, 1, _b64_line_ok)
@@ -596,7 +616,7 @@ class _Redactor:
             to_eol = quote is None and key_quote is None and ":" in sep and _at_line_start(text, m.start())
             vend = _value_end(text, vstart, quote, to_eol)
             value = text[vstart:vend]
-            if not value or _is_placeholder(value) or _PATH_VALUE.match(value):
+            if not value or _is_placeholder(value) or _is_path(value):
                 continue
             if not strong and not _looks_random(value):
                 continue
@@ -634,7 +654,7 @@ class _Redactor:
             if out:
                 out.append(text[pos:])
                 text = "".join(out)
-        if not any(c.isdigit() for c in text):
+        if _DIGIT.search(text) is None:
             return text
         if "card-number" not in off:
             text = self._cards(text)
@@ -823,15 +843,22 @@ def redact(text: str, config: RedactionConfig | dict[str, Any] | None = None) ->
     return _redactor(config)(text)
 
 
+_PLAIN = (int, float, bool, type(None))
+
+
 def _walk(value: Any, red: _Redactor, key_kind: tuple[str, bool] | None = None) -> Any:
     if isinstance(value, str):
         if key_kind is not None and key_kind[0] not in red.off and not _is_placeholder(value) \
                 and not red._keep(key_kind[0], value) and (key_kind[1] or _looks_random(value)) \
-                and not _PATH_VALUE.match(value):
+                and not _is_path(value):
             return _marker(key_kind[0])
         return red(value)
     if isinstance(value, list):
-        return [_walk(v, red, key_kind) for v in value]
+        if value and type(value[0]) is list and len(value[0]) == 2 and type(value[0][0]) in _PLAIN:
+            # a series of [timestamp, value] points: numbers need no look
+            return [v if type(v) is list and len(v) == 2 and type(v[0]) in _PLAIN and type(v[1]) in _PLAIN
+                    else _walk(v, red, key_kind) for v in value]
+        return [v if type(v) in _PLAIN else _walk(v, red, key_kind) for v in value]
     if isinstance(value, dict):
         # {"name": "DB_PASSWORD", "value": "..."}: the Kubernetes env / settings list shape
         pair_kind = None

@@ -1,0 +1,187 @@
+"""Redaction quality and cost: ctxgrab against detect-secrets on the same labelled corpus, in one run.
+
+    python benchmarks/bench_redact.py --per-kind 300 --seed 7 --runs 15
+
+Prints, for each secret kind, the recall of ctxgrab and of detect-secrets (a
+secret counts as caught only if nothing past its first 4 characters survives);
+the share of benign records each tool changed, per benign type; the throughput
+of each; and the time redaction adds to the demo incident (the payments
+fixture run end to end through the library, with and without the redaction
+stage, runs interleaved, medians compared).
+
+detect-secrets (benchmark-only, ``pip install detect-secrets``) scans the corpus
+as one file the way ``detect-secrets scan`` scans a repository, with its default
+plugins and filters; every value it reports on a record's lines is replaced in
+that record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import statistics
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from redact_corpus import generate, survives  # noqa: E402
+
+from ctxgrab.redact import redact  # noqa: E402
+
+
+def detect_secrets_redact_all(texts: list[str]) -> list[str]:
+    """detect-secrets' own verdict on each text: the corpus is written to one file and scanned the way
+    ``detect-secrets scan`` scans a repository (default plugins and filters); every value it reports on a
+    record's lines is replaced in that record."""
+    import os
+    import tempfile
+
+    from detect_secrets import SecretsCollection
+    from detect_secrets.settings import default_settings
+
+    owner: list[int] = []  # line number (1-based) -> record index
+    with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False, encoding="utf-8") as f:
+        for i, text in enumerate(texts):
+            lines = text.split("\n")
+            f.write("\n".join(lines) + "\n")
+            owner.extend([i] * len(lines))
+        path = f.name
+    try:
+        collection = SecretsCollection()
+        with default_settings():
+            collection.scan_file(path)
+        found: dict[int, set[str]] = {}
+        for _filename, secret in collection:
+            if secret.secret_value and secret.line_number:
+                found.setdefault(owner[secret.line_number - 1], set()).add(secret.secret_value)
+    finally:
+        os.unlink(path)
+    out = list(texts)
+    for i, values in found.items():
+        for value in sorted(values, key=len, reverse=True):
+            out[i] = out[i].replace(value, "[REDACTED]")
+    return out
+
+
+def detect_secrets_available() -> bool:
+    try:
+        import detect_secrets  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def score(corpus: list[dict], fn=None, batch=None) -> dict:  # noqa: ANN001
+    """Recall and benign changes of one tool; ``fn`` redacts one text, ``batch`` a list of texts."""
+    caught: collections.Counter[str] = collections.Counter()
+    total: collections.Counter[str] = collections.Counter()
+    changed: collections.Counter[str] = collections.Counter()
+    start = time.perf_counter()
+    texts = [r["text"] for r in corpus]
+    outputs = batch(texts) if batch is not None else [fn(t) for t in texts]
+    seconds = time.perf_counter() - start
+    for r, out in zip(corpus, outputs):
+        total[r["kind"]] += 1
+        if r["secret"] is None:
+            changed[r["kind"]] += out != r["text"]
+        elif not survives(r["secret"], out):
+            caught[r["kind"]] += 1
+    return {"caught": caught, "total": total, "changed": changed, "seconds": seconds}
+
+
+def incident_overhead(runs: int) -> tuple[float, float, float]:
+    """Median run time of the demo incident with and without redaction, and the redaction time inside it."""
+    import ctxgrab.engine as engine
+    from ctxgrab import incident
+
+    config = HERE.parent / "fixtures" / "demo" / "ctxgrab.yaml"
+    real = engine.redact_evidence
+    spent: list[float] = []
+
+    def timed(ev, cfg=None):  # noqa: ANN001, ANN202
+        t = time.perf_counter()
+        out = real(ev, cfg)
+        spent.append(time.perf_counter() - t)
+        return out
+
+    def passthrough(ev, cfg=None):  # noqa: ANN001, ANN202
+        return ev
+
+    incident("payments", config=config)  # warm caches and imports
+    with_r, without_r, inside = [], [], []
+    try:
+        for _ in range(runs):
+            for mode in ("on", "off"):
+                engine.redact_evidence = timed if mode == "on" else passthrough
+                spent.clear()
+                t = time.perf_counter()
+                incident("payments", config=config)
+                elapsed = time.perf_counter() - t
+                if mode == "on":
+                    with_r.append(elapsed)
+                    inside.append(sum(spent))
+                else:
+                    without_r.append(elapsed)
+    finally:
+        engine.redact_evidence = real
+    return statistics.median(with_r), statistics.median(without_r), statistics.median(inside)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--per-kind", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--runs", type=int, default=15, help="demo incident runs per mode")
+    args = ap.parse_args(argv)
+
+    corpus = generate(args.per_kind, args.seed)
+    secrets = [r for r in corpus if r["secret"] is not None]
+    benign = [r for r in corpus if r["secret"] is None]
+    mb = sum(len(r["text"].encode()) for r in corpus) / 1e6
+    print(f"corpus: {len(secrets)} secret records in {len(set(r['kind'] for r in secrets))} kinds, "
+          f"{len(benign)} benign records in {len(set(r['kind'] for r in benign))} types, {mb:.2f} MB (seed {args.seed})")
+
+    tools = {"ctxgrab": score(corpus, redact)}
+    if detect_secrets_available():
+        tools["detect-secrets"] = score(corpus, batch=detect_secrets_redact_all)
+    else:
+        print("detect-secrets not installed: pip install detect-secrets (the `bench` extra)")
+    names = list(tools)
+
+    print("\nrecall per kind (caught / total)")
+    print(f"{'kind':28}" + "".join(f"{n:>16}" for n in names))
+    kinds = sorted({r["kind"] for r in secrets})
+    for kind in kinds:
+        row = "".join(f"{tools[n]['caught'][kind] / tools[n]['total'][kind]:>16.1%}" for n in names)
+        print(f"{kind:28}{row}")
+    overall = "".join(f"{sum(tools[n]['caught'].values()) / len(secrets):>16.1%}" for n in names)
+    worst = "".join(f"{min(tools[n]['caught'][k] / tools[n]['total'][k] for k in kinds):>16.1%}" for n in names)
+    print(f"{'ALL (micro)':28}{overall}\n{'worst kind':28}{worst}")
+
+    print("\nbenign records changed")
+    for kind in sorted({r["kind"] for r in benign}):
+        row = "".join(f"{tools[n]['changed'][kind] / tools[n]['total'][kind]:>16.1%}" for n in names)
+        print(f"{kind:28}{row}")
+    allb = "".join(f"{sum(tools[n]['changed'].values()) / len(benign):>16.2%}" for n in names)
+    print(f"{'ALL benign':28}{allb}")
+
+    print("\nthroughput over the whole corpus")
+    for n in names:
+        s = tools[n]["seconds"]
+        print(f"{n:16} {s:8.3f} s  {mb / s:8.2f} MB/s  {len(corpus) / s:10.0f} records/s")
+    if "detect-secrets" in tools:
+        print(f"ctxgrab is {tools['detect-secrets']['seconds'] / tools['ctxgrab']['seconds']:.1f}x faster")
+
+    with_r, without_r, inside = incident_overhead(args.runs)
+    print(f"\ndemo incident (payments fixture), median of {args.runs} interleaved runs each:")
+    print(f"  with redaction    {with_r * 1000:8.1f} ms")
+    print(f"  without redaction {without_r * 1000:8.1f} ms")
+    print(f"  redaction inside the run {inside * 1000:.2f} ms = {inside / with_r:.2%} of the run; "
+          f"difference of medians {(with_r - without_r) / without_r:+.2%}")
+
+
+if __name__ == "__main__":
+    main()
