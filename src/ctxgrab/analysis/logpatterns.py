@@ -69,28 +69,33 @@ _SIZE_UNIT = r"(?:bytes|B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)"
 # Order matters: the most specific shapes first, the digit catch-all last.
 # Each mask has a cheap guard: a substring test that skips the regex pass when
 # the line cannot match (most lines skip most passes).
-_MASKS: list[tuple[str | None, re.Pattern[str], str]] = [
-    (":", re.compile(r"\b\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?(?:Z|[+-]\d\d:?\d\d)?\b"), "<time>"),
-    (":", re.compile(r"\b(?:" + _DAY + r"\s+)?" + _MON + r"\s+\d{1,2}\s+\d\d:\d\d:\d\d(?:\s+\d{4})?\b"), "<time>"),
-    (":", re.compile(r"\b\d\d:\d\d:\d\d(?:[.,]\d+)?\b"), "<time>"),
+_TIME = (
+    r"\b\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?(?:Z|[+-]\d\d:?\d\d)?\b"  # ISO 8601
+    r"|\b(?:" + _DAY + r"\s+)?" + _MON + r"\s+\d{1,2}\s+\d\d:\d\d:\d\d(?:\s+\d{4})?\b"  # ctime, syslog
+    r"|\b\d\d:\d\d:\d\d(?:[.,]\d+)?\b"  # a bare clock
+)
+_BOOLS = ("true", "false", "null", "None", "True", "False")
+_MASKS: list[tuple[str | tuple[str, ...] | re.Pattern[str] | None, re.Pattern[str], str]] = [
+    (re.compile(r"\d:\d\d"), re.compile(_TIME), "<time>"),
     ("://", re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+"), "<url>"),
     ("=", re.compile(r"(?<==)(?:\"[^\"]*\"|'[^']*'|[^\s,;)\]}\"]+)"), "<*>"),  # key=value -> key=<*>
-    (":", re.compile(r"(?<=[a-zA-Z]:)(?:true|false|null)\b"), "<*>"),
-    (None, re.compile(r"\b(?:true|false|null|None|True|False)\b"), "<bool>"),
-    (None, re.compile(r"\b\d+(?:\.\d+)?\s*" + _SIZE_UNIT + r"(?:\s*\(\d+(?:\.\d+)?\s*" + _SIZE_UNIT + r"\))?(?!\w)"),
-     "<size>"),
+    (_BOOLS, re.compile(r"(?<=[a-zA-Z]:)(?:true|false|null)\b"), "<*>"),
+    (_BOOLS, re.compile(r"\b(?:true|false|null|None|True|False)\b"), "<bool>"),
+    (("B", "bytes"), re.compile(r"\b\d+(?:\.\d+)?\s*" + _SIZE_UNIT + r"(?:\s*\(\d+(?:\.\d+)?\s*" + _SIZE_UNIT
+                                + r"\))?(?!\w)"), "<size>"),
     (None, re.compile(r"(?<![\w.])[<>~]?\d+(?:\.\d+)?\s?(?:ns|us|µs|ms|s|sec|secs|seconds?|mins?|minutes?|h|hrs?|hours?)"
                       r"(?![\w.])"), "<duration>"),
     ("-", re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "<uuid>"),
-    ("/", re.compile(_LB + r"(?:/[\w.\-@~+%]+){2,}/?"), "<path>"),
+    ("/", re.compile(r"/(?<!" + _NB + r"/)[\w.\-@~+%]+(?:/[\w.\-@~+%]+)+/?"), "<path>"),
     (".", re.compile(_LB + r"/?\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?" + _RB), "<ip>"),
     (".", re.compile(_LB + r"v?\d+\.\d+\.\d+(?:[-+][\w.-]+)?" + _RB), "<version>"),
     ("0", re.compile(r"\b0[xX][0-9a-fA-F]+\b"), "<hex>"),
     (None, re.compile(_LB + r"[-+]?\d+(?:\.\d+)?" + _RB), "<num>"),
-    (None, re.compile(_NB_NODOT + r"*\d" + _NB_NODOT + r"*"), "<*>"),
+    # any other chunk holding a digit (anchored at chunk starts: much cheaper than a bare scan)
+    (None, re.compile("(?<!" + _NB_NODOT + ")(?=" + _NB_NODOT + r"*\d)" + _NB_NODOT + "+"), "<*>"),
 ]
 _HAS_DIGIT = re.compile(r"\d")
-_DIGIT_MASKS = {id(rx) for _, rx, _ in _MASKS if "d" in rx.pattern.replace("\\w", "")}
+_DIGIT_MASKS = {id(rx) for _, rx, _ in _MASKS if "\\d" in rx.pattern}
 # Every mask treats all digits alike, so lines that differ only in their
 # digits mask identically: the miner caches masks under this key.
 _DIGITS_TO_ZERO = str.maketrans("123456789", "000000000")
@@ -111,8 +116,15 @@ def mask(message: str) -> str:
     """
     digits = _HAS_DIGIT.search(message) is not None
     for guard, rx, repl in _MASKS:
-        if guard is not None and guard not in message:
-            continue
+        if guard is not None:
+            if type(guard) is str:
+                if guard not in message:
+                    continue
+            elif type(guard) is tuple:
+                if not any(g in message for g in guard):
+                    continue
+            elif guard.search(message) is None:  # type: ignore[union-attr]
+                continue
         if not digits and id(rx) in _DIGIT_MASKS:
             continue
         message = rx.sub(repl, message)
@@ -211,16 +223,17 @@ class PatternMiner:
     """Streaming front end: ``add`` lines one at a time, ``assign`` once at the end.
 
     ``add`` costs one masking pass and a dict lookup and returns a signature
-    number; clustering runs once over the unique signatures.
+    number; clustering runs once over the unique signatures. Lines that differ
+    only in their digits are masked once (``cache_size`` such shapes are kept;
+    0 turns the cache off).
     """
 
-    __slots__ = ("_sig_ids", "_cache", "signatures", "counts")
+    __slots__ = ("_sig_ids", "_cache", "_cache_max", "signatures", "counts")
 
-    _CACHE_MAX = 200_000
-
-    def __init__(self) -> None:
+    def __init__(self, cache_size: int = 200_000) -> None:
         self._sig_ids: dict[str, int] = {}
         self._cache: dict[str, int] = {}
+        self._cache_max = cache_size
         self.signatures: list[str] = []
         self.counts: list[int] = []
 
@@ -234,7 +247,7 @@ class PatternMiner:
                 sid = self._sig_ids[masked] = len(self.signatures)
                 self.signatures.append(masked)
                 self.counts.append(0)
-            if len(self._cache) < self._CACHE_MAX:
+            if len(self._cache) < self._cache_max:
                 self._cache[key] = sid
         self.counts[sid] += n
         return sid
