@@ -137,6 +137,8 @@ def register(app: typer.Typer) -> None:
         data = redact_evidence(Evidence(kind="logs", name="logs", title="Logs", data=data), None).data
         for problem in stats.problems:
             typer.echo(f"ctxgrab: warning: {problem}", err=True)
+        if not inside:
+            typer.echo(f"ctxgrab: no log records inside the window ({stats.lines_read:,} lines read)", err=True)
         if fmt is _Format.json:
             typer.echo(json.dumps(data, indent=2))
         else:
