@@ -51,7 +51,8 @@ def test_demo_prompt_states_every_fact_with_its_number(demo_result, fact) -> Non
 
 
 def test_demo_has_no_gaps(demo_result) -> None:
-    assert [(e.name, e.status.value, e.reason) for e in demo_result.evidence if not e.ok] == []
+    gaps = [(e.name, e.status.value, e.reason) for e in demo_result.evidence if e.status.value not in ("ok", "skipped")]
+    assert gaps == []
 
 
 @pytest.mark.parametrize("secret", PLANTED_SECRETS)
@@ -83,7 +84,7 @@ def test_demo_json_holds_the_same_facts_as_data(demo_result) -> None:
     templates = " ".join(p["template"] + " " + (p.get("exception") or "") for p in logs["patterns"])
     assert "NullPointerException" in templates and "OutOfMemoryError" in templates
     names = {s["name"] for s in data["signals"]}
-    assert {"memory_growth", "error_spike", "recent_deploy"} <= names
+    assert {"memory_leak", "error_spike", "recent_deploy", "new_exception"} <= names
 
 
 def test_demo_renders_the_same_bytes_every_time(demo_config: Path) -> None:

@@ -22,16 +22,24 @@ from . import signals as _signals
 from .collectors import CollectFn, CollectRequest
 from .config import Config, load_config
 from .engine import collect_all, plan
-from .errors import ConfigError
+from .errors import ConfigError, InputError
 from .evidence import Evidence
 from .render import evidence_context, render_template
 from .telemetry import get_tracer
 from .timeutil import Window, format_duration, format_time, parse_duration, parse_time
 
-__all__ = ["IncidentResult", "incident", "aincident", "resolve_window", "SCHEMA_VERSION"]
+__all__ = [
+    "IncidentResult",
+    "incident",
+    "aincident",
+    "render_result",
+    "save_evidence",
+    "load_evidence",
+    "resolve_window",
+    "SCHEMA_VERSION",
+]
 
 SCHEMA_VERSION = 1
-DEFAULT_TEMPLATE = "incident"
 
 
 @dataclass
@@ -48,6 +56,7 @@ class IncidentResult:
     markdown: str
     description: str | None = None
     trimmed: list[str] = field(default_factory=list)
+    kind: str = "incident"
 
     def to_dict(self) -> dict[str, Any]:
         """All evidence as data (already redacted), for chatbots and ``--format json``."""
@@ -59,6 +68,7 @@ class IncidentResult:
             "window": self.window.to_dict(),
             "baseline": self.baseline.to_dict() if self.baseline else None,
             "template": self.template,
+            "kind": self.kind,
             "signals": self.signals,
             "evidence": [ev.model_dump(mode="json") for ev in self.evidence],
         }
@@ -113,9 +123,14 @@ def render_result(
     templates_dir: Path | None = None,
     budget: int | None = None,
 ) -> IncidentResult:
-    """Derive signals and render; no source is touched (used for saved evidence too)."""
-    sigs = _signals.derive(evidence)
-    name = template or DEFAULT_TEMPLATE
+    """Derive signals, pick the template and render; no source is touched.
+
+    Live runs and saved evidence (``ctxgrab render``) both end here, which is
+    why a saved file renders the same bytes as the run that wrote it.
+    """
+    sigs = _signals.derive(evidence, window)
+    kind, chosen_by = _signals.choose_kind(sigs)
+    name = template or kind
     fields = {
         "service": service,
         "description": description,
@@ -125,6 +140,9 @@ def render_result(
         "window_text": f"{format_time(window.start)} → {format_time(window.end)} ({format_duration(window.length)})",
         "baseline": baseline,
         "signals": sigs,
+        "kind": kind,
+        "kind_title": _signals.KIND_TITLES.get(kind, kind),
+        "chosen_by": chosen_by,
         "template": name,
     }
     trimmed: list[str] = []
@@ -136,7 +154,51 @@ def render_result(
         )
     else:
         markdown = _render(fields, evidence, name, templates_dir, trimmed)
-    return IncidentResult(service, at, window, baseline, evidence, sigs, name, markdown, description, trimmed)
+    return IncidentResult(service, at, window, baseline, evidence, sigs, name, markdown, description, trimmed, kind)
+
+
+def save_evidence(result: IncidentResult, path: str | Path) -> None:
+    """Write the collected, redacted evidence so ``ctxgrab render`` can render it again."""
+    Path(path).write_text(result.to_json(), encoding="utf-8")
+
+
+def load_evidence(path: str | Path) -> dict[str, Any]:
+    """Read a file written by ``--save``; the schema version is checked.
+
+    Returns the keyword arguments of :func:`render_result` (service, at, window,
+    baseline, evidence, description).
+    """
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise InputError(f"{p}: cannot read: {e.strerror or e}") from None
+    except json.JSONDecodeError as e:
+        raise InputError(f"{p}: not JSON (line {e.lineno}, column {e.colno}): {e.msg}") from None
+    if not isinstance(data, dict) or "schema_version" not in data:
+        raise InputError(f"{p}: not a ctxgrab evidence file (no schema_version) — fix: write one with "
+                         "`ctxgrab incident ... --save FILE`")
+    version = data["schema_version"]
+    if not isinstance(version, int) or version < 1:
+        raise InputError(f"{p}: schema_version {version!r} is not valid")
+    if version > SCHEMA_VERSION:
+        raise InputError(f"{p}: written by a newer ctxgrab (evidence schema {version}); this one reads up to "
+                         f"{SCHEMA_VERSION} — fix: upgrade ctxgrab")
+    try:
+        window = Window(parse_time(data["window"]["start"]), parse_time(data["window"]["end"]))
+        baseline = (Window(parse_time(data["baseline"]["start"]), parse_time(data["baseline"]["end"]))
+                    if data.get("baseline") else None)
+        evidence = [Evidence.model_validate(e) for e in data["evidence"]]
+        return {
+            "service": str(data["service"]),
+            "at": parse_time(data["at"]),
+            "window": window,
+            "baseline": baseline,
+            "evidence": evidence,
+            "description": data.get("description"),
+        }
+    except (KeyError, TypeError, ValueError) as e:
+        raise InputError(f"{p}: malformed evidence file: {type(e).__name__}: {e}") from None
 
 
 async def aincident(

@@ -87,14 +87,22 @@ def incident(
     budget: Optional[int] = typer.Option(None, "--budget", help="token budget; lower-priority detail is trimmed "
                                          "to fit (default: defaults.budget)"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="write to this file instead of stdout"),
+    save: Optional[Path] = typer.Option(None, "--save", help="also write the collected, redacted evidence to this "
+                                        "file; `ctxgrab render FILE` renders it again without touching a source"),
 ) -> None:
     """Collect the evidence for a service and print the prompt.
+
+    The prompt's kind (memory leak, error spike, latency, saturation, or the
+    generic incident) is chosen from the signals in the evidence; --template
+    overrides it.
 
     Example:
 
       ctxgrab incident --service payments --since 2h > prompt.md
 
       ctxgrab incident -s payments --from 2026-03-02T09:00Z --to 2026-03-02T12:00Z --format json
+
+      ctxgrab incident -s payments --save evidence.json > prompt.md
     """
     from .api import aincident
     from .config import load_config
@@ -112,10 +120,47 @@ def incident(
         )
     except (ConfigError, InputError, RenderError) as e:
         raise fail(str(e))
-    gaps = [ev for ev in result.evidence if not ev.ok]
+    if save is not None:
+        from .api import save_evidence
+
+        save_evidence(result, save)
+        typer.echo(f"ctxgrab: saved evidence to {save}", err=True)
+    gaps = [ev for ev in result.evidence if ev.status.value not in ("ok", "skipped")]
     if gaps:
         typer.echo(f"ctxgrab: {len(gaps)} of {len(result.evidence)} sources gave nothing: "
                    + "; ".join(f"{ev.title} ({ev.status.value})" for ev in gaps), err=True)
+    write_output(result.markdown if fmt is Format.markdown else result.to_json(), output)
+
+
+@app.command()
+def render(
+    evidence_file: Path = typer.Argument(..., help="evidence written by `ctxgrab incident --save FILE`"),
+    fmt: Format = typer.Option(Format.markdown, "--format", "-f", help="markdown prompt, or json with all evidence"),
+    template: Optional[str] = typer.Option(None, "--template", "-t", help="template name (default: chosen from the "
+                                           "signals, as in the live run)"),
+    budget: Optional[int] = typer.Option(None, "--budget", help="token budget"),
+    templates_dir: Optional[Path] = typer.Option(None, "--templates-dir", help="your templates, searched before the "
+                                                 "bundled ones"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="write to this file instead of stdout"),
+) -> None:
+    """Render saved evidence again, without touching any source.
+
+    The same file renders the same bytes as the run that saved it; files from
+    older ctxgrab versions keep rendering.
+
+    Example:
+
+      ctxgrab incident -s payments --save evidence.json > /dev/null
+
+      ctxgrab render evidence.json --template latency
+    """
+    from .api import load_evidence, render_result
+
+    try:
+        saved = load_evidence(evidence_file)
+        result = render_result(**saved, template=template, templates_dir=templates_dir, budget=budget)
+    except (InputError, RenderError, ConfigError) as e:
+        raise fail(str(e))
     write_output(result.markdown if fmt is Format.markdown else result.to_json(), output)
 
 
@@ -141,6 +186,7 @@ from .commands import gc as _gc; _gc.register(app)  # noqa: E402,E702
 from .commands import logs as _logs; _logs.register(app)  # noqa: E402,E702
 from .commands import redact as _redact; _redact.register(app)  # noqa: E402,E702
 from .commands import heap as _heap; _heap.register(app)  # noqa: E402,E702
+from .commands import change as _change; _change.register(app)  # noqa: E402,E702
 
 
 def main() -> None:

@@ -153,6 +153,7 @@ class MetricEntry(_Model):
     title: str | None = Field(None, description="label in the prompt")
     unit: str | None = Field(None, description="bytes, seconds, ratio, rps, … (how values are formatted)")
     source: str | None = Field(None, description="source name; defaults to the service's metrics_source")
+    limit_of: str | None = Field(None, description="id of the metric this one bounds (pool max bounds pool active)")
 
 
 class DeploysEntry(_Model):

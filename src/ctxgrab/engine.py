@@ -63,7 +63,7 @@ def plan(config: Config, service: str) -> list[Planned]:
                 m.id,
                 m.title or m.id,
                 {"id": m.id, "name": m.id, "title": m.title or m.id, "query": fill(m.query, svc.labels),
-                 "unit": m.unit, "limit_of": None, "source": m.source or metrics_source},
+                 "unit": m.unit, "limit_of": m.limit_of, "source": m.source or metrics_source},
             )
         )
     for entry in svc.logs:

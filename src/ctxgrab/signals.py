@@ -1,103 +1,282 @@
 """Signals: small deterministic rules over the evidence, each with the numbers that fired it.
 
->>> # e.g. {"name": "error_spike", "summary": "5xx ratio 15.2% vs 0.3% before 11:00 (×51)", ...}
+Each rule reads Evidence payloads only (never a source) and returns a signal::
 
-Thresholds are documented in ``docs/signals.md``.
+    {"name": "error_spike",
+     "summary": "5xx ratio 15.2% since 11:00 UTC vs 0.3% before (×51)",
+     "facts": {"before": 0.003, "after": 0.152, ...}}
+
+The signals pick the prompt's kind (:func:`choose_kind`): the template that asks
+the right question. Every threshold is a named constant here and is explained in
+``docs/signals.md``.
+
+>>> choose_kind([{"name": "error_spike"}, {"name": "recent_deploy"}])[0]
+'error_spike'
 """
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime, timezone
+from typing import Any, Iterable
 
 from .evidence import Evidence
-from .units import format_pct, format_value
+from .timeutil import format_duration, parse_time
+from .units import format_bytes, format_pct, format_value
 
-__all__ = ["derive", "Signal"]
+__all__ = ["derive", "choose_kind", "time_to_limit", "KINDS", "Signal"]
 
 Signal = dict[str, Any]
 
-# A metric mean this many times its level before the change point is a spike.
-SPIKE_RATIO = 3.0
-# Memory trend: the last value within this share of the limit, or growth that reaches the limit.
-NEAR_LIMIT = 0.9
-MIN_R2 = 0.6
+# --- thresholds (docs/signals.md explains each) ---
+SPIKE_RATIO = 3.0  # a level this many times the level before it is a spike
+SPIKE_MIN_RATIO_VALUE = 0.01  # ... and an error ratio must reach at least 1% to matter
+LOG_SPIKE_MIN_ERRORS = 20  # error records needed before a log-rate spike counts
+LATENCY_RATIO = 2.0  # p99 (or p50) at least doubled
+TREND_MIN_R2 = 0.6  # a trend must explain this much variance to be projected
+MEMORY_NEAR_LIMIT = 0.9  # heap at 90% of max is pressure even without a clean trend
+MEMORY_HORIZON_H = 48.0  # growth that reaches the limit within this many hours is a leak signal
+SATURATION_SHARE = 0.9  # a bounded resource at 90% of its limit is saturated
+DEPLOY_LEAD_S = 3600.0  # a deploy up to an hour before the window still counts as recent
+
+# Kinds, strongest first: a memory leak explains errors and latency, a saturated
+# pool explains errors, an error spike explains latency.
+KINDS = [
+    ("memory_leak", "memory_leak", "Memory leak"),
+    ("saturation", "saturation", "Resource saturation"),
+    ("error_spike", "error_spike", "Error spike"),
+    ("latency_regression", "latency", "Latency regression"),
+]
+KIND_TITLES = {template: title for _, template, title in KINDS} | {"incident": "Incident"}
 
 
-def _metric(evidence: list[Evidence], metric_id: str) -> dict[str, Any] | None:
-    for ev in evidence:
-        if ev.kind == "metrics" and ev.ok and ev.data.get("id") == metric_id and ev.data.get("series"):
-            return ev.data["series"][0]["summary"] | {"unit": ev.data.get("unit"), "title": ev.title}
-    return None
-
-
-def _memory(evidence: list[Evidence]) -> Signal | None:
-    used, limit = _metric(evidence, "heap_used"), _metric(evidence, "heap_max")
-    if not used or used.get("trend_per_hour", 0) <= 0 or used.get("r2", 0) < MIN_R2:
-        return None
-    facts: dict[str, Any] = {
-        "first_bytes": used["first"],
-        "last_bytes": used["last"],
-        "span_s": used["span_s"],
-        "slope_bytes_per_hour": used["trend_per_hour"],
-        "r2": used["r2"],
-    }
-    text = (f"heap used {format_value(used['first'], 'bytes')} → {format_value(used['last'], 'bytes')} "
-            f"over {used['span_s'] / 3600:.0f} h (+{format_value(used['trend_per_hour'], 'bytes')}/h, "
-            f"R² {used['r2']:.2f})")
-    if limit:
-        facts["limit_bytes"] = limit["last"]
-        text += f", {format_pct(used['last'] / limit['last'], 0)} of the {format_value(limit['last'], 'bytes')} max"
-        remaining = limit["last"] - used["last"]
-        if remaining > 0:
-            facts["hours_to_limit"] = remaining / used["trend_per_hour"]
-            text += f"; at this rate the limit is reached in {facts['hours_to_limit']:.1f} h"
-        if used["last"] < NEAR_LIMIT * limit["last"] and facts.get("hours_to_limit", 0) > 24:
-            return None
-    return {"name": "memory_growth", "summary": text, "facts": facts}
-
-
-def _spike(evidence: list[Evidence], metric_id: str, name: str, label: str) -> Signal | None:
-    s = _metric(evidence, metric_id)
-    if not s or not s.get("change_point"):
-        return None
-    cp = s["change_point"]
-    if cp["before"] <= 0 or cp["after"] < SPIKE_RATIO * cp["before"]:
-        return None
-    unit = s["unit"]
-    return {
-        "name": name,
-        "summary": (f"{label} {format_value(cp['after'], unit)} since {_hhmm(cp['at'])} "
-                    f"vs {format_value(cp['before'], unit)} before (×{cp['after'] / cp['before']:.0f})"),
-        "facts": {"before": cp["before"], "after": cp["after"], "since_ts": cp["at"], "ratio": cp["after"] / cp["before"]},
-    }
+def time_to_limit(last: float, slope_per_hour: float, limit: float) -> float | None:
+    """Hours until ``last`` reaches ``limit`` at ``slope_per_hour``; None when it never does."""
+    if slope_per_hour <= 0 or limit <= last:
+        return None if limit > last or slope_per_hour <= 0 else 0.0
+    return (limit - last) / slope_per_hour
 
 
 def _hhmm(ts: float) -> str:
-    from datetime import datetime, timezone
-
     return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%H:%M UTC")
 
 
-def _deploy(evidence: list[Evidence]) -> Signal | None:
+def _metrics(evidence: Iterable[Evidence]) -> dict[str, dict[str, Any]]:
+    """First-series summary per metric id (with unit, title and limit_of)."""
+    out = {}
     for ev in evidence:
-        if ev.kind == "deploys" and ev.ok and ev.data.get("in_window"):
-            cur = ev.data["current"]
-            hours = ev.data["since_current_s"] / 3600
-            weight = f" on a {cur['canary_weight']}% canary" if cur.get("canary_weight") is not None else ""
+        if ev.kind == "metrics" and ev.ok and ev.data.get("series"):
+            out[ev.data.get("id", ev.name)] = ev.data["series"][0]["summary"] | {
+                "unit": ev.data.get("unit"),
+                "title": ev.title,
+                "limit_of": ev.data.get("limit_of"),
+            }
+    return out
+
+
+def _limits(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """metric id → the summary of the metric that bounds it."""
+    return {m["limit_of"]: m for m in metrics.values() if m.get("limit_of") in metrics}
+
+
+def _memory_leak(evidence: list[Evidence], metrics: dict[str, dict[str, Any]]) -> Signal | None:
+    # GC log first: the live set after the collections that should reclaim it.
+    for ev in evidence:
+        if ev.kind == "gc" and ev.ok:
+            verdict = ev.data.get("verdict") or {}
+            live = ev.data.get("live_set") or {}
+            if verdict.get("leak_suspected") and live.get("first_bytes") is not None:
+                facts = {
+                    "source": "gc",
+                    "first_bytes": live["first_bytes"],
+                    "last_bytes": live["last_bytes"],
+                    "slope_bytes_per_hour": live.get("slope_bytes_per_hour"),
+                    "r2": live.get("r2"),
+                }
+                text = (f"live set after GC {format_bytes(live['first_bytes'])} → {format_bytes(live['last_bytes'])}"
+                        f" over {format_duration(live.get('span_hours', 0) * 3600)}")
+                if live.get("slope_bytes_per_hour"):
+                    text += f" (+{format_bytes(live['slope_bytes_per_hour'])}/h, R² {live.get('r2', 0):.2f})"
+                limit = ev.data.get("heap_max_bytes")
+                if limit:
+                    facts["limit_bytes"] = limit
+                    text += f", {format_pct(live['last_bytes'] / limit, 0)} of the {format_bytes(limit)} max heap"
+                    hours = time_to_limit(live["last_bytes"], live.get("slope_bytes_per_hour") or 0, limit)
+                    if hours is not None:
+                        facts["hours_to_limit"] = hours
+                        text += f"; full in {format_duration(hours * 3600)} at this rate"
+                return {"name": "memory_leak", "summary": text, "facts": facts}
+    used, limit = metrics.get("heap_used"), _limits(metrics).get("heap_used")
+    if not used or used.get("trend_per_hour", 0) <= 0 or used.get("r2", 0) < TREND_MIN_R2:
+        return None
+    facts = {
+        "source": "metrics",
+        "first_bytes": used["first"],
+        "last_bytes": used["last"],
+        "slope_bytes_per_hour": used["trend_per_hour"],
+        "r2": used["r2"],
+    }
+    text = (f"heap used {format_bytes(used['first'])} → {format_bytes(used['last'])} over "
+            f"{format_duration(used['span_s'])} (+{format_bytes(used['trend_per_hour'])}/h, R² {used['r2']:.2f})")
+    if not limit:
+        return None  # growth without a known limit is not yet a leak claim
+    facts["limit_bytes"] = limit["last"]
+    share = used["last"] / limit["last"]
+    text += f", {format_pct(share, 0)} of the {format_bytes(limit['last'])} max"
+    hours = time_to_limit(used["last"], used["trend_per_hour"], limit["last"])
+    if hours is not None:
+        facts["hours_to_limit"] = hours
+        text += f"; full in {format_duration(hours * 3600)} at this rate"
+    if share < MEMORY_NEAR_LIMIT and (hours is None or hours > MEMORY_HORIZON_H):
+        return None
+    return {"name": "memory_leak", "summary": text, "facts": facts}
+
+
+def _level_spike(m: dict[str, Any] | None, ratio: float, min_after: float = 0.0) -> dict[str, Any] | None:
+    if not m or not m.get("change_point"):
+        return None
+    cp = m["change_point"]
+    if cp["before"] <= 0 or cp["after"] < ratio * cp["before"] or cp["after"] < min_after:
+        return None
+    return cp
+
+
+def _error_spike(evidence: list[Evidence], metrics: dict[str, dict[str, Any]], window_h: float) -> Signal | None:
+    m = metrics.get("error_ratio")
+    cp = _level_spike(m, SPIKE_RATIO, SPIKE_MIN_RATIO_VALUE)
+    if cp:
+        return {
+            "name": "error_spike",
+            "summary": (f"5xx ratio {format_pct(cp['after'])} since {_hhmm(cp['at'])} vs "
+                        f"{format_pct(cp['before'])} before (×{cp['after'] / cp['before']:.0f})"),
+            "facts": {"source": "metrics", "before": cp["before"], "after": cp["after"], "since_ts": cp["at"],
+                      "ratio": cp["after"] / cp["before"]},
+        }
+    for ev in evidence:
+        if ev.kind in ("logs", "loki") and ev.ok:
+            now = ev.data.get("error_records")
+            base = ev.data.get("baseline_error_records")
+            if now is None or base is None or now < LOG_SPIKE_MIN_ERRORS:
+                continue
+            if now >= SPIKE_RATIO * max(base, 1):
+                return {
+                    "name": "error_spike",
+                    "summary": (f"{now:,} error log records in the last {window_h:.0f} h vs {base:,} in the "
+                                f"baseline window (×{now / max(base, 1):.0f})"),
+                    "facts": {"source": "logs", "errors": now, "baseline_errors": base},
+                }
+    return None
+
+
+def _latency(metrics: dict[str, dict[str, Any]]) -> Signal | None:
+    for mid in ("latency_p99", "latency_p50"):
+        cp = _level_spike(metrics.get(mid), LATENCY_RATIO)
+        if cp:
+            label = "p99" if mid.endswith("p99") else "p50"
             return {
-                "name": "recent_deploy",
-                "summary": f"{cur['version']} deployed {hours:.1f} h ago{weight}",
-                "facts": {"version": cur["version"], "time": cur["time"], "since_s": ev.data["since_current_s"]},
+                "name": "latency_regression",
+                "summary": (f"{label} latency {format_value(cp['after'], 'seconds')} since {_hhmm(cp['at'])} vs "
+                            f"{format_value(cp['before'], 'seconds')} before (×{cp['after'] / cp['before']:.1f})"),
+                "facts": {"metric": mid, "before_s": cp["before"], "after_s": cp["after"], "since_ts": cp["at"]},
             }
     return None
 
 
-def derive(evidence: list[Evidence]) -> list[Signal]:
-    """Every signal that fires, strongest first."""
+def _saturation(evidence: list[Evidence], metrics: dict[str, dict[str, Any]]) -> Signal | None:
+    hits = []
+    for mid, limit in sorted(_limits(metrics).items()):
+        if mid == "heap_used":
+            continue  # memory has its own signal
+        used = metrics[mid]
+        if limit["last"] <= 0:
+            continue
+        share = max(used["last"], used.get("p95", used["last"])) / limit["last"]
+        if share >= SATURATION_SHARE:
+            unit = used["unit"]
+            text = (f"{used['title']} at {format_value(used['last'], None)} of {format_value(limit['last'], unit)} "
+                    f"({format_pct(used['last'] / limit['last'], 0)})")
+            hours = time_to_limit(used["last"], used.get("trend_per_hour", 0), limit["last"])
+            fact = {"metric": mid, "used": used["last"], "limit": limit["last"], "share": used["last"] / limit["last"]}
+            if hours is not None and used.get("r2", 0) >= TREND_MIN_R2:
+                fact["hours_to_limit"] = hours
+                text += f", at the limit in {format_duration(hours * 3600)}" if hours > 0 else ", at the limit"
+            hits.append((text, fact))
+    for ev in evidence:
+        if ev.kind == "postgres" and ev.ok:
+            conn = ev.data.get("connections") or {}
+            used, limit = conn.get("used"), conn.get("max")
+            if used and limit and used / limit >= SATURATION_SHARE:
+                hits.append((f"database connections {used} of max_connections {limit} "
+                             f"({format_pct(used / limit, 0)})", {"metric": "db_connections", "used": used,
+                                                                  "limit": limit, "share": used / limit}))
+    if not hits:
+        return None
+    return {"name": "saturation", "summary": "; ".join(t for t, _ in hits), "facts": {"resources": [f for _, f in hits]}}
+
+
+def _new_exception(evidence: list[Evidence]) -> Signal | None:
+    found = []
+    for ev in evidence:
+        if ev.kind in ("logs", "loki") and ev.ok:
+            for p in ev.data.get("patterns", []):
+                if p.get("new") and p.get("exception"):
+                    found.append(p)
+    if not found:
+        return None
+    found.sort(key=lambda p: -p.get("count", 0))
+    top = found[0]
+    what = top.get("trace_summary") or top["exception"]
+    more = f" (+{len(found) - 1} more new)" if len(found) > 1 else ""
+    return {
+        "name": "new_exception",
+        "summary": f"{what} ×{top.get('count', 0):,}, first at {_hhmm(parse_time(top['first_seen']).timestamp())}, "
+                   f"not seen in the baseline window{more}",
+        "facts": {"exceptions": [{"exception": p["exception"], "count": p.get("count"),
+                                  "first_seen": p.get("first_seen")} for p in found[:5]]},
+    }
+
+
+def _recent_deploy(evidence: list[Evidence], window_start: datetime | None, window_len_s: float) -> Signal | None:
+    for ev in evidence:
+        if ev.kind == "deploys" and ev.ok and ev.data.get("current"):
+            cur = ev.data["current"]
+            since = ev.data.get("since_current_s")
+            if since is None:
+                continue
+            recent = ev.data.get("in_window") or since <= window_len_s + DEPLOY_LEAD_S
+            if not recent:
+                continue
+            weight = f" on a {cur['canary_weight']}% canary" if cur.get("canary_weight") is not None else ""
+            rollback = " (a rollback of an earlier version)" if ev.data.get("rollback_of") else ""
+            return {
+                "name": "recent_deploy",
+                "summary": f"{cur['version']} deployed {format_duration(since)} ago{weight}{rollback}",
+                "facts": {"version": cur["version"], "time": cur["time"], "since_s": since,
+                          "canary_weight": cur.get("canary_weight")},
+            }
+    return None
+
+
+def derive(evidence: list[Evidence], window: Any = None) -> list[Signal]:
+    """Every signal that fires, in a fixed order (causes before symptoms)."""
+    metrics = _metrics(evidence)
+    window_h = window.hours if window is not None else 0.0
     out = [
-        _memory(evidence),
-        _spike(evidence, "error_ratio", "error_spike", "5xx ratio"),
-        _spike(evidence, "latency_p99", "latency_regression", "p99 latency"),
-        _deploy(evidence),
+        _memory_leak(evidence, metrics),
+        _saturation(evidence, metrics),
+        _error_spike(evidence, metrics, window_h),
+        _latency(metrics),
+        _new_exception(evidence),
+        _recent_deploy(evidence, getattr(window, "start", None), window_h * 3600),
     ]
     return [s for s in out if s]
+
+
+def choose_kind(signals: list[Signal]) -> tuple[str, list[str]]:
+    """The template for these signals and the names of the signals that chose it."""
+    names = [s["name"] for s in signals]
+    for signal_name, template, _ in KINDS:
+        if signal_name in names:
+            return template, [signal_name]
+    if "new_exception" in names:
+        return "error_spike", ["new_exception"]
+    return "incident", []

@@ -16,7 +16,7 @@ import jinja2
 
 from ..errors import RenderError
 from ..evidence import Evidence
-from ..resources import bundled_dir
+from ..resources import bundled_dir, plugin_dirs
 from ..timeutil import format_duration, format_time, parse_time
 from ..units import format_bytes, format_ms, format_num, format_pct, format_seconds, format_value
 from .fence import fence
@@ -62,14 +62,21 @@ FILTERS = {
 
 
 def template_dirs(user_dir: Path | None) -> list[Path]:
+    """The user's folder, then packages registered under ``ctxgrab.packs``, then the bundled templates."""
     dirs = [user_dir] if user_dir else []
+    dirs.extend(plugin_dirs("templates"))
     dirs.append(bundled_dir("templates"))
     return dirs
 
 
 def environment(user_dir: Path | None = None) -> jinja2.Environment:
+    """A strict Jinja environment. ``bundled/NAME`` always names a bundled template,
+    so a user template of the same name can extend it: ``{% extends "bundled/incident.md.j2" %}``."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(d) for d in template_dirs(user_dir)]),
+        loader=jinja2.ChoiceLoader([
+            jinja2.PrefixLoader({"bundled": jinja2.FileSystemLoader(str(bundled_dir("templates")))}),
+            jinja2.FileSystemLoader([str(d) for d in template_dirs(user_dir)]),
+        ]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
@@ -115,5 +122,6 @@ def evidence_context(evidence: list[Evidence]) -> dict[str, Any]:
         "evidence": evidence,
         "by_kind": by_kind,
         "metrics": metrics,
-        "gaps": [ev for ev in evidence if ev.status.value != "ok"],
+        # Skipped collectors (optional metrics a backend does not expose) are not gaps.
+        "gaps": [ev for ev in evidence if ev.status.value not in ("ok", "skipped")],
     }
