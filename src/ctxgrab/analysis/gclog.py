@@ -498,10 +498,11 @@ def summarize(log: ParsedLog) -> dict[str, Any]:
             raw = pts
             # Heap after a collection is the live set plus garbage it did not reach (never less),
             # so with many points fit the lower envelope: the lowest point per 1/12 to 1/24 of the span.
+            afters = [(t, e.after_bytes) for e, t in zip(events, ts) if e.after_bytes is not None]
             if len(pts) > 24:
-                pts = _lower_envelope(pts, max(12, min(24, len(pts) // 2)))
+                pts = _lower_envelope(pts, max(12, min(24, len(pts) // 2)), afters)
             elif len(pts) >= 8:
-                pts = _lower_envelope(pts, len(pts) // 2)
+                pts = _lower_envelope(pts, len(pts) // 2, afters)
             ys = [b for _, b in pts]
             xs_h = [t / 3600.0 for t, _ in pts]
             slope_h, r2 = _fit(xs_h, ys)
@@ -574,7 +575,14 @@ def _with_duration(e: GcEvent, d: float) -> GcEvent:
     return c
 
 
-def _lower_envelope(points: Sequence[tuple[float, int]], buckets: int) -> list[tuple[float, int]]:
+def _lower_envelope(points: Sequence[tuple[float, int]], buckets: int,
+                    afters: Sequence[tuple[float, int]] = ()) -> list[tuple[float, int]]:
+    """The lowest point per time bucket.
+
+    Every collection's heap-after bounds the live set from above, so in a bucket that holds a
+    measuring collection, a lower heap-after of any other collection (a G1 young pause right
+    after a mixed one) tightens the bound. Buckets without a measuring collection stay empty.
+    """
     t0, t1 = points[0][0], points[-1][0]
     if t1 <= t0:
         return list(points)
@@ -584,6 +592,11 @@ def _lower_envelope(points: Sequence[tuple[float, int]], buckets: int) -> list[t
         i = min(buckets - 1, int((t - t0) / width))
         if i not in lows or b < lows[i][1]:
             lows[i] = (t, b)
+    for t, b in afters:
+        if t0 <= t <= t1:
+            i = min(buckets - 1, int((t - t0) / width))
+            if i in lows and b < lows[i][1]:
+                lows[i] = (t, b)
     return [lows[i] for i in sorted(lows)]
 
 
