@@ -186,6 +186,9 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
         try:
             reply = await run_blocking(client.get, "/api/v1/alerts", None, deadline)
             results["prom_active"] = (reply.data or {}).get("alerts") or []
+            if not results["prom_active"] and sources[prom_name].type == "victoriametrics" and not am_names:
+                warnings.append("VictoriaMetrics lists active alerts only when -vmalert.proxyURL is set; "
+                                "an empty list may mean none are known here (add an alertmanager source)")
             warnings.extend(f"{client.what} warning: {w}" for w in reply.warnings)
         except PromFault as fault:
             note = str(fault)

@@ -262,7 +262,7 @@ class PromClient:
 
         session, seen = self._session()
         # No library retries: they sleep (backoff 1 s) and ignore our deadline. We retry ourselves.
-        no_retry = Retry(total=None, connect=0, read=0, status=0, other=0, redirect=3, raise_on_status=False)
+        no_retry = Retry(total=None, connect=0, read=False, status=0, other=0, redirect=3, raise_on_status=False)
         pc = PrometheusConnect(
             url=self.url,
             headers=self._headers(),
@@ -290,6 +290,11 @@ class PromClient:
         except requests.exceptions.SSLError as e:
             raise PromFault(f"{self.what} at {self.public_url}: TLS failed: {_connection_reason(e)}") from None
         except requests.exceptions.ConnectionError as e:
+            if "timed out" in str(e):
+                raise PromFault(
+                    f"{self.what} at {self.public_url} gave no answer within {timeout_s:.1f} s ({api})",
+                    Status.timeout,
+                ) from None
             raise PromFault(
                 f"{self.what} unreachable at {self.public_url}: {_connection_reason(e)}", retryable=True
             ) from None
@@ -600,7 +605,7 @@ async def _collect_live(
             baseline_series = _series_from_data(b.data, "baseline")
         except InputError as e:
             warnings.append(f"baseline not compared: {e}")
-        warnings += [f"{client.what} warning (baseline): {w}" for w in b.warnings]
+        warnings += [f"{client.what} warning (baseline): {w}" for w in b.warnings if w not in main.warnings]
     elif isinstance(b, PromFault):
         warnings.append(f"baseline not compared: {b}")
     elif baseline is not None:
