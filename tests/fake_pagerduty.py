@@ -351,3 +351,22 @@ async def synthetic_prompt(service: str, at: datetime) -> str:
     line = f"- {service} evidence line as of {at.isoformat()}\n"
     head = f"# Incident: {service}\n\nWindow ends {at.isoformat()}.\n\n"
     return head + line * max(1, (size - len(head)) // len(line))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python tests/fake_pagerduty.py --token T``: serve the fake until stdin closes; prints its URL."""
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(description="fake PagerDuty REST API on loopback (tests and benchmarks)")
+    ap.add_argument("--token", default="pd-test-token")
+    ap.add_argument("--user", default="ctxgrab-bot@example.com")
+    args = ap.parse_args(argv)
+    with FakePagerDuty(token=args.token, users=(args.user,), auto_create_incidents=True) as fake:
+        print(fake.url, flush=True)
+        sys.stdin.read()  # until the parent closes our stdin
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -197,7 +197,7 @@ def test_500_concurrent_deliveries_with_duplicates_bad_input_and_a_sigkill(tmp_p
                 async with httpx.AsyncClient(timeout=5.0) as client:
                     await asyncio.gather(killer(), *(send(i, d, client, gate) for i, d in enumerate(deliveries)))
 
-            asyncio.run(asyncio.wait_for(main(), 45))
+            asyncio.run(asyncio.wait_for(main(), 90))
 
             # every accepted job finishes: all valid incidents get exactly one note
             deadline = time.monotonic() + 40

@@ -27,12 +27,12 @@ def run(host: str = "127.0.0.1", port: int = 8080, config: str | Path | None = N
     import uvicorn
 
     from ..config import find_config
-    from ..server import create_app, library_prompt_builder, load_prompt_builder, load_server_config
-    from ..server.worker import resolve_queue_path
+    from ..server import create_app, load_server_config
+    from ..server.worker import SubprocessPromptBuilder, resolve_queue_path
 
     path = find_config(config)
     cfg = load_server_config(path)
-    builder = load_prompt_builder(cfg.prompt_builder) if cfg.prompt_builder else library_prompt_builder(str(path))
+    builder = SubprocessPromptBuilder(cfg.prompt_builder, str(path), cfg.workers)
     logging.basicConfig(
         level=getattr(logging, log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..commands.serve import run
-from ..errors import ConfigError
+from ctxgrab.commands.serve import run
+from ctxgrab.errors import ConfigError  # absolute: this file is re-run by path in collection processes
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import random
 import threading
 import time
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.to_process
 import httpx
 
 from ..errors import ConfigError
@@ -39,7 +41,14 @@ from .pagerduty import PagerDutyClient, PagerDutyError, RetryLater
 from .queue import Job, JobQueue
 from .resilience import CircuitBreaker, CircuitOpenError
 
-__all__ = ["Worker", "WorkerThread", "PromptBuilder", "library_prompt_builder", "load_prompt_builder"]
+__all__ = [
+    "Worker",
+    "WorkerThread",
+    "PromptBuilder",
+    "SubprocessPromptBuilder",
+    "library_prompt_builder",
+    "load_prompt_builder",
+]
 
 log = logging.getLogger("ctxgrab.server")
 
@@ -70,6 +79,46 @@ def load_prompt_builder(spec: str) -> PromptBuilder:
     if not callable(fn):
         raise ConfigError(f"server.prompt_builder: {spec!r} is not callable")
     return fn
+
+
+_CHILD_NICE = 10
+
+
+def _build_in_child(spec: str | None, config: str | None, service: str, at_iso: str) -> str:
+    """Runs in a child process: build one prompt with the configured builder."""
+    if not getattr(_build_in_child, "_niced", False):
+        try:
+            os.nice(_CHILD_NICE)  # collections are background work; webhook acks are not
+        except OSError:
+            pass
+        _build_in_child._niced = True  # type: ignore[attr-defined]
+    builder = load_prompt_builder(spec) if spec else library_prompt_builder(config)
+    return anyio.run(builder, service, datetime.fromisoformat(at_iso))
+
+
+class SubprocessPromptBuilder:
+    """A prompt builder that runs each collection in a child process (a small reused pool).
+
+    Collections parse logs, GC logs and heap dumps: CPU work that, in the server's
+    process, would hold the GIL and delay webhook acknowledgements by tens of
+    milliseconds each. In children (at lower CPU priority) they cannot. A collection
+    that outlives its deadline is cancelled and its process killed. ``spec`` is a
+    ``module:callable`` (``server.prompt_builder``); None means ctxgrab's pipeline
+    with ``config``.
+    """
+
+    def __init__(self, spec: str | None, config: str | None, processes: int) -> None:
+        if spec:
+            load_prompt_builder(spec)  # fail at start, not at the first incident
+        self.spec, self.config, self.processes = spec, config, processes
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    async def __call__(self, service: str, at: datetime) -> str:
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.processes)
+        return await anyio.to_process.run_sync(
+            _build_in_child, self.spec, self.config, service, at.isoformat(), cancellable=True, limiter=self._limiter
+        )
 
 
 class Worker:

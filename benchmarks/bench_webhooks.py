@@ -1,0 +1,249 @@
+"""Webhook acknowledgement speed of ``ctxgrab serve`` under load, while collections run.
+
+Starts the fake PagerDuty (``tests/fake_pagerduty.py``) and ``ctxgrab serve`` as
+separate processes on loopback, then sends signed Webhooks V3 deliveries at a fixed
+rate (open loop: each delivery leaves at its scheduled time, whether or not earlier
+ones were answered). One delivery in four is an ``incident.triggered`` for a new
+incident, so collections run during the whole measurement; the rest are
+acknowledgements, resolves and re-deliveries. Reports acknowledgements per second
+and p50/p99/max acknowledgement latency, then the same load against a bare
+Starlette app that answers 202 without doing anything (the floor on this machine),
+measured side by side in the same run. A closed-loop burst gives the maximum acks/s.
+
+Collections: ``--builder demo`` runs ctxgrab's real pipeline on the demo scenario
+(``fixtures/demo/ctxgrab.yaml``); ``--builder synthetic`` a 150 ms stand-in.
+
+    python benchmarks/bench_webhooks.py --rate 200 --seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "src"), str(REPO / "tests")]
+
+from fake_pagerduty import delivery_headers, incident_event  # noqa: E402
+
+SECRET = "whsec-bench"
+TOKEN = "pd-bench-token"
+BOT = "ctxgrab-bot@example.com"
+DEMO_AT = "2026-03-02T12:00:00Z"
+
+
+async def demo_prompt(service: str, at: datetime) -> str:
+    """Builder used by the server process: ctxgrab's pipeline on the demo scenario."""
+    import ctxgrab
+
+    result = await ctxgrab.aincident(service, at=at, config=os.environ["BENCH_DEMO_CONFIG"])
+    return result.markdown
+
+
+def bare_app():
+    """The floor: a Starlette app that reads the body and answers 202."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def hook(request):
+        await request.body()
+        return JSONResponse({"status": "queued"}, status_code=202)
+
+    async def ready(request):
+        return JSONResponse({})
+
+    return Starlette(routes=[Route("/webhooks/pagerduty", hook, methods=["POST"]), Route("/readyz", ready)])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), str(REPO / "tests"), str(REPO / "benchmarks"),
+                                         env.get("PYTHONPATH", "")])
+    env.update(BENCH_WH_SECRET=SECRET, BENCH_PD_TOKEN=TOKEN, BENCH_DEMO_CONFIG=str(REPO / "fixtures/demo/ctxgrab.yaml"),
+               FAKE_COLLECT_MS="150")
+    return env
+
+
+def _wait_ready(url: str, proc: subprocess.Popen, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise SystemExit(f"not ready: {url}")
+
+
+def _deliveries(n: int, run: str) -> list[tuple[bytes, dict[str, str]]]:
+    out = []
+    for i in range(n):
+        inc = f"Q{run}{i // 4:05d}"
+        kind = i % 4
+        if kind == 0:
+            ev = incident_event("incident.triggered", inc, created_at=DEMO_AT, event_id=f"E{run}{i}")
+        elif kind == 1:
+            ev = incident_event("incident.acknowledged", inc, created_at=DEMO_AT, event_id=f"E{run}{i}")
+        elif kind == 2:
+            ev = incident_event("incident.resolved", inc, created_at=DEMO_AT, event_id=f"E{run}{i}")
+        raw = json.dumps(ev).encode()
+        wid = f"wh-{run}-{i if kind != 3 else i - 3}"  # kind 3: re-delivery of the trigger
+        out.append((raw, delivery_headers(raw, [SECRET], wid)))
+    return out
+
+
+async def _open_loop(url: str, rate: float, seconds: float, run: str) -> dict:
+    n = int(rate * seconds)
+    items = _deliveries(n, run)
+    lat_ms: list[float] = []
+    lag_ms: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(timeout=10.0, limits=limits) as client:
+        start = time.perf_counter() + 0.2
+
+        async def one(i: int) -> None:
+            nonlocal errors
+            raw, headers = items[i]
+            t_sched = start + i / rate
+            t0 = time.perf_counter()
+            lag_ms.append((t0 - t_sched) * 1000)
+            try:
+                r = await client.post(url, content=raw, headers=headers)
+                ok = r.status_code == 202
+            except httpx.HTTPError:
+                ok = False
+            # latency from the scheduled send time: a stalled server cannot hide its backlog
+            lat_ms.append((time.perf_counter() - t_sched) * 1000)
+            errors += not ok
+
+        tasks = []
+        for i in range(n):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i)))
+        await asyncio.gather(*tasks)
+        wall = time.perf_counter() - start
+    lat_ms.sort()
+    return {"sent": n, "errors": errors, "acks_per_s": (n - errors) / wall,
+            "p50_ms": lat_ms[n // 2], "p99_ms": lat_ms[min(n - 1, int(n * 0.99))], "max_ms": lat_ms[-1],
+            "send_lag_p99_ms": sorted(lag_ms)[min(n - 1, int(n * 0.99))]}
+
+
+async def _closed_loop(url: str, seconds: float, concurrency: int, run: str) -> float:
+    items = _deliveries(100000, run)
+    done = 0
+    stop = time.perf_counter() + seconds
+    async with httpx.AsyncClient(timeout=10.0) as client:
+
+        async def loop(k: int) -> None:
+            nonlocal done
+            i = k
+            while time.perf_counter() < stop:
+                raw, headers = items[i]
+                r = await client.post(url, content=raw, headers=headers)
+                done += r.status_code == 202
+                i += concurrency
+        t0 = time.perf_counter()
+        await asyncio.gather(*(loop(k) for k in range(concurrency)))
+        return done / (time.perf_counter() - t0)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _metric(base: str, name: str) -> float:
+    for line in httpx.get(f"{base}/metrics", timeout=5).text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rate", type=float, default=200.0, help="deliveries per second")
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--builder", choices=["demo", "synthetic"], default="demo")
+    ap.add_argument("--workers", type=int, default=2, help="server.workers (collections at once)")
+    args = ap.parse_args()
+    env = _env()
+    tmp = Path(tempfile.mkdtemp(prefix="ctxgrab-bench-"))
+    fake = subprocess.Popen([sys.executable, str(REPO / "tests/fake_pagerduty.py"), "--token", TOKEN],
+                            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    pd_url = fake.stdout.readline().strip()
+    builder = "bench_webhooks:demo_prompt" if args.builder == "demo" else "fake_pagerduty:synthetic_prompt"
+    cfg = tmp / "ctxgrab.yaml"
+    cfg.write_text(
+        "server:\n  webhook_secrets: ['${BENCH_WH_SECRET}']\n  api_token: ${BENCH_PD_TOKEN}\n"
+        f"  from_email: {BOT}\n  api_base_url: {pd_url}\n  queue_path: queue.sqlite3\n"
+        f"  services: {{PSVC9KX: payments}}\n  prompt_builder: {builder}\n  workers: {args.workers}\n"
+        "  public_base_url: http://127.0.0.1\n  prompt_token: bench\n"
+    )
+    results = {}
+    try:
+        for name in ("bare", "ctxgrab"):
+            port = _free_port()
+            base = f"http://127.0.0.1:{port}"
+            if name == "ctxgrab":
+                cmd = [sys.executable, "-m", "ctxgrab.server", "--config", str(cfg), "--port", str(port),
+                       "--log-level", "warning"]
+            else:
+                cmd = [sys.executable, "-m", "uvicorn", "bench_webhooks:bare_app", "--factory", "--port", str(port),
+                       "--log-level", "warning", "--no-access-log"]
+            proc = subprocess.Popen(cmd, env=env, cwd=tmp)
+            try:
+                _wait_ready(f"{base}/readyz", proc)
+                res = asyncio.run(_open_loop(f"{base}/webhooks/pagerduty", args.rate, args.seconds, name))
+                if name == "ctxgrab":
+                    res["collections_done"] = _metric(base, "ctxgrab_jobs_done_total")
+                    res["collections_queued"] = _metric(base, "ctxgrab_jobs_queued_total")
+                res["max_acks_per_s"] = asyncio.run(_closed_loop(f"{base}/webhooks/pagerduty", 5.0, 32, name + "b"))
+                results[name] = res
+            finally:
+                _stop(proc)
+    finally:
+        fake.stdin.close()
+        fake.wait(10)
+    print(f"machine: {os.cpu_count()} cores; rate {args.rate:g}/s for {args.seconds:g} s; builder {args.builder}; "
+          f"server.workers {args.workers}")
+    print(f"{'':10} {'acks/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7} {'max acks/s':>11}")
+    for name, r in results.items():
+        print(f"{name:10} {r['acks_per_s']:8.1f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['max_ms']:8.2f} "
+              f"{r['errors']:7d} {r['max_acks_per_s']:11.0f}")
+    c, b = results["ctxgrab"], results["bare"]
+    print(f"ctxgrab/bare p99 ratio: {c['p99_ms'] / b['p99_ms']:.2f}; collections finished during the open-loop run: "
+          f"{c['collections_done']:.0f} of {c['collections_queued']:.0f} queued; sender lag p99 {c['send_lag_p99_ms']:.1f} ms")
+    print(f"goal p99 < 100 ms at 200/s: {'met' if c['p99_ms'] < 100 and args.rate >= 200 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
