@@ -117,3 +117,33 @@ def test_estimate_is_close_to_an_exact_tokenizer_when_one_is_installed() -> None
     for text in texts:
         ratio = count_tokens(text) / len(enc.encode(text))
         assert 0.9 <= ratio <= 1.6, ratio
+
+
+DEMO = REPO / "fixtures" / "demo" / "ctxgrab.yaml"
+HEADLINES = ["2.0 GB → 7.9 GB", "error_spike", "recent_deploy", "kubectl rollout undo deployment/payments -n prod",
+             "v2.3.1", "NullPointerException", "JVM heap used", "5xx ratio"]
+
+
+@pytest.fixture(scope="module")
+def demo_prompts() -> dict[int, object]:
+    import ctxgrab
+
+    return {b: ctxgrab.incident("payments", config=DEMO, budget=b) for b in (1000, 2000, 4000, 8000, 100_000)}
+
+
+@pytest.mark.parametrize("budget", [1000, 2000, 4000, 8000])
+def test_demo_prompt_within_budget_keeps_headlines(demo_prompts: dict, budget: int) -> None:
+    result = demo_prompts[budget]
+    used = count_tokens(result.markdown)
+    assert used <= budget or "over the" in result.trimmed[-1]
+    for fact in HEADLINES:
+        assert fact in result.markdown, (budget, fact)
+    for note in result.trimmed:  # the prompt says what was trimmed
+        assert note in result.markdown
+    assert used <= count_tokens(demo_prompts[100_000].markdown)
+
+
+def test_demo_prompt_trims_more_under_a_smaller_budget(demo_prompts: dict) -> None:
+    sizes = [count_tokens(demo_prompts[b].markdown) for b in (1000, 2000, 4000, 8000, 100_000)]
+    assert sizes == sorted(sizes)
+    assert demo_prompts[100_000].trimmed == [] and demo_prompts[1000].trimmed
