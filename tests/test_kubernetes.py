@@ -137,7 +137,7 @@ def test_argo_canary_in_progress(fake):
     assert c["paused"] and c["pause_reasons"] == ["CanaryPauseStep"] and c["in_progress"]
     assert d["last_known_good"]["revision"] == 7
     assert d["rollback_command"] == "kubectl argo rollouts abort checkout -n shop"
-    assert d["rollback_steps"][1].startswith("kubectl argo rollouts undo checkout -n shop --to-revision=7")
+    assert d["rollback_steps"][1]["command"] == "kubectl argo rollouts undo checkout -n shop --to-revision=7"
     assert d["since_current_s"] == 1200.0
     assert d["rollout"]["state"] == "paused"
     # The Deployments API answered 404 for checkout: not a gap.
@@ -251,3 +251,53 @@ def test_in_cluster_service_account_rereads_the_rotated_token(tmp_path, tls_cert
         assert ev.status is Status.ok, ev.reason
         assert ev.title == "Deployment prod/payments"
         assert "in-cluster service account" in ev.source
+
+
+def _render_section(ev) -> str:
+    from ctxgrab.render import environment
+
+    return environment().get_template("sections/deploys.md.j2").render(ev=ev)
+
+
+def test_deploys_section_shows_the_plan_for_each_scenario(fake):
+    fake.load(k8s_fake.plain_rollout())
+    ev = run(fake, {"deployment": "payments", "namespace": "prod"})
+    text = _render_section(ev)
+    assert ("- Current: **2.31.0** (Deployment prod/payments revision 12, \"deploy v2.31.0\"), live since "
+            "2026-03-04 08:52:10 UTC (1 h 8 min ago), status progressing.") in text
+    assert "- Last known good: **2.30.0** (revision 11), live from 2026-02-27 14:00:07 UTC for 4 d 18 h" in text
+    assert "- Rollback: `kubectl rollout undo deployment/payments -n prod --to-revision=11`" in text
+    assert "6 container restarts, last terminated by OOMKilled ×2; now waiting in CrashLoopBackOff ×1" in text
+    assert "09:49 BackOff Pod/payments-7d9c6b5f4-x2x7k ×9: Back-off restarting failed container" in text
+    assert "rollback, not a new release" not in text
+
+
+def test_deploys_section_rollback_and_canary():
+    with k8s_fake.FakeKubeAPI(token=TOKEN) as api:
+        api.load(k8s_fake.rolled_back())
+        text = _render_section(run(api, {"deployment": "payments", "namespace": "prod"}))
+    assert ("- This revision is a **rollback**: revision 13 is a rollback to revision 11 "
+            "(reg.example/payments:2.30.0), not a new release.") in text
+    assert "`kubectl rollout undo deployment/payments -n prod --to-revision=10`" in text
+    with k8s_fake.FakeKubeAPI(token=TOKEN) as api:
+        api.load(k8s_fake.argo_canary())
+        text = _render_section(run(api, {"deployment": "checkout", "namespace": "shop"}))
+    assert "status canary, canary at 10% of traffic" in text
+    assert "- Canary: step 2 of 7 (pause 10m), phase Paused, paused (CanaryPauseStep)." in text
+    assert "- Previous: 4.12.0 (revision 7), live from 2026-03-01 11:00:12 UTC, status stable at 90% of traffic." in text
+    assert ("- Rollback: `kubectl argo rollouts abort checkout -n shop`\n"
+            "  then `kubectl argo rollouts undo checkout -n shop --to-revision=7` (makes the stable revision "
+            "the desired one again)") in text
+
+
+def test_incident_prompt_carries_the_kubernetes_rollback_plan(fake):
+    from ctxgrab.api import render_result
+
+    fake.load(k8s_fake.rolled_back())
+    ev = run(fake, {"deployment": "payments", "namespace": "prod"})
+    window = Window.ending(AT, timedelta(hours=2))
+    result = render_result("payments", AT, window, None, [ev])
+    md = result.markdown
+    assert "kubectl rollout undo deployment/payments -n prod --to-revision=10" in md
+    assert "revision 13 is a rollback to revision 11" in md
+    assert any(s["name"] == "recent_deploy" and "rollback" in s["summary"] for s in result.signals)

@@ -27,6 +27,7 @@ import pg_server  # noqa: E402
 from ctxgrab.collectors import CollectRequest  # noqa: E402
 from ctxgrab.evidence import Status  # noqa: E402
 from ctxgrab.timeutil import Window, parse_time  # noqa: E402
+from ctxgrab.units import format_bytes  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -109,6 +110,12 @@ def collect(params: dict):
     return anyio.run(postgres.collect, request(params.pop("_sources", None)), params)
 
 
+def section(ev) -> str:
+    from ctxgrab.render import environment
+
+    return environment().get_template("sections/postgres.md.j2").render(ev=ev)
+
+
 def scalar(dsn: str, sql: str):
     import psycopg
 
@@ -148,6 +155,16 @@ def test_table_facts_and_server_version(pg, orders):
     assert "table missing_table not found in database" in ev.warnings
     assert ev.source == "host=127.0.0.1 port=%d dbname=shop user=postgres" % pg.port
     assert d["settings"]["max_connections"]["value"] == "40"
+    assert d["settings"]["maintenance_work_mem"]["bytes"] == int(scalar(pg.dsn, "SELECT setting::bigint * 1024 "
+                                                                       "FROM pg_settings WHERE name = "
+                                                                       "'maintenance_work_mem'"))
+
+    text = section(ev)
+    assert f"- PostgreSQL {server_version} (primary), database shop" in text
+    assert (f"- Table **orders**: 20,000 rows (estimated), {format_bytes(t['total_bytes'])} with indexes, "
+            "500 dead tuples (2.5%), last autovacuum never") in text
+    assert "- Table missing_table: not found in the database." in text
+    assert "- Replica replica1 (127.0.0.1, async): streaming" in text
 
 
 def test_collector_session_is_read_only(pg):
@@ -269,6 +286,11 @@ def test_lock_held_by_one_session_while_another_waits(pg, orders):
                                                    "WHERE oid = 'orders'::regclass")
         assert any("orders is locked by another session" in w for w in ev.warnings)
         assert ev.data["connections"]["waiting_on_locks"] >= 1
+        text = section(ev)
+        assert f"pid {waiter_pid} (" in text and f"for AccessShareLock on orders, blocked by pid {holder_pid}." in text
+        assert f"blocker pid {holder_pid} (" in text and "holds AccessExclusiveLock on orders" in text
+        assert "    LOCK TABLE orders IN ACCESS EXCLUSIVE MODE\n" in text  # the query, fenced
+        assert f"ACCESS EXCLUSIVE lock held by pid {holder_pid}" in text
     finally:
         holder.rollback()
         done.wait(timeout=30)

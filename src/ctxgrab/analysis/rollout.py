@@ -642,6 +642,7 @@ def plan_rollback(
         "rollback_command": command,
         "rollback_steps": steps,
         "rollback": rollback,
+        "rollback_of": rollback["of_revision"],  # top-level, as the recent_deploy signal reads it
         "canary": canary.to_dict() if canary else None,
         "criteria": {"min_healthy_s": float(min_healthy_s), "max_restarts": int(max_restarts)},
         "events": items,
@@ -649,7 +650,8 @@ def plan_rollback(
     }
 
 
-def _commands(workload: Workload, canary: Canary | None, target: int | None) -> tuple[str, list[str]]:
+def _commands(workload: Workload, canary: Canary | None, target: int | None) -> tuple[str, list[dict[str, str | None]]]:
+    """The one command to quote, and the steps of the whole rollback (``command`` and ``why``)."""
     ns, name = workload.namespace, workload.name
     to = f" --to-revision={target}" if target is not None else ""
     if workload.kind == "Rollout":
@@ -657,13 +659,16 @@ def _commands(workload: Workload, canary: Canary | None, target: int | None) -> 
         if canary is not None:
             abort = f"kubectl argo rollouts abort {name} -n {ns}"
             return abort, [
-                abort + "   # sends all traffic back to the stable ReplicaSet now",
-                undo + "   # then make the stable revision the desired one again",
+                {"command": abort, "why": "sends all traffic back to the stable ReplicaSet now"},
+                {"command": undo, "why": "makes the stable revision the desired one again"},
             ]
-        return undo, [undo]
+        return undo, [{"command": undo, "why": None}]
     undo = f"kubectl rollout undo deployment/{name} -n {ns}{to}"
-    steps = []
+    steps: list[dict[str, str | None]] = []
     if workload.paused:
-        steps.append(f"kubectl rollout resume deployment/{name} -n {ns}   # undo refuses a paused deployment")
-    steps += [undo, f"kubectl rollout status deployment/{name} -n {ns} --timeout=10m"]
+        steps.append({"command": f"kubectl rollout resume deployment/{name} -n {ns}",
+                      "why": "undo refuses a paused deployment"})
+    steps += [{"command": undo, "why": None},
+              {"command": f"kubectl rollout status deployment/{name} -n {ns} --timeout=10m",
+               "why": "wait until the old revision is available again"}]
     return undo, steps

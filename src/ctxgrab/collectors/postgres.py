@@ -132,10 +132,32 @@ async def _server(conn: Any) -> dict[str, Any]:
             "started_at": _iso(row["started_at"]), "uptime_s": _f(row["uptime_s"])}
 
 
+_UNIT_BYTES = {"B": 1, "kB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4, "8kB": 8192, "16MB": 16 * 1024**2}
+_UNIT_SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def setting_value(value: str, unit: str | None) -> dict[str, Any]:
+    """A ``pg_settings`` value with its unit resolved to bytes or seconds.
+
+    >>> setting_value("65536", "kB")["bytes"], setting_value("5000", "ms")["seconds"]
+    (67108864, 5.0)
+    """
+    out: dict[str, Any] = {"value": value, "unit": unit, "bytes": None, "seconds": None}
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return out
+    if unit in _UNIT_BYTES:
+        out["bytes"] = int(number * _UNIT_BYTES[unit])
+    elif unit in _UNIT_SECONDS:
+        out["seconds"] = number * _UNIT_SECONDS[unit]
+    return out
+
+
 async def _settings(conn: Any) -> dict[str, dict[str, Any]]:
     # reset_val: the server/role/database value, not this session's own SETs.
     rows = await _rows(conn, "SELECT name, reset_val, unit FROM pg_settings WHERE name = ANY(%s)", (list(_SETTINGS),))
-    return {r["name"]: {"value": r["reset_val"], "unit": r["unit"]} for r in sorted(rows, key=lambda r: r["name"])}
+    return {r["name"]: setting_value(r["reset_val"], r["unit"]) for r in sorted(rows, key=lambda r: r["name"])}
 
 
 _TABLE_SQL = """
