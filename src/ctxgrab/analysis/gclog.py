@@ -499,10 +499,12 @@ def summarize(log: ParsedLog) -> dict[str, Any]:
             # Heap after a collection is the live set plus garbage it did not reach (never less),
             # so with many points fit the lower envelope: the lowest point per 1/12 to 1/24 of the span.
             afters = [(t, e.after_bytes) for e, t in zip(events, ts) if e.after_bytes is not None]
+            if len(pts) >= 8:
+                pts = _tighten(pts, afters)
             if len(pts) > 24:
-                pts = _lower_envelope(pts, max(12, min(24, len(pts) // 2)), afters)
+                pts = _lower_envelope(pts, max(12, min(24, len(pts) // 2)))
             elif len(pts) >= 8:
-                pts = _lower_envelope(pts, len(pts) // 2, afters)
+                pts = _lower_envelope(pts, len(pts) // 2)
             ys = [b for _, b in pts]
             xs_h = [t / 3600.0 for t, _ in pts]
             slope_h, r2 = _fit(xs_h, ys)
@@ -575,14 +577,8 @@ def _with_duration(e: GcEvent, d: float) -> GcEvent:
     return c
 
 
-def _lower_envelope(points: Sequence[tuple[float, int]], buckets: int,
-                    afters: Sequence[tuple[float, int]] = ()) -> list[tuple[float, int]]:
-    """The lowest point per time bucket.
-
-    Every collection's heap-after bounds the live set from above, so in a bucket that holds a
-    measuring collection, a lower heap-after of any other collection (a G1 young pause right
-    after a mixed one) tightens the bound. Buckets without a measuring collection stay empty.
-    """
+def _lower_envelope(points: Sequence[tuple[float, int]], buckets: int) -> list[tuple[float, int]]:
+    """The lowest point per time bucket."""
     t0, t1 = points[0][0], points[-1][0]
     if t1 <= t0:
         return list(points)
@@ -592,12 +588,33 @@ def _lower_envelope(points: Sequence[tuple[float, int]], buckets: int,
         i = min(buckets - 1, int((t - t0) / width))
         if i not in lows or b < lows[i][1]:
             lows[i] = (t, b)
-    for t, b in afters:
-        if t0 <= t <= t1:
-            i = min(buckets - 1, int((t - t0) / width))
-            if i in lows and b < lows[i][1]:
-                lows[i] = (t, b)
     return [lows[i] for i in sorted(lows)]
+
+
+def _tighten(points: Sequence[tuple[float, int]], afters: Sequence[tuple[float, int]]) -> list[tuple[float, int]]:
+    """Replace each measurement by the lowest heap-after of any collection shortly after it.
+
+    Every collection's heap-after bounds the live set from above, so a G1 young pause just
+    after a Remark that was measured with a full eden gives a tighter figure. "Shortly" is the
+    median gap between measurements, so a much later (and, in a leak, higher) point never
+    stands in for an early one.
+    """
+    gaps = sorted(b[0] - a[0] for a, b in zip(points, points[1:]))
+    horizon = gaps[len(gaps) // 2] if gaps else 0.0
+    out: list[tuple[float, int]] = []
+    j = 0
+    n = len(afters)
+    for t, b in points:
+        while j < n and afters[j][0] < t:
+            j += 1
+        best = (t, b)
+        k = j
+        while k < n and afters[k][0] <= t + horizon:
+            if afters[k][1] < best[1]:
+                best = afters[k]
+            k += 1
+        out.append(best)
+    return out
 
 
 def _median(values: Sequence[int]) -> float:

@@ -52,7 +52,7 @@ _PAUSE = re.compile(
     r"^(?P<name>Pause .*?)(?: " + _SIZE + r"->" + _SIZE + r"\(" + _SIZE + r"\))? (?P<ms>\d+(?:[.,]\d+)?)ms\s*$"
 )
 _ZGC_CYCLE = re.compile(
-    r"^(?P<name>(?:Garbage|Major|Minor) Collection) \((?P<cause>[^)]*)\)(?: \([^)]*\))* "
+    r"^(?P<name>(?:Garbage|Major|Minor) Collection) \((?P<cause>.+?)\)(?: \([^)]*\))* "
     + _SIZE + r"\(\d+%\)->" + _SIZE + r"\(\d+%\)"
 )
 _SHEN_CLEANUP = re.compile(r"^Concurrent cleanup " + _SIZE + r"->" + _SIZE + r"\(" + _SIZE + r"\)")
@@ -60,7 +60,6 @@ _YOUNG_GEN = re.compile(r"^(?:DefNew|PSYoungGen|ParNew): " + _SIZE + r"(?:\([^)]
 _REGIONS = re.compile(r"^(Eden|Survivor) regions: (\d+)->(\d+)")
 _ZGC_LIVE = re.compile(r"^Live:\s+-\s+" + _SIZE)
 _ONE_SIZE = re.compile(_SIZE)
-_PAREN = re.compile(r"\(([^()]*)\)")
 _MS = re.compile(r"(\d+(?:[.,]\d+)?)ms\s*$")
 _NOISE = re.compile(r"\s*\([^)]*\)|\d+(?:[.,]\d+)?\s*[KMGB]?(?:B/s)?|Learning N of N\.\s*")
 
@@ -96,8 +95,19 @@ def _pause_kind(name: str, collector: str | None) -> str:
 
 
 def _cause(name: str) -> str | None:
-    groups = _PAREN.findall(name)
-    # G1 "Pause Young (Normal) (G1 Evacuation Pause)": the last group is the cause.
+    """The last top-level parenthesised group: G1 "Pause Young (Normal) (G1 Evacuation Pause)" gives
+    "G1 Evacuation Pause", "Pause Full (System.gc())" gives "System.gc()"."""
+    groups: list[str] = []
+    depth = start = 0
+    for i, c in enumerate(name):
+        if c == "(":
+            if depth == 0:
+                start = i + 1
+            depth += 1
+        elif c == ")" and depth:
+            depth -= 1
+            if depth == 0:
+                groups.append(name[start:i])
     return groups[-1] if groups else None
 
 
@@ -229,7 +239,7 @@ class UnifiedParser:
             zm = _ZGC_CYCLE.match(msg)
             if zm is None:
                 if "(" in msg and ")" in msg:  # the start line: count why the cycle ran
-                    cause = msg[msg.index("(") + 1 : msg.index(")")]
+                    cause = _cause(msg) or "unknown"
                     log.triggers[cause] = log.triggers.get(cause, 0) + 1
                 return
             uptime, wall = self._stamp(m, text)
