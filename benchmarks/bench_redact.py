@@ -130,6 +130,31 @@ def incident_overhead(runs: int) -> tuple[float, float, float]:
     return statistics.median(with_r), statistics.median(without_r), statistics.median(inside)
 
 
+# Inputs shaped to make regular expressions backtrack; each should take milliseconds, not seconds.
+ADVERSARIAL = {
+    "hex-and-colons": ("1:" + "a" * 28 + "g ") * 200 + "::",
+    "secret-word keys": ("password" * 50 + "= ") * 100,
+    "unterminated PEM": "-----BEGIN RSA PRIVATE KEY-----" + "A" * 200_000,
+    "card-like digit groups": "4111 " * 4000,
+    "email-like": "a" * 5000 + "@" + "b." * 3000,
+    "base64 run": "A1b2" * 20_000,
+    "url userinfo": "http://" + "a:" * 5000 + "@",
+    "digits": "1" * 100_000,
+    "key=value flood": ("key=" + "k" * 10 + " ") * 5000,
+}
+
+
+def adversarial() -> None:
+    print("\nadversarial inputs (worst of 3 runs)")
+    for name, text in ADVERSARIAL.items():
+        worst = 0.0
+        for _ in range(3):
+            t = time.perf_counter()
+            redact(text)
+            worst = max(worst, time.perf_counter() - t)
+        print(f"  {name:24} {len(text):>8} chars {worst * 1000:8.1f} ms")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--per-kind", type=int, default=300)
@@ -174,6 +199,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{n:16} {s:8.3f} s  {mb / s:8.2f} MB/s  {len(corpus) / s:10.0f} records/s")
     if "detect-secrets" in tools:
         print(f"ctxgrab is {tools['detect-secrets']['seconds'] / tools['ctxgrab']['seconds']:.1f}x faster")
+
+    adversarial()
 
     with_r, without_r, inside = incident_overhead(args.runs)
     print(f"\ndemo incident (payments fixture), median of {args.runs} interleaved runs each:")
