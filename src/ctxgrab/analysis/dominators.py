@@ -56,49 +56,49 @@ VERDICT_ONE_DUMP = (
 
 
 @jit
-def _dfs(start, dst, root):
-    """Preorder numbers from ``root``: dfn[node] (-1 unreachable), vertex[dfn], parent[dfn] (as a dfn)."""
+def _dfs(start, dst, root, it):
+    """Preorder numbers from ``root``: dfn[node] (-1 unreachable), vertex[dfn], parent[dfn] (as a dfn).
+
+    ``it`` (one edge cursor per node, scratch) is passed in so its width can follow the edge count.
+    No explicit stack: the DFS path is the chain of parents.
+    """
     n_nodes = start.shape[0] - 1
     dfn = np.full(n_nodes, -1, np.int32)
     vertex = np.empty(n_nodes, np.int32)
     parent = np.empty(n_nodes, np.int32)
-    stack_node = np.empty(n_nodes, np.int32)
-    stack_edge = np.empty(n_nodes, np.int64)
     dfn[root] = 0
     vertex[0] = root
     parent[0] = 0
     n = 1
-    stack_node[0] = root
-    stack_edge[0] = start[root]
-    sp = 1
-    while sp > 0:
-        u = stack_node[sp - 1]
-        e = stack_edge[sp - 1]
+    u = root
+    it[root] = start[root]
+    while True:
+        e = it[u]
         end = start[u + 1]
         pushed = False
         while e < end:
             v = dst[e]
             e += 1
             if dfn[v] < 0:
+                it[u] = e
                 dfn[v] = n
                 vertex[n] = v
                 parent[n] = dfn[u]
                 n += 1
-                stack_edge[sp - 1] = e
-                stack_node[sp] = v
-                stack_edge[sp] = start[v]
-                sp += 1
+                it[v] = start[v]
+                u = v
                 pushed = True
                 break
         if not pushed:
-            sp -= 1
+            if u == root:
+                break
+            u = vertex[parent[dfn[u]]]
     return dfn, vertex, parent, n
 
 
 @jit
-def _preds(start, dst, dfn, vertex, n):
-    """Predecessor lists in DFS-number space (CSR)."""
-    pstart = np.zeros(n + 1, np.int64)
+def _preds(start, dst, dfn, vertex, n, pstart):
+    """Predecessor lists in DFS-number space (CSR); ``pstart`` (n + 1 zeros) is filled in."""
     for i in range(n):
         u = vertex[i]
         for e in range(start[u], start[u + 1]):
@@ -106,19 +106,22 @@ def _preds(start, dst, dfn, vertex, n):
     for i in range(n):
         pstart[i + 1] += pstart[i]
     pred = np.empty(pstart[n], np.int32)
-    fill = pstart[:n].copy()
+    # Fill with pstart[j] as the cursor (it ends at the next list's start), then shift back.
     for i in range(n):
         u = vertex[i]
         for e in range(start[u], start[u + 1]):
             j = dfn[dst[e]]
-            pred[fill[j]] = i
-            fill[j] += 1
-    return pstart, pred
+            pred[pstart[j]] = i
+            pstart[j] += 1
+    for j in range(n, 0, -1):
+        pstart[j] = pstart[j - 1]
+    pstart[0] = 0
+    return pred
 
 
 @jit
 def _snca(pstart, pred, parent, n):
-    """Immediate dominators (in DFS-number space) by Semi-NCA."""
+    """Immediate dominators (in DFS-number space) by Semi-NCA; ``parent`` becomes ``idom`` in place."""
     semi = np.arange(n).astype(np.int32)
     label = np.arange(n).astype(np.int32)
     anc = np.full(n, -1, np.int32)
@@ -148,7 +151,7 @@ def _snca(pstart, pred, parent, n):
                 sw = semi[u]
         semi[w] = sw
         anc[w] = parent[w]
-    idom = parent[:n].copy()
+    idom = parent
     idom[0] = 0
     for w in range(1, n):
         d = idom[w]
@@ -159,86 +162,134 @@ def _snca(pstart, pred, parent, n):
 
 
 @jit
-def _retained(idom, shallow_dfn):
-    ret = shallow_dfn.copy()
-    for w in range(ret.shape[0] - 1, 0, -1):
+def _retained(idom, vertex, shallow):
+    n = idom.shape[0]
+    ret = np.empty(n, np.int64)
+    ret[0] = 0
+    for w in range(1, n):
+        ret[w] = shallow[vertex[w]]
+    for w in range(n - 1, 0, -1):
         ret[idom[w]] += ret[w]
     return ret
 
 
 @jit
-def _dom_preorder(idom, cls_dfn, n_classes):
-    """Preorder of the dominator tree (subtrees become ranges) and, per object, whether no
-    dominator above it has the same class (the objects a class's retained size sums)."""
+def _dom_preorder(idom, vertex, obj_class, obj_kind, class_ci, n_classes):
+    """Preorder of the dominator tree (a subtree becomes the range ``pos[d]:pos[d] + size[d]``)
+    and, per object, whether no dominator above it has the same class (the objects a class's
+    retained size sums). No child lists and no stack: a dominator always has the smaller DFS
+    number, so sizes accumulate in one reverse pass and positions in one forward pass, and
+    going up the tree is following idom."""
     n = idom.shape[0]
-    cstart = np.zeros(n + 1, np.int64)
-    for w in range(1, n):
-        cstart[idom[w] + 1] += 1
-    for i in range(n):
-        cstart[i + 1] += cstart[i]
-    child = np.empty(max(n - 1, 0), np.int32)
-    fill = cstart[:n].copy()
+    size = np.ones(n, np.int32)
+    for w in range(n - 1, 0, -1):
+        size[idom[w]] += size[w]
+    pos = np.empty(n, np.int32)
+    nxt = np.empty(n, np.int32)  # next free position below each node
+    pos[0] = 0
+    nxt[0] = 1
     for w in range(1, n):
         p = idom[w]
-        child[fill[p]] = w
-        fill[p] += 1
-    order = np.empty(n, np.int32)
-    pos = np.empty(n, np.int32)
-    size = np.ones(n, np.int32)
+        pos[w] = nxt[p]
+        nxt[p] += size[w]
+        nxt[w] = pos[w] + 1
+    order = nxt  # no longer needed: reuse its memory
+    for w in range(n):
+        order[pos[w]] = w
     top = np.zeros(n, np.bool_)
     active = np.zeros(n_classes, np.int32)
-    stack = np.empty(n, np.int32)
-    it = cstart[:n].copy()
-    k = 0
-    sp = 0
-    stack[0] = 0
-    sp = 1
-    order[0] = 0
-    pos[0] = 0
-    k = 1
-    while sp > 0:
-        u = stack[sp - 1]
-        if it[u] < cstart[u + 1]:
-            v = child[it[u]]
-            it[u] += 1
-            order[k] = v
-            pos[v] = k
-            k += 1
-            c = cls_dfn[v]
-            if c >= 0:
-                if active[c] == 0:
-                    top[v] = True
-                active[c] += 1
-            stack[sp] = v
-            sp += 1
-        else:
-            sp -= 1
-            size[u] = k - pos[u]
-            c = cls_dfn[u]
-            if u != 0 and c >= 0:
-                active[c] -= 1
-    return order, pos, size, top, cstart, child
+    u = 0  # deepest node on the current root path
+    for k in range(1, n):
+        v = order[k]
+        while k >= pos[u] + size[u]:  # leave the subtrees that ended
+            o = vertex[u]
+            active[class_ci if obj_kind[o] == 1 else obj_class[o]] -= 1
+            u = idom[u]
+        o = vertex[v]
+        c = class_ci if obj_kind[o] == 1 else obj_class[o]
+        if active[c] == 0:
+            top[v] = True
+        active[c] += 1
+        u = v
+    return order, pos, size, top
 
 
 @jit
-def _bfs_parents(start, dst, root):
-    n_nodes = start.shape[0] - 1
-    parent = np.full(n_nodes, -1, np.int32)
-    queue = np.empty(n_nodes, np.int32)
-    parent[root] = root
-    queue[0] = root
-    head = 0
-    tail = 1
-    while head < tail:
-        u = queue[head]
-        head += 1
-        for e in range(start[u], start[u + 1]):
-            v = dst[e]
-            if parent[v] < 0:
-                parent[v] = u
-                queue[tail] = v
-                tail += 1
-    return parent
+def _children(d, order, pos, size, out):
+    """Dominator-tree children of d, by hopping over sibling subtrees in the preorder."""
+    k = pos[d] + 1
+    end = pos[d] + size[d]
+    m = 0
+    while k < end:
+        c = order[k]
+        out[m] = c
+        m += 1
+        k += size[c]
+    return m
+
+
+@jit
+def _class_members(vertex, obj_class, obj_kind, class_ci, top, c):
+    m = 0
+    for d in range(1, vertex.shape[0]):
+        o = vertex[d]
+        if top[d] and (class_ci if obj_kind[o] == 1 else obj_class[o]) == c:
+            m += 1
+    out = np.empty(m, np.int32)
+    m = 0
+    for d in range(1, vertex.shape[0]):
+        o = vertex[d]
+        if top[d] and (class_ci if obj_kind[o] == 1 else obj_class[o]) == c:
+            out[m] = d
+            m += 1
+    return out
+
+
+@jit
+def _class_totals(vertex, obj_class, obj_kind, class_ci, shallow, retained, top, n_classes):
+    """Per class over live objects: instances, shallow bytes, and retained bytes of top instances."""
+    count = np.zeros(n_classes, np.int64)
+    shal = np.zeros(n_classes, np.int64)
+    ret = np.zeros(n_classes, np.int64)
+    for d in range(1, vertex.shape[0]):
+        o = vertex[d]
+        c = class_ci if obj_kind[o] == 1 else obj_class[o]
+        count[c] += 1
+        shal[c] += shallow[o]
+        if top[d]:
+            ret[c] += retained[d]
+    return count, shal, ret
+
+
+@jit
+def _subtree_totals(order, lo, hi, vertex, obj_class, obj_kind, class_ci, shallow, retained, top, n_classes):
+    """Per class within one dominator subtree (a preorder range): instances, shallow bytes and
+    retained bytes of the instances not below another of their class."""
+    count = np.zeros(n_classes, np.int64)
+    shal = np.zeros(n_classes, np.int64)
+    ret = np.zeros(n_classes, np.int64)
+    for k in range(lo, hi):
+        d = order[k]
+        if d == 0:
+            continue
+        o = vertex[d]
+        c = class_ci if obj_kind[o] == 1 else obj_class[o]
+        count[c] += 1
+        shal[c] += shallow[o]
+        if top[d]:
+            ret[c] += retained[d]
+    return count, shal, ret
+
+
+@jit
+def _histogram(obj_class, obj_kind, shallow, n_classes, class_ci):
+    count = np.zeros(n_classes, np.int64)
+    total = np.zeros(n_classes, np.int64)
+    for i in range(obj_class.shape[0]):
+        c = class_ci if obj_kind[i] == 1 else obj_class[i]
+        count[c] += 1
+        total[c] += shallow[i]
+    return count, total
 
 
 # --------------------------------------------------------------------------- tree
@@ -263,9 +314,9 @@ class DominatorTree:
     dom_order: np.ndarray
     dom_pos: np.ndarray
     dom_size: np.ndarray
-    child_start: np.ndarray
-    child: np.ndarray
-    cls: np.ndarray  # histogram class per DFS number (-1 for the super-root)
+    obj_class: np.ndarray  # the dump's arrays (shared, not copied), to give classes by DFS number
+    obj_kind: np.ndarray
+    class_ci: int  # index of java.lang.Class: class objects count under it
 
     @property
     def n_live(self) -> int:
@@ -278,7 +329,14 @@ class DominatorTree:
         return int(self.retained_bytes[d]) if d >= 0 else 0
 
     def children(self, d: int) -> np.ndarray:
-        return self.child[self.child_start[d]:self.child_start[d + 1]]
+        """DFS numbers of the objects whose immediate dominator is d."""
+        out = np.empty(int(self.dom_size[d]), np.int32)
+        return out[: _children(d, self.dom_order, self.dom_pos, self.dom_size, out)]
+
+    def cls(self, ds: np.ndarray | int) -> np.ndarray:
+        """Histogram class index (class objects -> java.lang.Class) of DFS numbers ``ds``."""
+        objs = self.vertex[ds]
+        return np.where(self.obj_kind[objs] == KIND_CLASS, self.class_ci, self.obj_class[objs])
 
 
 def dominator_tree(dump: HeapDump) -> DominatorTree:
@@ -289,24 +347,24 @@ def dominator_tree(dump: HeapDump) -> DominatorTree:
     23058000
     """
     root = dump.super_root
-    dfn, vertex, parent, n = _dfs(dump.edge_start, dump.edge_dst, root)
-    vertex = vertex[:n].copy()
-    parent = parent[:n].copy()
-    pstart, pred = _preds(dump.edge_start, dump.edge_dst, dfn, vertex, n)
+    start = dump.edge_start
+    it = np.empty(start.shape[0] - 1, start.dtype)
+    dfn, vertex, parent, n = _dfs(start, dump.edge_dst, root, it)
+    del it
+    vertex = vertex[:n]
+    parent = parent[:n]
+    wide = dump.edge_dst.shape[0] >= 2**31
+    pstart = np.zeros(n + 1, np.int64 if wide else np.int32)
+    pred = _preds(start, dump.edge_dst, dfn, vertex, n, pstart)
     idom = _snca(pstart, pred, parent, n)
     del pstart, pred, parent
-    shallow_dfn = np.zeros(n, np.int64)
-    shallow_dfn[1:] = dump.shallow_bytes[vertex[1:]]
-    retained = _retained(idom, shallow_dfn)
-    del shallow_dfn
-    hist_cls = dump.histogram_class()
-    cls_dfn = np.empty(n, np.int32)
-    cls_dfn[0] = -1
-    cls_dfn[1:] = hist_cls[vertex[1:]]
-    del hist_cls
-    order, pos, size, top, cstart, child = _dom_preorder(idom, cls_dfn, len(dump.class_names))
+    retained = _retained(idom, vertex, dump.shallow_bytes)
+    class_ci = dump.class_names.index("java.lang.Class")
+    order, pos, size, top = _dom_preorder(idom, vertex, dump.obj_class, dump.obj_kind, class_ci,
+                                          len(dump.class_names))
     return DominatorTree(dfn=dfn, vertex=vertex, idom=idom, retained_bytes=retained, top_of_class=top,
-                         dom_order=order, dom_pos=pos, dom_size=size, child_start=cstart, child=child, cls=cls_dfn)
+                         dom_order=order, dom_pos=pos, dom_size=size, obj_class=dump.obj_class,
+                         obj_kind=dump.obj_kind, class_ci=class_ci)
 
 
 # --------------------------------------------------------------------------- report
@@ -329,17 +387,12 @@ def heap_report(dump: HeapDump, tree: DominatorTree | None = None, *, top: int =
         tree = dominator_tree(dump)
     names = dump.class_names
     nc = len(names)
-    hist_cls = dump.histogram_class()
-    h_count = np.bincount(hist_cls, minlength=nc)
-    h_bytes = np.bincount(hist_cls, weights=dump.shallow_bytes, minlength=nc).astype(np.int64)
-    del hist_cls
-    live = tree.cls[1:]
-    total_live = int(tree.retained_bytes[0])
-    live_count = np.bincount(live, minlength=nc)
-    live_shallow = np.bincount(live, weights=dump.shallow_bytes[tree.vertex[1:]], minlength=nc).astype(np.int64)
-    topf = tree.top_of_class[1:]
-    cls_retained = np.bincount(live[topf], weights=tree.retained_bytes[1:][topf], minlength=nc).astype(np.int64)
     class_ci = names.index("java.lang.Class")
+    h_count, h_bytes = _histogram(dump.obj_class, dump.obj_kind, dump.shallow_bytes, nc, class_ci)
+    total_live = int(tree.retained_bytes[0])
+    live_count, live_shallow, cls_retained = _class_totals(tree.vertex, dump.obj_class, dump.obj_kind, class_ci,
+                                                           dump.shallow_bytes, tree.retained_bytes,
+                                                           tree.top_of_class, nc)
 
     def pct(x: float) -> float:
         return round(float(x) / total_live, 4) if total_live else 0.0
@@ -404,14 +457,14 @@ def _suspects(dump: HeapDump, tree: DominatorTree, total_live: int, cls_retained
     kids = tree.children(0)
     big = kids[ret[kids] >= threshold]
     big = big[np.argsort(-ret[big], kind="stable")]
-    bfs: np.ndarray | None = None
     out: list[dict[str, Any]] = []
-    covered: list[tuple[int, int]] = []  # dominator preorder ranges already explained
+    covered: list[np.ndarray] = []  # per object suspect: retained per class inside its subtree
     for d in big.tolist()[:5]:
-        if bfs is None:
-            bfs = _bfs_parents(dump.edge_start, dump.edge_dst, dump.super_root)
-        out.append(_object_suspect(dump, tree, d, total_live, bfs))
-        covered.append((int(tree.dom_pos[d]), int(tree.dom_pos[d] + tree.dom_size[d])))
+        out.append(_object_suspect(dump, tree, d, total_live))
+        lo, hi = int(tree.dom_pos[d]), int(tree.dom_pos[d] + tree.dom_size[d])
+        covered.append(_subtree_totals(tree.dom_order, lo, hi, tree.vertex, dump.obj_class, dump.obj_kind,
+                                       tree.class_ci, dump.shallow_bytes, ret, tree.top_of_class,
+                                       len(dump.class_names))[2])
     # Classes whose instances together retain >= 10%, when no object suspect above holds them.
     topf = tree.top_of_class
     for c in np.argsort(-cls_retained, kind="stable")[:20].tolist():
@@ -419,18 +472,12 @@ def _suspects(dump: HeapDump, tree: DominatorTree, total_live: int, cls_retained
             break
         if c == class_ci:
             continue
-        inside = 0
-        for lo, hi in covered:
-            sub = tree.dom_order[lo:hi]
-            sel = sub[(tree.cls[sub] == c) & topf[sub]]
-            inside += int(ret[sel].sum())
+        inside = sum(int(r[c]) for r in covered)
         if inside >= 0.5 * cls_retained[c]:
             continue
-        members = np.flatnonzero((tree.cls == c) & topf)
+        members = _class_members(tree.vertex, dump.obj_class, dump.obj_kind, tree.class_ci, topf, c)
         biggest = int(members[np.argmax(ret[members])])
-        if bfs is None:
-            bfs = _bfs_parents(dump.edge_start, dump.edge_dst, dump.super_root)
-        s = _object_suspect(dump, tree, biggest, total_live, bfs)
+        s = _object_suspect(dump, tree, biggest, total_live)
         name = dump.class_names[c]
         n_inst = int(members.shape[0])
         s["kind"] = "class"
@@ -445,8 +492,7 @@ def _suspects(dump: HeapDump, tree: DominatorTree, total_live: int, cls_retained
     return out
 
 
-def _object_suspect(dump: HeapDump, tree: DominatorTree, d: int, total_live: int,
-                    bfs: np.ndarray) -> dict[str, Any]:
+def _object_suspect(dump: HeapDump, tree: DominatorTree, d: int, total_live: int) -> dict[str, Any]:
     ret = tree.retained_bytes
     # Walk down while one child holds most of what its parent retains.
     acc = d
@@ -464,7 +510,7 @@ def _object_suspect(dump: HeapDump, tree: DominatorTree, d: int, total_live: int
     fan: list[dict[str, Any]] = []
     tail: list[str] = []
     if kids.shape[0]:
-        kc = tree.cls[kids]
+        kc = tree.cls(kids)
         k_count = np.bincount(kc)
         k_ret = np.bincount(kc, weights=ret[kids]).astype(np.int64)
         for c in np.argsort(-k_ret, kind="stable")[:3].tolist():
@@ -481,16 +527,15 @@ def _object_suspect(dump: HeapDump, tree: DominatorTree, d: int, total_live: int
             if sub.shape[0] == 0 or len(tail) >= 4:
                 break
             x = int(sub[np.argmax(ret[sub])])
-            name = dump.class_names[int(tree.cls[x])]
+            name = dump.class_names[int(tree.cls(x))]
             if name != last:  # collapse chains of one class (hash buckets, linked lists)
                 tail.append(name)
                 last = name
     # Where the memory lies below the accumulation point: shallow bytes by class in its subtree.
     lo = int(tree.dom_pos[acc])
-    sub = tree.dom_order[lo:lo + int(tree.dom_size[acc])]
-    sc = tree.cls[sub]
-    s_bytes = np.bincount(sc, weights=dump.shallow_bytes[tree.vertex[sub]]).astype(np.int64)
-    s_count = np.bincount(sc)
+    s_count, s_bytes, _ = _subtree_totals(tree.dom_order, lo, lo + int(tree.dom_size[acc]), tree.vertex,
+                                          dump.obj_class, dump.obj_kind, tree.class_ci, dump.shallow_bytes, ret,
+                                          tree.top_of_class, len(dump.class_names))
     holds = [{"class": dump.class_names[c], "instances": int(s_count[c]), "shallow_bytes": int(s_bytes[c])}
              for c in np.argsort(-s_bytes, kind="stable")[:3].tolist() if s_count[c]]
 
@@ -498,7 +543,7 @@ def _object_suspect(dump: HeapDump, tree: DominatorTree, d: int, total_live: int
         ci = dump.class_names.index(f["class"])
         if ci < s_count.shape[0]:
             f["instances"] = int(s_count[ci])
-    path = _path_from_root(dump, tree, bfs, int(tree.vertex[acc]))
+    path = _path_from_root(dump, tree, acc)
     holder = dump.describe(int(tree.vertex[d]))
     if dump.obj_kind[tree.vertex[d]] == KIND_CLASS and len(chain) > 1:
         # "class Payments retains…" says less than the object its static field holds.
@@ -521,7 +566,7 @@ def _object_suspect(dump: HeapDump, tree: DominatorTree, d: int, total_live: int
             + via + (f" holding {fan_txt}" if fan_txt else ""))
     return {
         "kind": "object",
-        "class": dump.class_names[int(tree.cls[d])],
+        "class": dump.class_names[int(tree.cls(d))],
         "object": holder,
         "description": desc,
         "retained_bytes": int(ret[d]),
@@ -532,23 +577,25 @@ def _object_suspect(dump: HeapDump, tree: DominatorTree, d: int, total_live: int
     }
 
 
-def _path_from_root(dump: HeapDump, tree: DominatorTree, bfs: np.ndarray, obj: int) -> list[str]:
-    """Shortest reference path from a GC root to ``obj``, one readable step per element."""
-    nodes = [obj]
-    root = dump.super_root
-    while nodes[-1] != root and bfs[nodes[-1]] >= 0 and len(nodes) < 10_000:
-        nodes.append(int(bfs[nodes[-1]]))
-    nodes.reverse()  # super-root, gc root, ..., obj
-    steps: list[str] = []
-    if len(nodes) < 2:
-        return [dump.describe(obj)]
-    first = nodes[1]
-    steps.append(f"GC root ({dump.root_kind.get(first, 'class' if dump.obj_kind[first] == KIND_CLASS else 'root')}): "
-                 f"{dump.describe(first)}")
-    for a, b in zip(nodes[1:], nodes[2:]):
+def _path_from_root(dump: HeapDump, tree: DominatorTree, d: int) -> list[str]:
+    """The reference path from a GC root down to DFS number ``d``, one readable step per element.
+
+    Every path from a root to d passes through all of d's dominators, so the path is the chain
+    of dominators; where a dominator does not reference the next one directly, the step says so.
+    """
+    chain = [d]
+    while chain[-1] != 0 and len(chain) < 10_000:
+        chain.append(int(tree.idom[chain[-1]]))
+    chain.reverse()  # super-root, top dominator, ..., d
+    objs = [int(tree.vertex[x]) for x in chain[1:]]
+    first = objs[0]
+    kind = dump.root_kind.get(first, "class" if dump.obj_kind[first] == KIND_CLASS else "")
+    steps = [f"GC root ({kind}): {dump.describe(first)}" if kind
+             else f"{dump.describe(first)} (held by several GC roots)"]
+    for a, b in zip(objs, objs[1:]):
         lo, hi = int(dump.edge_start[a]), int(dump.edge_start[a + 1])
         hit = np.flatnonzero(dump.edge_dst[lo:hi] == b)
-        label = dump.edge_label(a, int(dump.edge_slot[lo + hit[0]])) if hit.shape[0] else "→"
+        label = dump.edge_label(a, int(dump.edge_slot[lo + hit[0]])) if hit.shape[0] else "… (indirectly)"
         steps.append(f"{label} → {dump.describe(b)}")
     if len(steps) > 12:  # keep the root end and the holder end
         steps = steps[:4] + [f"… {len(steps) - 8} more steps …"] + steps[-4:]

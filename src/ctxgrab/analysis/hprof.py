@@ -334,6 +334,51 @@ def _scan(b, pos, end, idsz, cls_keys, cls_vals, lay_start, lay_count, lay_off, 
     return pos, status
 
 
+@jit
+def _slot(x, mask):
+    p = (x >> 3) * 0x7E3779B97F4A7C15  # multiplicative hash of an 8-aligned address (wraps in int64)
+    return (p ^ (p >> 29)) & mask
+
+
+@jit
+def _build_index(obj_id, table):
+    """Insert every object index into ``table`` (all -1) keyed by its id; returns the duplicates."""
+    mask = table.shape[0] - 1
+    dup = 0
+    for i in range(obj_id.shape[0]):
+        x = obj_id[i]
+        h = _slot(x, mask)
+        while True:
+            j = table[h]
+            if j < 0:
+                table[h] = i
+                break
+            if obj_id[j] == x:
+                dup += 1
+                break
+            h = (h + 1) & mask
+    return dup
+
+
+@jit
+def _lookup_ids(ids, obj_id, table, out):
+    """out[k] = index of the object with id ids[k], or -1."""
+    mask = table.shape[0] - 1
+    for k in range(ids.shape[0]):
+        x = ids[k]
+        h = _slot(x, mask)
+        r = -1
+        while True:
+            j = table[h]
+            if j < 0:
+                break
+            if obj_id[j] == x:
+                r = j
+                break
+            h = (h + 1) & mask
+        out[k] = r
+
+
 # --------------------------------------------------------------------------- Python side
 
 
@@ -388,7 +433,7 @@ class _Builder:
         self.o_id = np.empty(cap_o, np.int64)
         self.o_cls = np.empty(cap_o, np.int32)
         self.o_kind = np.empty(cap_o, np.uint8)
-        self.o_len = np.empty(cap_o, np.int64)
+        self.o_len = np.empty(cap_o, np.uint32)
         self.o_nedge = np.empty(cap_o, np.int32)
         self.e_dst = np.empty(cap_e, np.int64)
         self.e_slot = np.empty(cap_e, np.uint8)
@@ -745,7 +790,7 @@ class _Parser:
             end = buf.shape[0]
             pos = 0
             while True:
-                if self.prim_cls.min() < 0:
+                if self._tables_dirty:
                     self._prim_classes()
                 keys, vals, ls, lc, lo, lsl = self._tables()
                 pos, status = _scan(buf, pos, end, self.id_size, keys, vals, ls, lc, lo, lsl, self.prim_cls,
@@ -805,8 +850,8 @@ class _Parser:
         obj_id = np.empty(n, np.int64)
         obj_cls = np.empty(n, np.int32)
         obj_kind = np.empty(n, np.uint8)
-        obj_len = np.empty(n, np.int64)
-        nedge = np.empty(n + 1, np.int64)
+        obj_len = np.empty(n, np.uint32)
+        nedge = np.empty(n, np.int32)
         e_id = np.empty(ne, np.int64)
         e_slot = np.empty(ne, np.uint8)
         io_, ie = 0, 0
@@ -825,44 +870,41 @@ class _Parser:
         unknown = int(np.count_nonzero((obj_cls < 0) & (obj_kind == KIND_INSTANCE)))
         if unknown:
             self.warnings.append(f"{unknown:,} instances of classes missing from the dump: their references are lost")
-        obj_cls[obj_cls < 0] = self._synthetic_class("<unknown class>") if unknown or (obj_cls < 0).any() else 0
+        if (obj_cls < 0).any():
+            obj_cls[obj_cls < 0] = self._synthetic_class("<unknown class>")
 
-        # Edge targets: ids -> object indices; references to ids not in the dump are dropped.
-        order = np.argsort(obj_id, kind="stable")
-        sorted_ids = obj_id[order]
-        dup = int(np.count_nonzero(sorted_ids[1:] == sorted_ids[:-1])) if n > 1 else 0
+        # Edge targets: ids -> object indices through an open-addressing hash table (4 bytes a slot,
+        # far less than sorting the ids); references to ids not in the dump are dropped.
+        table = np.full(1 << max(4, int(n * 1.3).bit_length()), -1, np.int32)
+        dup = _build_index(obj_id, table)
         if dup:
             self.warnings.append(f"{dup:,} object ids appear twice; references go to the first")
         e_dst = np.empty(ne, np.int32)
-        step = 1 << 22
-        for s in range(0, ne, step):
-            chunk = e_id[s:s + step]
-            at = np.searchsorted(sorted_ids, chunk)
-            np.minimum(at, n - 1, out=at)
-            hit = sorted_ids[at] == chunk
-            e_dst[s:s + step] = np.where(hit, order[at], -1)
-        del e_id, sorted_ids
-        valid = e_dst >= 0
-        starts = np.zeros(n + 2, np.int64)
-        np.cumsum(nedge[:n], out=starts[1:n + 1])
-        dangling = ne - int(np.count_nonzero(valid))
-        if dangling:
-            vc = np.zeros(ne + 1, np.int64)
-            np.cumsum(valid, out=vc[1:])
-            starts[: n + 1] = vc[starts[: n + 1]]
-            e_dst = e_dst[valid]
-            e_slot = e_slot[valid]
-            del vc
-        del valid, nedge
+        _lookup_ids(e_id, obj_id, table, e_dst)
+        del e_id
+        root_idx = np.empty(r_id.shape[0], np.int32)
+        _lookup_ids(r_id, obj_id, table, root_idx)
+        del table
+        wide = ne + n >= 2**32 - 1  # edge offsets fit 32 bits for any dump below ~4 billion references
+        starts = np.zeros(n + 2, np.int64 if wide else np.uint32)
+        np.cumsum(nedge, out=starts[1:n + 1])
+        del nedge
+        bad = np.flatnonzero(e_dst < 0)
+        if bad.shape[0]:
+            owner = np.searchsorted(starts[: n + 1], bad, side="right") - 1
+            lost = np.bincount(owner, minlength=n)
+            starts[1:n + 1] -= np.cumsum(lost).astype(starts.dtype)
+            keep = e_dst >= 0
+            e_dst = e_dst[keep]
+            e_slot = e_slot[keep]
+            del keep, owner, lost
         # Super-root edges: every GC root, and every class object (classes live as long as their loader).
-        root_idx = _map_ids(obj_id, order, r_id)
         root_kind: dict[int, str] = {}
         for i, k in zip(root_idx.tolist(), r_kind.tolist()):
             if i >= 0 and i not in root_kind:
                 root_kind[i] = ROOT_KINDS.get(k, "unknown")
         class_objs = np.flatnonzero(obj_kind == KIND_CLASS).astype(np.int32)
         sr = np.unique(np.concatenate([root_idx[root_idx >= 0].astype(np.int32), class_objs]))
-        del order
         e_dst = np.concatenate([e_dst, sr])
         e_slot = np.concatenate([e_slot, np.full(sr.shape[0], SLOT_NONE, np.uint8)])
         starts[n + 1] = e_dst.shape[0]
@@ -885,10 +927,13 @@ class _Parser:
             static_names.append([lbl for _t, lbl in c.edges])
         class_ids = np.array([c.obj_id for c in self.classes], dtype=np.int64)
 
+        guess = True if compressed is None else compressed
+        shallow = _shallow_sizes(obj_kind, obj_cls, obj_len, self, guess, class_ci)
         if compressed is None:
-            est = _shallow_sizes(obj_kind, obj_cls, obj_len, self, True, class_ci).sum() if n else 0
-            compressed = self.id_size == 8 and est < 30 * 1024**3
-        shallow = _shallow_sizes(obj_kind, obj_cls, obj_len, self, compressed, class_ci)
+            # HotSpot turns compressed oops off for heaps of 32 GB and more.
+            compressed = self.id_size == 8 and int(shallow.sum(dtype=np.int64)) < 30 * 1024**3
+            if not compressed and self.id_size == 8:
+                shallow = _shallow_sizes(obj_kind, obj_cls, obj_len, self, False, class_ci)
         del obj_len
         root_count = int(r_id.shape[0])
         return HeapDump(
@@ -902,14 +947,6 @@ class _Parser:
 
 class _BadClass(Exception):
     pass
-
-
-def _map_ids(obj_id: np.ndarray, order: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    if obj_id.shape[0] == 0 or ids.shape[0] == 0:
-        return np.full(ids.shape[0], -1, np.int64)
-    sorted_ids = obj_id[order]
-    at = np.minimum(np.searchsorted(sorted_ids, ids), obj_id.shape[0] - 1)
-    return np.where(sorted_ids[at] == ids, order[at], -1)
 
 
 def _shallow_sizes(kind: np.ndarray, cls: np.ndarray, length: np.ndarray, p: _Parser, compressed: bool,
@@ -945,13 +982,15 @@ def _shallow_sizes(kind: np.ndarray, cls: np.ndarray, length: np.ndarray, p: _Pa
     m = kind == KIND_INSTANCE
     out[m] = inst[cls[m]]
     m = kind == KIND_OBJ_ARRAY
-    out[m] = ((ahdr + length[m] * ref) + 7) & ~7
+    out[m] = ((ahdr + length[m].astype(np.int64) * ref) + 7) & ~7
     m = kind == KIND_PRIM_ARRAY
     if ahdr == 20:
         ahdr_p = np.where(elem[cls[m]] == 8, 24, 20)  # 8-byte elements start 8-aligned
     else:
         ahdr_p = ahdr
-    out[m] = ((ahdr_p + length[m] * elem[cls[m]]) + 7) & ~7
+    out[m] = ((ahdr_p + length[m].astype(np.int64) * elem[cls[m]]) + 7) & ~7
     m = kind == KIND_CLASS
     out[m] = (statics[cls[m]] + 7) & ~7
+    if out.shape[0] == 0 or int(out.max()) < 2**32:
+        return out.astype(np.uint32)  # half the memory; only arrays over 4 GB need 64 bits
     return out
