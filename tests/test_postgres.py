@@ -81,6 +81,7 @@ def orders(pg):
         conn.execute("CREATE INDEX orders_customer_id_idx ON orders (customer_id)")
         conn.execute("CREATE TABLE customers (id integer PRIMARY KEY)")
         conn.execute("INSERT INTO customers SELECT g FROM generate_series(1, 1000) g")
+        conn.execute("ANALYZE customers")
         conn.execute("ALTER TABLE orders ADD CONSTRAINT orders_customer_fk FOREIGN KEY (customer_id) "
                      "REFERENCES customers (id)")
         conn.execute(f"INSERT INTO orders (customer_id, amount) SELECT 1 + g % 1000, g * 0.01 "
@@ -459,3 +460,53 @@ def test_change_command_end_to_end(pg, orders, tmp_path):
                                  "--sample-s", "0.1", "drop it"])
     assert result.exit_code == 2
     assert "table no_such_table not found" in result.stderr
+
+
+def test_change_reads_the_database_and_deploy_state_from_the_service_config(pg, orders):
+    """The planner hookup: service ``database: {source, tables}`` and ``kubernetes: {...}``."""
+    import k8s_fake
+
+    from ctxgrab.commands.change import _deploys, database_for
+
+    with k8s_fake.FakeKubeAPI(token="t0k") as api:
+        api.load(k8s_fake.plain_rollout())
+        svc = SimpleNamespace(database=SimpleNamespace(source="db", tables=["orders"]),
+                              kubernetes={"deployment": "payments", "namespace": "prod", "source": "k8s"})
+        cfg = SimpleNamespace(
+            sources={"db": SimpleNamespace(type="postgres", dsn=pg.dsn),
+                     "k8s": {"type": "kubernetes", "url": api.url, "bearer_token": "t0k"}},
+            service=lambda name: svc, base_dir=Path("."), path="ctxgrab.yaml")
+        assert database_for(cfg, "payments") == (pg.dsn, ["orders"])
+        deploys = anyio.run(_deploys, cfg, "payments", AT)
+    assert deploys["current"]["version"] == "2.31.0"
+    assert deploys["rollback_command"] == "kubectl rollout undo deployment/payments -n prod --to-revision=11"
+
+    from ctxgrab.collectors.postgres import gather
+    from ctxgrab.commands.change import render_change
+
+    data, warnings = anyio.run(lambda: gather(pg.dsn, [orders, "customers"], sample_s=0.1))
+    text = render_change(service="payments", table=orders, change="add column", database=data, warnings=warnings,
+                         at=AT, deploys=deploys)
+    assert "application rollback: `kubectl rollout undo deployment/payments -n prod --to-revision=11`" in text
+    assert "Related tables:\n- customers: 1,000 rows (estimated)" in text
+
+    no_db = SimpleNamespace(sources={}, service=lambda name: SimpleNamespace(), path="ctxgrab.yaml")
+    from ctxgrab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="service 'payments' has no `database:` entry"):
+        database_for(no_db, "payments")
+
+
+def test_change_command_with_config_file(pg, orders, tmp_path):
+    from typer.testing import CliRunner
+
+    from ctxgrab.cli import app
+    from ctxgrab.config import ServiceConfig
+
+    if "database" not in ServiceConfig.model_fields:
+        pytest.skip("the config schema has no `database:` service key yet")
+    cfg = change_config(tmp_path, pg)
+    result = CliRunner().invoke(app, ["change", "--service", "payments", "--table", orders, "--config", str(cfg),
+                                      "--sample-s", "0.1", "add column currency"])
+    assert result.exit_code == 0, result.output
+    assert "rows (estimated)" in result.stdout and "replica1" in result.stdout

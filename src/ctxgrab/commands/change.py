@@ -61,6 +61,12 @@ def _table_facts(database: dict[str, Any], table: str) -> dict[str, Any]:
     return {"name": table, "exists": False}
 
 
+def _as_dict(obj: Any) -> dict[str, Any]:
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump(exclude_none=True)
+    return dict(obj) if isinstance(obj, dict) else dict(vars(obj))
+
+
 def database_for(config: Any, service: str) -> tuple[str, list[str]]:
     """The DSN and the configured tables of ``service`` (its ``database:`` entry)."""
     svc = config.service(service)
@@ -69,10 +75,10 @@ def database_for(config: Any, service: str) -> tuple[str, list[str]]:
         where = getattr(config, "path", None) or "the config"
         raise ConfigError(f"{where}: service {service!r} has no `database:` entry — fix: add "
                           "`database: {source: NAME, tables: [...]}` with a postgres source, or pass --dsn")
-    get = db.get if isinstance(db, dict) else lambda k, d=None: getattr(db, k, d)
+    get = _as_dict(db).get
     source = get("source")
     entry = (config.sources or {}).get(source) if source else None
-    dsn = get("dsn") or (entry.get("dsn") if isinstance(entry, dict) else getattr(entry, "dsn", None))
+    dsn = get("dsn") or (_as_dict(entry).get("dsn") if entry is not None else None)
     if not dsn:
         raise ConfigError(f"service {service!r}: database source {source!r} has no dsn — fix: define "
                           f"`sources.{source}: {{type: postgres, dsn: ...}}`")
@@ -90,9 +96,9 @@ async def _deploys(config: Any, service: str, at: datetime) -> dict[str, Any] | 
     jobs = []
     kube = getattr(svc, "kubernetes", None)
     if kube is not None:
-        jobs.append(("kubernetes", kube.model_dump() if hasattr(kube, "model_dump") else dict(kube)))
+        jobs.append(("kubernetes", _as_dict(kube)))
     elif getattr(svc, "deploys", None) is not None:
-        jobs.append(("deploys", svc.deploys.model_dump()))
+        jobs.append(("deploys", _as_dict(svc.deploys)))
     if not jobs:
         return None
     kind, params = jobs[0]
