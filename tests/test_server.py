@@ -439,3 +439,29 @@ def test_note_is_capped_with_a_pointer_to_the_full_prompt():
     assert text.splitlines()[-1].startswith("… cut here")
     short = format_note("# small", service="payments", at="t", prompt_url=None, max_chars=800)
     assert short.endswith("# small") and "cut" not in short
+
+
+# -- docs and CLI ---------------------------------------------------------------------------------
+def test_every_server_config_key_is_documented():
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "pagerduty.md").read_text(encoding="utf-8")
+    keys = []
+    for name, field in ServerConfig.model_fields.items():
+        sub = field.annotation if isinstance(field.annotation, type) else None
+        if sub is not None and issubclass(sub, (RetryPolicy, BreakerPolicy)):
+            keys += [f"{name}.{k}" for k in sub.model_fields]
+        else:
+            keys.append(name)
+    missing = [k for k in keys if f"| `{k}` |" not in doc]
+    assert missing == [], f"docs/pagerduty.md lacks a row for: {missing}"
+
+
+def test_serve_command_exits_2_on_a_config_without_a_server_section(tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from ctxgrab.cli import app
+
+    cfg = tmp_path / "ctxgrab.yaml"
+    cfg.write_text("services: {}\n")
+    result = CliRunner().invoke(app, ["serve", "--config", str(cfg)])
+    assert result.exit_code == 2
+    assert "server: section missing" in result.output
