@@ -102,6 +102,13 @@ def test_paused_deployment_needs_resume_first():
         "kubectl rollout resume deployment/p -n ns", "kubectl rollout undo deployment/p -n ns --to-revision=1"]
 
 
+def test_single_revision_says_there_is_nothing_to_undo_to():
+    plan = plan_rollback([rev(1, "1.0", 0)], workload=WL, now=h(1))
+    assert plan["previous"] is None and plan["last_known_good"] is None
+    assert plan["rollback_command"] == "kubectl rollout undo deployment/payments -n prod"
+    assert any(n.startswith("no earlier revision is left in the history") for n in plan["notes"])
+
+
 def test_empty_history_is_an_error():
     with pytest.raises(ValueError, match="no revisions"):
         plan_rollback([], workload=WL, now=T0)

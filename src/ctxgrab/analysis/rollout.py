@@ -631,6 +631,9 @@ def plan_rollback(
         )
 
     target = lkg.rs.revision if lkg is not None else (previous_entry.rs.revision if previous_entry else None)
+    if target is None:
+        notes.append("no earlier revision is left in the history (revisionHistoryLimit or a first deploy): "
+                     "going back means redeploying a known image")
     command, steps = _commands(workload, canary if canary_in_flight else None, target)
     since = max(0.0, (now - current.start).total_seconds()) if current.start else None
     return {
