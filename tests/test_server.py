@@ -465,3 +465,29 @@ def test_serve_command_exits_2_on_a_config_without_a_server_section(tmp_path: Pa
     result = CliRunner().invoke(app, ["serve", "--config", str(cfg)])
     assert result.exit_code == 2
     assert "server: section missing" in result.output
+
+
+def test_a_person_quoting_the_marker_is_not_mistaken_for_ctxgrab():
+    async def main(pd: FakePagerDuty):
+        async with PagerDutyClient(TOKEN, BOT, pd.url) as client:
+            return await upsert_note(client, "Q1", f"{MARKER} mine", bot_user_id=pd.users[BOT])
+
+    with FakePagerDuty(token=TOKEN, users=(BOT,)) as pd:
+        pd.add_incident("Q1")
+        pd.add_human_note("Q1", f"{MARKER} pasted by a person")  # written by PHUMAN1
+        assert anyio.run(main, pd).action == "created"
+        assert [n["content"] for n in pd.notes["Q1"]] == [f"{MARKER} pasted by a person", f"{MARKER} mine"]
+
+
+def test_prune_forgets_old_deliveries_and_finished_jobs(tmp_path: Path):
+    now = [1_000_000.0]
+    q = JobQueue(tmp_path / "q.db", clock=lambda: now[0])
+    q.accept("w1", JobSpec("Q1", "payments", "2026-03-04T09:15:02+00:00"))
+    q.accept("w2", JobSpec("Q2", "payments", "2026-03-04T09:15:02+00:00"))
+    q.claim()
+    q.save_prompt("Q1", "payments", "# p")
+    q.complete("Q1", "PN1")
+    now[0] += 40 * 86400
+    assert q.prune() == 4  # 2 delivery ids, Q1's prompt and job; the queued Q2 stays
+    assert [j.incident_id for j in q.jobs()] == ["Q2"] and q.get_prompt("Q1") is None
+    assert q.accept("w1", JobSpec("Q1", "payments", "2026-03-04T09:15:02+00:00")) == "queued"

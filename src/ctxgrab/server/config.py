@@ -79,6 +79,7 @@ class ServerConfig(_Model):
     prompt_token: SecretStr | None = Field(
         None, description="protects GET /incidents/{id}/prompt; unset disables that endpoint"
     )
+    retention_days: float = Field(30.0, gt=0, description="finished jobs and their prompts are kept this long")
     max_body_bytes: int = Field(262144, ge=1024, description="larger webhook bodies get 413 (PagerDuty drops > 256 KB)")
     workers: int = Field(2, ge=1, le=64, description="collections run at the same time")
     collection_timeout_s: float = Field(120.0, gt=0, description="a collection that takes longer is retried later")

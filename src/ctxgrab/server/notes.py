@@ -35,7 +35,7 @@ MARKER = "[ctxgrab-note]"
 
 def is_ctxgrab_note(content: str | None) -> bool:
     """True when ``content`` (possibly trimmed by PagerDuty) is a note ctxgrab wrote."""
-    return bool(content) and MARKER in content[:200]
+    return bool(content) and content.lstrip().startswith(MARKER)
 
 
 def prompt_signature(incident_id: str, prompt_token: str) -> str:
@@ -84,10 +84,21 @@ class NoteResult:
     removed_duplicates: int = 0
 
 
-async def upsert_note(client: PagerDutyClient, incident_id: str, content: str) -> NoteResult:
-    """Make ``content`` ctxgrab's one note on the incident: create it, or update the existing one."""
+async def upsert_note(
+    client: PagerDutyClient, incident_id: str, content: str, bot_user_id: str | None = None
+) -> NoteResult:
+    """Make ``content`` ctxgrab's one note on the incident: create it, or update the existing one.
+
+    A note is ctxgrab's when it starts with :data:`MARKER` and, if ``bot_user_id`` is
+    known, was written by that user (a person quoting the marker is left alone).
+    """
     notes = await client.list_notes(incident_id)
-    ours = [n for n in notes if is_ctxgrab_note(_content(n))]
+    ours = [
+        n
+        for n in notes
+        if is_ctxgrab_note(_content(n))
+        and (bot_user_id is None or (n.get("user") or {}).get("id") in (None, bot_user_id))
+    ]
     if not ours:
         note = await client.create_note(incident_id, content)
         return NoteResult(note.get("id"), "created")

@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     updated_at    REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_due ON jobs(state, next_run_at);
+CREATE INDEX IF NOT EXISTS jobs_lease ON jobs(state, lease_until);
 CREATE TABLE IF NOT EXISTS prompts (
     incident_id TEXT PRIMARY KEY,
     service     TEXT NOT NULL,
@@ -204,12 +205,14 @@ class JobQueue:
     def claim(self, lease_s: float = 600.0) -> Job | None:
         """Take the next due job (or one whose lease expired) and mark it running."""
         now = self._clock()
+        due = (
+            "SELECT incident_id FROM jobs WHERE (state='queued' AND next_run_at<=?) "
+            "OR (state='running' AND lease_until<?) ORDER BY next_run_at LIMIT 1"
+        )
+        if self.path != ":memory:" and self._conn().execute(due, (now, now)).fetchone() is None:
+            return None  # idle polls read without taking the write lock
         with self._tx() as c:
-            row = c.execute(
-                "SELECT incident_id FROM jobs WHERE (state='queued' AND next_run_at<=?) "
-                "OR (state='running' AND lease_until<?) ORDER BY next_run_at LIMIT 1",
-                (now, now),
-            ).fetchone()
+            row = c.execute(due, (now, now)).fetchone()
             if row is None:
                 return None
             c.execute(
@@ -296,10 +299,18 @@ class JobQueue:
             row = c.execute("SELECT MIN(next_run_at) FROM jobs WHERE state='queued'").fetchone()
         return None if row[0] is None else max(0.0, row[0] - self._clock())
 
-    def prune_deliveries(self, older_than_s: float = 7 * 86400) -> int:
-        """Forget delivery ids older than the window in which PagerDuty still retries (48 h)."""
+    def prune(self, deliveries_older_than_s: float = 7 * 86400, jobs_older_than_s: float = 30 * 86400) -> int:
+        """Forget delivery ids after PagerDuty's retry window (48 h) has long passed, and finished
+        jobs with their prompts after ``jobs_older_than_s``; returns the rows removed."""
+        now = self._clock()
         with self._tx() as c:
-            return c.execute("DELETE FROM deliveries WHERE received_at<?", (self._clock() - older_than_s,)).rowcount
+            n = c.execute("DELETE FROM deliveries WHERE received_at<?", (now - deliveries_older_than_s,)).rowcount
+            old = "SELECT incident_id FROM jobs WHERE state IN ('done','failed') AND updated_at<?"
+            n += c.execute(f"DELETE FROM prompts WHERE incident_id IN ({old})", (now - jobs_older_than_s,)).rowcount
+            n += c.execute(
+                "DELETE FROM jobs WHERE state IN ('done','failed') AND updated_at<?", (now - jobs_older_than_s,)
+            ).rowcount
+            return n
 
     def ping(self) -> bool:
         with self._tx() as c:

@@ -221,7 +221,7 @@ class Worker:
         )
         content = format_note(markdown, service=job.service, at=job.at, prompt_url=url, max_chars=self.cfg.note_max_chars)
         try:
-            result = await upsert_note(self.pd, job.incident_id, content)
+            result = await upsert_note(self.pd, job.incident_id, content, self.cfg.bot_user_id)
         except RetryLater as e:
             self._retry(job, e.delay_s, str(e), "rate_limited")
             return
@@ -312,13 +312,22 @@ class WorkerThread(threading.Thread):
             recovered = self.queue.recover()
             if recovered:
                 log.warning("recovered %d job(s) left running by a previous process", recovered)
-            self.queue.prune_deliveries()
             self.ready.set()
-            await self.worker.run(self._stop_event)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._housekeeping)
+                await self.worker.run(self._stop_event)
+                tg.cancel_scope.cancel()
         finally:
             if pd is not None:
                 await pd.aclose()
             self.queue.close()
+
+    async def _housekeeping(self) -> None:
+        while True:
+            removed = self.queue.prune(jobs_older_than_s=self.cfg.retention_days * 86400)
+            if removed:
+                log.info("queue: removed %d expired rows", removed)
+            await anyio.sleep(3600)
 
     def stop(self, timeout_s: float = 10.0) -> None:
         self._stop_event.set()
