@@ -46,13 +46,15 @@ def test_mask_replaces_variable_parts_by_type(line: str, expected: str) -> None:
     assert mask(line) == expected
 
 
-def test_mask_treats_all_digits_alike_so_the_cache_is_exact() -> None:
-    # PatternMiner caches by the line with every digit turned into 0: valid only if
-    # masking never depends on which digit it sees.
-    lines = ["at 2026-03-02T10:15:00Z user 12 moved 0x1f to 10.1.2.3", "PCI 0000:02:0e.0 IRQ 177 v3.9.1"]
+def test_mask_treats_non_zero_digits_alike_so_the_caches_are_exact() -> None:
+    # The miner and the token cache key texts by turning 2-9 into 1: valid only if
+    # masking never depends on which non-zero digit it sees. Zero stays: 0x starts hex.
+    lines = ["at 2026-03-02T10:15:00Z user 12 moved 0x1f to 10.1.2.3 in 35 ms",
+             "PCI 0000:02:0e.0 IRQ 177 v3.9.1 model 1x2", "took 250 bytes (2.5 KB) and 4s"]
     for line in lines:
-        zeroed = line.translate(str.maketrans("123456789", "000000000"))
-        assert mask(line) == mask(zeroed)
+        keyed = line.translate(str.maketrans("23456789", "11111111"))
+        assert mask(line) == mask(keyed)
+    assert mask("model 1x2") == "model <*>" and mask("addr 0x2") == "addr <hex>"
 
 
 def test_grouping_separates_templates_and_merges_variables() -> None:

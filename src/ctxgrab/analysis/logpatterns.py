@@ -75,7 +75,11 @@ _TIME = (
     r"|\b\d\d:\d\d:\d\d(?:[.,]\d+)?\b"  # a bare clock
 )
 _BOOLS = ("true", "false", "null", "None", "True", "False")
-_MASKS: list[tuple[str | tuple[str, ...] | re.Pattern[str] | None, re.Pattern[str], str]] = [
+_Guard = str | tuple[str, ...] | re.Pattern[str]
+# Masks that can span whitespace or need the whole line, each with a cheap
+# guard (a substring, any of several, or a fast regex) that skips the pass when
+# the line cannot match; most lines skip most passes.
+_LINE_MASKS: list[tuple[_Guard, re.Pattern[str], str]] = [
     (re.compile(r"\d:\d\d"), re.compile(_TIME), "<time>"),
     ("://", re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+"), "<url>"),
     ("=", re.compile(r"(?<==)(?:\"[^\"]*\"|'[^']*'|[^\s,;)\]}\"]+)"), "<*>"),  # key=value -> key=<*>
@@ -83,22 +87,42 @@ _MASKS: list[tuple[str | tuple[str, ...] | re.Pattern[str] | None, re.Pattern[st
     (_BOOLS, re.compile(r"\b(?:true|false|null|None|True|False)\b"), "<bool>"),
     (("B", "bytes"), re.compile(r"\b\d+(?:\.\d+)?\s*" + _SIZE_UNIT + r"(?:\s*\(\d+(?:\.\d+)?\s*" + _SIZE_UNIT
                                 + r"\))?(?!\w)"), "<size>"),
-    (None, re.compile(r"(?<![\w.])[<>~]?\d+(?:\.\d+)?\s?(?:ns|us|µs|ms|s|sec|secs|seconds?|mins?|minutes?|h|hrs?|hours?)"
-                      r"(?![\w.])"), "<duration>"),
+    (re.compile(r"\d ?(?:ns|us|µs|ms|s|sec|min|h)"),
+     re.compile(r"(?<![\w.])[<>~]?\d+(?:\.\d+)?\s?(?:ns|us|µs|ms|s|sec|secs|seconds?|mins?|minutes?|h|hrs?|hours?)"
+                r"(?![\w.])"), "<duration>"),
     ("-", re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "<uuid>"),
-    ("/", re.compile(r"/(?<!" + _NB + r"/)[\w.\-@~+%]+(?:/[\w.\-@~+%]+)+/?"), "<path>"),
-    (".", re.compile(_LB + r"/?\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?" + _RB), "<ip>"),
-    (".", re.compile(_LB + r"v?\d+\.\d+\.\d+(?:[-+][\w.-]+)?" + _RB), "<version>"),
-    ("0", re.compile(r"\b0[xX][0-9a-fA-F]+\b"), "<hex>"),
-    (None, re.compile(_LB + r"[-+]?\d+(?:\.\d+)?" + _RB), "<num>"),
-    # any other chunk holding a digit (anchored at chunk starts: much cheaper than a bare scan)
-    (None, re.compile("(?<!" + _NB_NODOT + ")(?=" + _NB_NODOT + r"*\d)" + _NB_NODOT + "+"), "<*>"),
 ]
-_HAS_DIGIT = re.compile(r"\d")
-_DIGIT_MASKS = {id(rx) for _, rx, _ in _MASKS if "\\d" in rx.pattern}
-# Every mask treats all digits alike, so lines that differ only in their
-# digits mask identically: the miner caches masks under this key.
-_DIGITS_TO_ZERO = str.maketrans("123456789", "000000000")
+# Masks that never cross whitespace: applied per token and cached per token
+# shape, because the same shapes recur across lines (ids, counters, addresses).
+_TOKEN_MASKS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"/(?<!" + _NB + r"/)[\w.\-@~+%]+(?:/[\w.\-@~+%]+)+/?"), "<path>"),
+    (re.compile(_LB + r"/?\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?" + _RB), "<ip>"),
+    (re.compile(_LB + r"v?\d+\.\d+\.\d+(?:[-+][\w.-]+)?" + _RB), "<version>"),
+    (re.compile(r"\b0[xX][0-9a-fA-F]+\b"), "<hex>"),
+    (re.compile(_LB + r"[-+]?\d+(?:\.\d+)?" + _RB), "<num>"),
+    # any other chunk holding a digit (anchored at chunk starts: much cheaper than a bare scan)
+    (re.compile("(?<!" + _NB_NODOT + ")(?=" + _NB_NODOT + r"*\d)" + _NB_NODOT + "+"), "<*>"),
+]
+# The masks treat every digit alike except 0 (``0x`` starts a hex number), so
+# texts that differ only in their non-zero digits mask identically: the caches
+# are keyed on the text with 2-9 turned into 1.
+_DIGIT_KEY = str.maketrans("23456789", "11111111")
+_TOKEN_CACHE: dict[str, str] = {}
+_TOKEN_CACHE_MAX = 100_000
+
+
+def _mask_token(tok: str) -> str:
+    key = tok.translate(_DIGIT_KEY)
+    out = _TOKEN_CACHE.get(key)
+    if out is None:
+        out = tok
+        for rx, repl in _TOKEN_MASKS:
+            out = rx.sub(repl, out)
+        if len(_TOKEN_CACHE) < _TOKEN_CACHE_MAX:
+            _TOKEN_CACHE[key] = out
+    return out
+
+
 _PLACEHOLDER = re.compile(r"<[a-z*]+>")
 _WILD = "<*>"
 
@@ -108,27 +132,34 @@ _WILD = "<*>"
 _VARIABLE_MIN_DISTINCT = 4
 
 
-def mask(message: str) -> str:
+def mask(message: str, *, cache: bool = True) -> str:
     """The message with its variable parts replaced by typed placeholders.
 
     >>> mask("Connection from 10.0.0.7:5432 closed after 3.5s, user=alice")
     'Connection from <ip> closed after <duration>, user=<*>'
     """
-    digits = _HAS_DIGIT.search(message) is not None
-    for guard, rx, repl in _MASKS:
-        if guard is not None:
-            if type(guard) is str:
-                if guard not in message:
-                    continue
-            elif type(guard) is tuple:
-                if not any(g in message for g in guard):
-                    continue
-            elif guard.search(message) is None:  # type: ignore[union-attr]
+    for guard, rx, repl in _LINE_MASKS:
+        if type(guard) is str:
+            if guard not in message:
                 continue
-        if not digits and id(rx) in _DIGIT_MASKS:
+        elif type(guard) is tuple:
+            for g in guard:
+                if g in message:
+                    break
+            else:
+                continue
+        elif guard.search(message) is None:  # type: ignore[union-attr]
             continue
         message = rx.sub(repl, message)
-    return message
+    if cache:
+        return " ".join([tok if tok.isalpha() else _mask_token(tok) for tok in message.split()])
+    out = []
+    for tok in message.split():
+        if not tok.isalpha():
+            for rx, repl in _TOKEN_MASKS:
+                tok = rx.sub(repl, tok)
+        out.append(tok)
+    return " ".join(out)
 
 
 def _generic(token: str) -> str:
@@ -224,8 +255,8 @@ class PatternMiner:
 
     ``add`` costs one masking pass and a dict lookup and returns a signature
     number; clustering runs once over the unique signatures. Lines that differ
-    only in their digits are masked once (``cache_size`` such shapes are kept;
-    0 turns the cache off).
+    only in their non-zero digits are masked once (``cache_size`` such shapes are kept;
+    0 turns this cache and the per-token mask cache off).
     """
 
     __slots__ = ("_sig_ids", "_cache", "_cache_max", "signatures", "counts")
@@ -238,10 +269,10 @@ class PatternMiner:
         self.counts: list[int] = []
 
     def add(self, message: str, n: int = 1) -> int:
-        key = message.translate(_DIGITS_TO_ZERO)
+        key = message.translate(_DIGIT_KEY)
         sid = self._cache.get(key)
         if sid is None:
-            masked = mask(message)
+            masked = mask(message, cache=self._cache_max > 0)
             sid = self._sig_ids.get(masked)
             if sid is None:
                 sid = self._sig_ids[masked] = len(self.signatures)
