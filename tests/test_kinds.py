@@ -153,7 +153,10 @@ def _template_variables() -> dict[str, set[str]]:
     env = environment()
     out = {}
     for p in sorted((REPO / "templates").rglob("*.j2")):
-        out[str(p.relative_to(REPO))] = jinja2.meta.find_undeclared_variables(env.parse(p.read_text()))
+        text = p.read_text()
+        # jinja2.meta misses some names a template assigns itself ({% set %} inside branches).
+        local = set(re.findall(r"\{%-?\s*set\s+([a-z_]\w*)\s*=", text))
+        out[str(p.relative_to(REPO))] = jinja2.meta.find_undeclared_variables(env.parse(text)) - local
     return out
 
 
