@@ -510,3 +510,50 @@ def test_change_command_with_config_file(pg, orders, tmp_path):
                                       "--sample-s", "0.1", "add column currency"])
     assert result.exit_code == 0, result.output
     assert "rows (estimated)" in result.stdout and "replica1" in result.stdout
+
+
+def test_unprivileged_role_gets_facts_and_a_stated_gap(pg, orders):
+    """Without pg_monitor, other roles' query texts and replica positions are hidden: say so, keep the rest."""
+    import psycopg
+
+    with psycopg.connect(pg.dsn, autocommit=True) as admin:
+        admin.execute("DO $$ BEGIN CREATE ROLE ctxgrab_ro LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+        admin.execute("GRANT SELECT ON orders TO ctxgrab_ro")
+    conn = psycopg.connect(pg.dsn, autocommit=True)
+    pid = conn.info.backend_pid
+    t = threading.Thread(target=lambda: _ignore_cancel(conn, "SELECT pg_sleep(60)"))
+    t.start()
+    try:
+        wait_for(lambda: scalar(pg.dsn, f"SELECT now() - query_start > interval '0.3 s' FROM pg_stat_activity "
+                                        f"WHERE pid = {pid} AND state = 'active'"), "the query to run 0.3 s")
+        ro_dsn = pg.dsn.replace("user=postgres", "user=ctxgrab_ro")
+        ev = collect({"dsn": ro_dsn, "tables": [orders], "sample_s": 0.1, "long_query_s": 0.3})
+        assert ev.status is Status.ok, ev.reason
+        assert ev.data["tables"][0]["estimated_rows"] == ROWS
+        assert [q for q in ev.data["long_queries"] if q["pid"] == pid] == []  # invisible to this role
+        hidden = ev.data["connections"]["hidden"]
+        assert hidden >= 1 and ev.data["connections"]["used"] >= 2
+        (replica,) = ev.data["replication"]["replicas"]
+        assert replica["replay_lag_bytes"] is None
+        assert f"{hidden} sessions of other roles are hidden from this role" in " ".join(ev.warnings)
+        assert "grant pg_monitor to the ctxgrab role" in " ".join(ev.warnings)
+        # With pg_monitor the same role sees everything.
+        with psycopg.connect(pg.dsn, autocommit=True) as admin:
+            admin.execute("GRANT pg_monitor TO ctxgrab_ro")
+        ev = collect({"dsn": ro_dsn, "tables": [orders], "sample_s": 0.1, "long_query_s": 0.3})
+        assert [q["query"] for q in ev.data["long_queries"] if q["pid"] == pid] == ["SELECT pg_sleep(60)"]
+        assert ev.data["connections"]["hidden"] == 0
+        assert not any("pg_monitor" in w for w in ev.warnings)
+    finally:
+        scalar(pg.admin_dsn, f"SELECT pg_cancel_backend({pid})")
+        t.join(timeout=30)
+        conn.close()
+
+
+def _ignore_cancel(conn, sql: str) -> None:
+    import psycopg
+
+    try:
+        conn.execute(sql)
+    except psycopg.errors.QueryCanceled:
+        pass

@@ -342,7 +342,9 @@ def activity_rates(before: dict[str, Any], after: dict[str, Any]) -> dict[str, A
 
 async def _connections(conn: Any) -> dict[str, Any]:
     (r,) = await _rows(conn, """
-        SELECT count(*) FILTER (WHERE backend_type = 'client backend') AS used,
+        SELECT count(*) FILTER (WHERE backend_type = 'client backend'
+                                   OR (backend_type IS NULL AND usename IS NOT NULL)) AS used,
+               count(*) FILTER (WHERE backend_type IS NULL) AS hidden,
                count(*) FILTER (WHERE backend_type = 'client backend' AND state = 'active') AS active,
                count(*) FILTER (WHERE backend_type = 'client backend' AND state = 'idle') AS idle,
                count(*) FILTER (WHERE state IN ('idle in transaction', 'idle in transaction (aborted)'))
@@ -482,6 +484,10 @@ async def gather(dsn: str, tables: list[str], *, sample_s: float = 1.0, long_que
         except psycopg.errors.InsufficientPrivilege as e:
             warnings.append(f"{key}: permission denied ({e.diag.message_primary}); grant pg_monitor to the ctxgrab role")
             data[key] = default
+        except psycopg.errors.DatabaseError as e:
+            # An older server without a column or function: keep the other sections.
+            warnings.append(f"{key}: not read ({e.diag.message_primary or type(e).__name__})")
+            data[key] = default
         return data[key]
 
     async with connect(dsn, statement_timeout_ms=statement_timeout_ms) as conn:
@@ -496,14 +502,17 @@ async def gather(dsn: str, tables: list[str], *, sample_s: float = 1.0, long_que
             except psycopg.errors.QueryCanceled:
                 warnings.append(f"table {name}: cancelled by statement_timeout ({statement_timeout_ms} ms)")
                 table_facts.append({"name": name, "exists": None})
+            except psycopg.errors.DatabaseError as e:
+                warnings.append(f"table {name}: not read ({e.diag.message_primary or type(e).__name__})")
+                table_facts.append({"name": name, "exists": None})
         data["tables"] = table_facts
         await section("connections", _connections(conn), {})
         await section("locks", _locks(conn), {"blocked": [], "blockers": []})
         try:
             data["long_queries"], data["long_transactions"] = await _long_running(conn, long_query_s, long_xact_s)
-        except psycopg.errors.QueryCanceled:
+        except psycopg.errors.DatabaseError as e:
             data["long_queries"], data["long_transactions"] = [], []
-            warnings.append(f"long-running queries: cancelled by statement_timeout ({statement_timeout_ms} ms)")
+            warnings.append(f"long-running queries: not read ({e.diag.message_primary or type(e).__name__})")
         await section("replication", _replication(conn, bool(server.get("in_recovery"))), {})
         # The rest of the sample interval: the reads above count towards it.
         await anyio.sleep(max(0.0, sample_s - (time.monotonic() - sample_started)))
@@ -512,9 +521,10 @@ async def gather(dsn: str, tables: list[str], *, sample_s: float = 1.0, long_que
     for t in data["tables"]:
         if t.get("exists"):
             t["activity"] = data["activity"]["tables"].get(t["name"])
-    priv = [q for q in data.get("long_queries", []) if q.get("query") == "<insufficient privilege>"]
-    if priv:
-        warnings.append("query texts of other roles are hidden: grant pg_monitor to the ctxgrab role")
+    hidden = (data.get("connections") or {}).get("hidden") or 0
+    if hidden or any(r.get("replay_lag_bytes") is None for r in (data.get("replication") or {}).get("replicas", [])):
+        warnings.append(f"{hidden} sessions of other roles are hidden from this role (their queries, locks waits "
+                        "and replica positions are missing here): grant pg_monitor to the ctxgrab role")
     return data, warnings
 
 
