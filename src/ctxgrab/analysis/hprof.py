@@ -336,7 +336,7 @@ def _scan(b, pos, end, idsz, cls_keys, cls_vals, lay_start, lay_count, lay_off, 
 
 @jit
 def _slot(x, mask):
-    p = (x >> 3) * 0x7E3779B97F4A7C15  # multiplicative hash of an 8-aligned address (wraps in int64)
+    p = (int(x) >> 3) * 0x7E3779B97F4A7C15  # multiplicative hash of an 8-aligned address (wraps in int64)
     return (p ^ (p >> 29)) & mask
 
 
