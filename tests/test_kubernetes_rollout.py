@@ -182,3 +182,17 @@ def test_image_version():
     assert image_version("payments:1.2.3") == "1.2.3"
     assert image_version("reg:5000/team/payments") == "latest"
     assert image_version("reg:5000/team/payments:2026.03.1-rc2") == "2026.03.1-rc2"
+
+
+def test_section_renders_without_a_known_live_time():
+    """A rollback whose scale-up events expired and no Progressing time: the section still renders."""
+    from ctxgrab.evidence import Evidence
+    from ctxgrab.render import environment
+
+    revs = [rev(1, "1.0", 0), Revision(3, "payments-1abc", ("reg/payments:1.0",), created=h(0), history=(1,)),
+            rev(2, "1.1", 10)]
+    plan = plan_rollback(revs, workload=WL, now=h(30))
+    assert plan["since_current_s"] is None and plan["current"]["time"] is None
+    text = environment().get_template("sections/deploys.md.j2").render(
+        ev=Evidence(kind="deploys", name="k", title="k", data=plan))
+    assert "- Current: **1.0** (Deployment prod/payments revision 3), live since n/a, status live." in text

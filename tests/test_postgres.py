@@ -167,6 +167,12 @@ def test_table_facts_and_server_version(pg, orders):
     assert "- Table missing_table: not found in the database." in text
     assert "- Replica replica1 (127.0.0.1, async): streaming" in text
 
+    # The incident prompt carries the same facts in its current-state section.
+    from ctxgrab.api import render_result
+
+    md = render_result("payments", AT, Window.ending(AT, timedelta(hours=2)), None, [ev]).markdown
+    assert "## Current state" in md and "- Table **orders**: 20,000 rows (estimated)" in md
+
 
 def test_collector_session_is_read_only(pg):
     import psycopg
@@ -524,8 +530,9 @@ def test_unprivileged_role_gets_facts_and_a_stated_gap(pg, orders):
     t = threading.Thread(target=lambda: _ignore_cancel(conn, "SELECT pg_sleep(60)"))
     t.start()
     try:
-        wait_for(lambda: scalar(pg.dsn, f"SELECT now() - query_start > interval '0.3 s' FROM pg_stat_activity "
-                                        f"WHERE pid = {pid} AND state = 'active'"), "the query to run 0.3 s")
+        wait_for(lambda: scalar(pg.dsn, f"SELECT EXISTS (SELECT FROM pg_stat_activity WHERE pid = {pid} "
+                                        f"AND state = 'active' AND now() - query_start > interval '0.3 s')"),
+                 "the query to run 0.3 s")
         ro_dsn = pg.dsn.replace("user=postgres", "user=ctxgrab_ro")
         ev = collect({"dsn": ro_dsn, "tables": [orders], "sample_s": 0.1, "long_query_s": 0.3})
         assert ev.status is Status.ok, ev.reason
