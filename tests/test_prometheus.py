@@ -10,6 +10,7 @@ the probe chose.
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +52,10 @@ def by_id(result: ctxgrab.IncidentResult) -> dict[str, Any]:
 
 
 def window_points(scn: Scenario, mid: str, hours: float = 12, offset_h: float = 0) -> list[tuple[float, float]]:
+    """The scenario's points of a window; a baseline (offset) window excludes its end, which the next one owns."""
     hi = scn.end_s - offset_h * 3600
     lo = hi - hours * 3600
-    return [(t, v) for t, v in scn.saved[mid] if lo <= t <= hi]
+    return [(t, v) for t, v in scn.saved[mid] if lo <= t <= hi and (offset_h == 0 or t < hi)]
 
 
 def close(got: float, want: float, rel: float) -> bool:
@@ -157,14 +159,14 @@ def test_step_keeps_a_long_window_under_the_point_limit(backend) -> None:
     assert 90 * 86400 / ev.data["step_s"] < 11_000
 
 
-def test_one_day_baseline(backend, scenario: Scenario) -> None:
+def test_shifted_baseline_is_queried_on_its_own(backend, scenario: Scenario) -> None:
     kind, url = backend
-    cfg = live_config(url, kind, baseline="1d")
+    cfg = live_config(url, kind, baseline="12h")
     result = ctxgrab.incident("payments", config=cfg, since="6h")
     ev = by_id(result)["threads"]
-    assert ev.data["baseline_label"] == "the same window 1 day earlier"
-    # the scenario starts 24 h before its end: a 1 d baseline for the last 6 h lies 18-24 h back
-    want = summarize(window_points(scenario, "threads", 6, offset_h=24))
+    assert ev.data["baseline_label"] == "the same window 12 h earlier"
+    # window 06:00-12:00, baseline 18:00-24:00 the day before: not adjacent, so a query of its own
+    want = summarize(window_points(scenario, "threads", 6, offset_h=12))
     assert close(ev.data["series"][0]["summary"]["baseline_mean"], want["mean"], 1e-6)
 
 
@@ -173,3 +175,22 @@ def test_path_prefix(victoriametrics_url: str) -> None:
     cfg = live_config(victoriametrics_url + "/prometheus", "victoriametrics")
     ev = by_id(ctxgrab.incident("payments", config=cfg))["heap_used"]
     assert ev.ok and "/prometheus" in ev.source
+
+
+def test_quantiles_computed_from_shared_buckets_equal_promql(backend, results) -> None:
+    """p50/p99 come from one bucket-rate query; they must equal the server's own histogram_quantile."""
+    from ctxgrab.collectors.metrics import PromClient
+    from ctxgrab.config import SourceConfig
+
+    kind, url = backend
+    client = PromClient(SourceConfig(type=kind, url=url), 10)
+    for mid in ("latency_p99", "latency_p50"):
+        ev = by_id(results["payments"])[mid]
+        assert ev.data["query"].startswith("histogram_quantile(")
+        pts = ev.data["series"][0]["points"]
+        lo, hi = pts[0][0], pts[-1][0]
+        reply = client.query_range(ev.data["query"], lo, hi, ev.data["step_s"], time.monotonic() + 10)
+        server = {float(t): float(v) for t, v in reply.data["result"][0]["values"]}
+        assert len(server) == len(pts)
+        for t, v in pts:
+            assert math.isclose(server[t], v, rel_tol=1e-9), (mid, t, server[t], v)

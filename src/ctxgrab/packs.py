@@ -30,7 +30,10 @@ query used when no probe ran (saved files) and defaults to the first variant::
           otel: sum(jvm_memory_used_bytes{jvm_memory_type="heap",$selector})
 
 A metric marked ``optional: true`` is one not every service exposes (old gen after
-GC): when it finds nothing it says so quietly instead of reporting a gap.
+GC): when it finds nothing it says so quietly instead of reporting a gap. A metric
+with ``quantile: 0.99`` queries histogram bucket rates (``sum by (le) (rate(..._bucket[5m]))``)
+and ctxgrab computes the quantile exactly as ``histogram_quantile`` does, so p50 and
+p99 share one query.
 
 Packs resolve from ``defaults.packs_dir`` first, then the bundled ``collectors/``.
 """
@@ -61,6 +64,11 @@ class PackMetric(BaseModel):
     unit: str | None = Field(None, description="bytes, seconds, ratio, rps, …")
     limit_of: str | None = Field(None, description="id of the metric this one bounds (heap_max bounds heap_used)")
     optional: bool = Field(False, description="not every service exposes it: nothing found is not a gap")
+    quantile: float | None = Field(
+        None, ge=0, le=1,
+        description="the query returns histogram bucket rates by `le`; ctxgrab computes this quantile from them "
+                    "(one bucket query then serves p50 and p99)",
+    )
 
     @model_validator(mode="after")
     def _query_or_variants(self) -> "PackMetric":

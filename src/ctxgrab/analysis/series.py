@@ -24,6 +24,8 @@ __all__ = [
     "rank_series",
     "episodes",
     "non_finite_count",
+    "histogram_quantile",
+    "quantile_series",
 ]
 
 _BLOCKS = "▁▂▃▄▅▆▇█"
@@ -252,3 +254,78 @@ def episodes(timestamps: Iterable[float], step_s: float, until_s: float | None =
     ongoing = until_s is not None and until_s - prev <= 1.5 * step_s
     out.append({"start": start, "end": prev, "duration_s": prev - start, "ongoing": ongoing})
     return out
+
+
+def histogram_quantile(q: float, buckets: Iterable[tuple[float, float]]) -> float:
+    """The ``q`` quantile of a classic histogram, as PromQL's ``histogram_quantile`` computes it.
+
+    ``buckets`` are ``(upper_bound, cumulative_count)`` pairs (the ``le`` series, any
+    order; counts may be rates). Same rules as Prometheus: linear interpolation inside
+    the bucket holding the rank, the lower bound of the first bucket is 0, a rank in the
+    ``+Inf`` bucket gives the highest finite bound, non-monotonic counts are raised to
+    the running maximum, and NaN when there is no ``+Inf`` bucket or no observation.
+
+    >>> histogram_quantile(0.99, [(0.1, 98.0), (0.25, 100.0), (math.inf, 100.0)])
+    0.175
+    """
+    if math.isnan(q):
+        return math.nan
+    if q < 0:
+        return -math.inf
+    if q > 1:
+        return math.inf
+    ordered = sorted(buckets)
+    if any(ordered[i][0] == ordered[i - 1][0] for i in range(1, len(ordered))):
+        merged: dict[float, float] = {}
+        for le, count in ordered:
+            merged[le] = merged.get(le, 0.0) + count
+        ordered = sorted(merged.items())
+    if len(ordered) < 2 or not math.isinf(ordered[-1][0]):
+        return math.nan
+    running = -math.inf
+    fixed = []
+    for le, count in ordered:
+        running = max(running, count)
+        fixed.append((le, running))
+    observations = fixed[-1][1]
+    if not observations > 0:
+        return math.nan
+    rank = q * observations
+    b = next(i for i, (_, c) in enumerate(fixed) if c >= rank)
+    if b == len(fixed) - 1:
+        return fixed[-2][0]
+    if b == 0 and fixed[0][0] <= 0:
+        return fixed[0][0]
+    start, end, count = 0.0, fixed[b][0], fixed[b][1]
+    if b > 0:
+        start = fixed[b - 1][0]
+        count -= fixed[b - 1][1]
+        rank -= fixed[b - 1][1]
+    return start + (end - start) * (rank / count)
+
+
+def quantile_series(q: float, bucket_series: Sequence[dict[str, Any]]) -> list[tuple[float, float]]:
+    """``histogram_quantile(q, ...)`` at every timestamp of ``[{"labels": {"le": ...}, "points": [...]}]``.
+
+    Lets one ``sum by (le) (rate(..._bucket[5m]))`` query serve every quantile a pack asks for.
+    """
+    columns: list[tuple[float, Sequence[tuple[float, float]]]] = []
+    for s in bucket_series:
+        le_text = s["labels"].get("le")
+        if le_text is None:
+            continue
+        columns.append((math.inf if le_text in ("+Inf", "Inf", "inf") else float(le_text), s["points"]))
+    if not columns:
+        return []
+    columns.sort(key=lambda c: c[0])
+    stamps = [t for t, _ in columns[0][1]]
+    if all(len(pts) == len(stamps) and [t for t, _ in pts] == stamps for _, pts in columns):
+        # the usual case: every bucket has every step, already in le order
+        bounds = [le for le, _ in columns]
+        rows = zip(*[[v for _, v in pts] for _, pts in columns])
+        return [(t, histogram_quantile(q, zip(bounds, row))) for t, row in zip(stamps, rows)]
+    by_t: dict[float, list[tuple[float, float]]] = {}
+    for le, pts in columns:
+        for t, v in pts:
+            by_t.setdefault(t, []).append((le, v))
+    return [(t, histogram_quantile(q, by_t[t])) for t in sorted(by_t)]

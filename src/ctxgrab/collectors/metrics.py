@@ -49,7 +49,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 
-from ..analysis.series import non_finite_count, pick_step, rank_series, summarize
+from ..analysis.series import MAX_POINTS, non_finite_count, pick_step, quantile_series, rank_series, summarize
 from ..errors import InputError
 from ..evidence import Evidence, Status
 from ..timeutil import Window, format_duration
@@ -77,6 +77,7 @@ LIVE_TYPES = ("prometheus", "victoriametrics")
 RETRY_PAUSE_S = 0.2  # one quick retry of a transient failure, never a sleeping backoff
 RETRYABLE_HTTP = (502, 503, 504)
 MARGIN_S = 0.3  # answer with our own reason this long before the engine's deadline
+_NOT_JSON = object()
 
 
 # --------------------------------------------------------------------------- parsing (pure)
@@ -100,12 +101,17 @@ def _series_from_data(data: Any, where: str) -> list[dict[str, Any]]:
     series = []
     for item in data.get("result") or []:
         raw = item.get("values") or ([item["value"]] if "value" in item else [])
-        points = []
-        for pair in raw:
-            try:
-                points.append((float(pair[0]), float(pair[1])))
-            except (TypeError, ValueError, IndexError):
-                raise InputError(f"{where}: malformed sample {pair!r}") from None
+        try:
+            points = [(float(t), float(v)) for t, v in raw]
+        except (TypeError, ValueError):
+            for pair in raw:  # find the bad one for the message
+                try:
+                    float(pair[0]), float(pair[1])
+                    if len(pair) != 2:
+                        raise ValueError
+                except (TypeError, ValueError, IndexError):
+                    raise InputError(f"{where}: malformed sample {pair!r}") from None
+            raise InputError(f"{where}: malformed samples") from None
         if not raw and ("histograms" in item or "histogram" in item):
             raise InputError(f"{where}: native histogram samples; query a quantile or a rate instead")
         series.append({"labels": item.get("metric") or {}, "points": points})
@@ -253,7 +259,18 @@ class PromClient:
         session = requests.Session()
         session.verify = self.source.ca_file if (self.source.verify_tls and self.source.ca_file) else self.source.verify_tls
         seen: list[Any] = []
-        session.hooks["response"].append(lambda resp, *a, **k: seen.append(resp))
+
+        def record(resp: Any, *args: Any, **kwargs: Any) -> None:
+            # Parse once: the library calls resp.json() and we read the envelope (warnings) too.
+            try:
+                payload = json.loads(resp.content) if resp.content else None
+                resp.json = lambda **kw: payload
+            except ValueError:
+                payload = _NOT_JSON
+            resp.ctxgrab_payload = payload
+            seen.append(resp)
+
+        session.hooks["response"].append(record)
         return session, seen
 
     def _connect(self, timeout_s: float) -> tuple[Any, Any, list[Any]]:
@@ -311,9 +328,8 @@ class PromClient:
         code = resp.status_code
         ctype = (resp.headers.get("content-type") or "").split(";")[0].strip()
         body = resp.content or b""
-        try:
-            payload = json.loads(body) if body else None
-        except ValueError:
+        payload = getattr(resp, "ctxgrab_payload", None)
+        if payload is _NOT_JSON:
             payload = None
         where = f"{self.what} at {self.public_url}"
         if envelope and isinstance(payload, dict) and "status" in payload:
@@ -415,6 +431,36 @@ def _deadline(request: CollectRequest) -> float:
 
 def _request_timeout(request: CollectRequest, source: "SourceConfig") -> float:
     return source.timeout_s or request.timeout_s
+
+
+async def shared_query_range(
+    request: CollectRequest, source_name: str, client: PromClient, query: str, start_s: float, end_s: float,
+    step_s: float, deadline: float,
+) -> PromReply:
+    """``query_range`` once per run for identical (source, query, range, step); concurrent askers share it.
+
+    Latency p50 and p99 read the same bucket rates: the server evaluates them once.
+    Raises the shared :class:`PromFault` when the query failed.
+    """
+    cache: dict[Any, Any] = request.extra.setdefault("_metrics_queries", {})
+    key = (source_name, query, start_s, end_s, step_s)
+    entry = cache.get(key)
+    if entry is None:
+        entry = cache[key] = {"event": anyio.Event(), "result": None}
+        try:
+            entry["result"] = await run_blocking(client.query_range, query, start_s, end_s, step_s, deadline)
+        except PromFault as fault:
+            entry["result"] = fault
+        finally:
+            entry["event"].set()
+    else:
+        await entry["event"].wait()
+    result = entry["result"]
+    if result is None:
+        raise PromFault(f"{client.what} at {client.public_url} gave no answer in time (query_range)", Status.timeout)
+    if isinstance(result, PromFault):
+        raise result
+    return result
 
 
 async def choose_naming(
@@ -558,6 +604,7 @@ async def _collect_live(
     window, baseline = request.window, request.baseline
     step_s = pick_step(window.length.total_seconds())
     data["step_s"] = step_s
+    merged = False
     with anyio.move_on_after(max(0.0, deadline - time.monotonic())) as scope:
         if pack is not None and pack_metric is not None and pack_metric.variants:
             probe = await choose_naming(request, client, source_name, pack, labels, deadline)
@@ -572,17 +619,22 @@ async def _collect_live(
         replies: dict[str, PromReply | PromFault] = {}
 
         async def fetch(tag: str, w: Window) -> None:
-            # Start one step early so rate()/change detection has the first point in the window.
             try:
-                replies[tag] = await run_blocking(
-                    client.query_range, query, w.start.timestamp(), w.end.timestamp(), step_s, deadline
+                replies[tag] = await shared_query_range(
+                    request, source_name, client, query, w.start.timestamp(), w.end.timestamp(), step_s, deadline
                 )
             except PromFault as fault:
                 replies[tag] = fault
 
+        # A baseline just before the window is fetched with it in one query: half the requests,
+        # the same points, and the series cannot drift apart between two evaluations.
+        merged = (
+            baseline is not None and baseline.end == window.start
+            and (window.end - baseline.start).total_seconds() / step_s < MAX_POINTS
+        )
         async with anyio.create_task_group() as tg:
-            tg.start_soon(fetch, "window", window)
-            if baseline is not None:
+            tg.start_soon(fetch, "window", Window(baseline.start, window.end) if merged else window)
+            if baseline is not None and not merged:
                 tg.start_soon(fetch, "baseline", baseline)
     if scope.cancelled_caught and "window" not in replies:
         return Evidence.failed(
@@ -593,16 +645,37 @@ async def _collect_live(
     main = replies["window"]
     if isinstance(main, PromFault):
         return Evidence.failed(**base, reason=str(main), status=main.status, source=src)
+    quantile = pack_metric.quantile if pack_metric is not None else None
+    if quantile is not None:
+        data["query"] = f"histogram_quantile({quantile:g}, {query})"
+        data["quantile"] = quantile
+
+    def to_series(payload: Any, where: str) -> list[dict[str, Any]]:
+        got = _series_from_data(payload, where)
+        if quantile is None or not got:
+            return got
+        if not any("le" in s["labels"] for s in got):
+            raise InputError(f"{where}: a quantile needs bucket series with an `le` label; got none")
+        return [{"labels": {}, "points": quantile_series(quantile, got)}]
+
     try:
-        series = _series_from_data(main.data, f"{client.what} at {client.public_url}")
+        series = to_series(main.data, f"{client.what} at {client.public_url}")
     except InputError as e:
         return Evidence.failed(**base, reason=str(e), source=src)
     warnings += [f"{client.what} warning: {w}" for w in main.warnings]
     baseline_series = None
     b = replies.get("baseline")
-    if isinstance(b, PromReply):
+    if merged and baseline is not None:
+        b_lo, b_hi = baseline.start.timestamp(), baseline.end.timestamp()
+        baseline_series = [{"labels": s["labels"], "points": [(t, v) for t, v in s["points"] if b_lo <= t < b_hi]}
+                           for s in series]
+    elif isinstance(b, PromReply):
         try:
-            baseline_series = _series_from_data(b.data, "baseline")
+            b_lo, b_hi = baseline.start.timestamp(), baseline.end.timestamp()  # type: ignore[union-attr]
+            baseline_series = [  # the window is half-open: its end point belongs to the next one
+                {"labels": s["labels"], "points": [(t, v) for t, v in s["points"] if b_lo <= t < b_hi]}
+                for s in to_series(b.data, "baseline")
+            ]
         except InputError as e:
             warnings.append(f"baseline not compared: {e}")
         warnings += [f"{client.what} warning (baseline): {w}" for w in b.warnings if w not in main.warnings]
