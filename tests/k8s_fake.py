@@ -443,5 +443,60 @@ def argo_canary() -> dict[str, Any]:
                       component="rollouts-controller",
                       message="Rollout is paused (CanaryPauseStep)", last="2026-03-04T09:41:30Z"),
             ],
+            f"{SA}/analysisruns": [],
         },
     }
+
+
+def argo_aborted() -> dict[str, Any]:
+    """The same canary after its success-rate analysis failed: Argo aborted it, traffic back on 4.12.0."""
+    sc = argo_canary()
+    ro = sc["objects"][f"{SA}/rollouts/checkout"]
+    ro["status"].update({
+        "phase": "Degraded", "abort": True, "abortedAt": "2026-03-04T09:56:40Z", "currentStepIndex": 4,
+        "message": 'RolloutAborted: Rollout aborted update to revision 8: Metric "success-rate" assessed Failed '
+                   "due to failed (3) > failureLimit (2)",
+        "pauseConditions": None, "updatedReplicas": 0,
+        "canary": {"weights": {"canary": {"podTemplateHash": RS_CHK8[1], "serviceName": "checkout-canary",
+                                          "weight": 0},
+                               "stable": {"podTemplateHash": RS_CHK7[1], "serviceName": "checkout-stable",
+                                          "weight": 100}},
+                   "currentStepAnalysisRunStatus": {"name": "checkout-6c9f7b8d5-8-4", "status": "Failed",
+                                                    "message": 'Metric "success-rate" assessed Failed due to failed '
+                                                               "(3) > failureLimit (2)"}},
+    })
+    ro["status"].pop("pauseConditions")
+
+    def run(name: str, created: str, phase: str, value: str, failed: int, pod_hash: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisRun",
+            "metadata": {"name": name, "namespace": "shop", "creationTimestamp": created,
+                         "labels": {"rollout-type": "Step", "rollouts-pod-template-hash": pod_hash,
+                                    "step-index": "4"},
+                         "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+                                              "name": "checkout", "uid": ROLLOUT_UID, "controller": True}]},
+            "spec": {"metrics": [{"name": "success-rate", "interval": "1m", "failureLimit": 2,
+                                  "successCondition": "result[0] >= 0.95",
+                                  "provider": {"prometheus": {"address": "http://prometheus.monitoring:9090",
+                                                              "query": "sum(rate(http_requests_total{app=\"checkout\","
+                                                                       "code!~\"5..\"}[2m])) / sum(rate("
+                                                                       "http_requests_total{app=\"checkout\"}[2m]))"}}}]},
+            "status": {"phase": phase, "startedAt": created,
+                       "message": 'Metric "success-rate" assessed Failed due to failed (3) > failureLimit (2)'
+                       if phase == "Failed" else None,
+                       "metricResults": [{"name": "success-rate", "phase": phase, "count": 3 if failed else 5,
+                                          "successful": 0 if failed else 5, "failed": failed,
+                                          "measurements": [{"phase": phase, "value": value,
+                                                            "startedAt": created, "finishedAt": created}]}]},
+        }
+
+    sc["lists"][f"{SA}/analysisruns"] = [
+        run("checkout-59f6d4b7c8-7-4", "2026-03-01T11:20:00Z", "Successful", "[0.998]", 0, RS_CHK7[1]),
+        run("checkout-6c9f7b8d5-8-4", "2026-03-04T09:53:40Z", "Failed", "[0.912]", 3, RS_CHK8[1]),
+    ]
+    sc["lists"][f"{SC}/events"].append(
+        event("c9", kind="Rollout", obj="checkout", reason="RolloutAborted", ns="shop", type_="Warning",
+              component="rollouts-controller", last="2026-03-04T09:56:40Z",
+              message='Rollout aborted update to revision 8: Metric "success-rate" assessed Failed due to failed (3) '
+                      "> failureLimit (2)"))
+    return sc

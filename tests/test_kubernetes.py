@@ -20,6 +20,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 
 import k8s_fake  # noqa: E402
+from conftest import missing  # noqa: E402
 
 from ctxgrab.collectors import CollectRequest  # noqa: E402
 from ctxgrab.collectors import kubernetes as kube  # noqa: E402
@@ -144,6 +145,28 @@ def test_argo_canary_in_progress(fake):
     assert d["gaps"] == []
 
 
+def test_argo_canary_aborted_by_failed_analysis(fake):
+    fake.load(k8s_fake.argo_aborted())
+    ev = run(fake, {"rollout": "checkout", "namespace": "shop"})
+    assert ev.status is Status.ok, ev.reason
+    d = ev.data
+    assert (d["current"]["status"], d["current"]["canary_weight"]) == ("aborted", 0)
+    assert (d["previous"]["version"], d["previous"]["status"], d["previous"]["canary_weight"]) == ("4.12.0", "stable", 100)
+    assert d["canary"]["aborted"] and d["canary"]["phase"] == "Degraded"
+    # Traffic is already back on stable: the command makes that permanent, no abort needed.
+    assert d["rollback_command"] == "kubectl argo rollouts undo checkout -n shop --to-revision=7"
+    (run_,) = d["analysis_runs"]  # only the canary revision's run
+    assert (run_["name"], run_["phase"]) == ("checkout-6c9f7b8d5-8-4", "Failed")
+    assert run_["metrics"] == [{"name": "success-rate", "phase": "Failed", "count": 3, "successful": 0,
+                                "failed": 3, "inconclusive": None, "error": None, "last_value": "[0.912]",
+                                "message": None}]
+    assert [w["reason"] for w in d["warnings"]] == ["RolloutAborted"]
+    text = _render_section(ev)
+    assert "- Current: **4.13.0** (Rollout shop/checkout revision 8), live since 2026-03-04 09:40 UTC" in text
+    assert ", ABORTED;" in text or ", ABORTED." in text
+    assert "- Analysis run checkout-6c9f7b8d5-8-4: Failed; success-rate Failed (3 failed of 3, last value [0.912])" in text
+
+
 def test_forbidden_resource_becomes_a_gap_and_the_rest_renders(fake):
     fake.load(k8s_fake.plain_rollout())
     fake.forbidden["/api/v1/namespaces/prod/pods"] = "list pods"
@@ -212,7 +235,7 @@ def test_kubeconfig_exec_plugin_token(fake, tmp_path):
 @pytest.fixture
 def tls_cert(tmp_path):
     if shutil.which("openssl") is None:
-        pytest.skip("openssl not installed: cannot make a certificate for the in-cluster TLS test")
+        missing("openssl not installed: cannot make a certificate for the in-cluster TLS test")
     crt, key = tmp_path / "ca.crt", tmp_path / "tls.key"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=kubernetes",
                     "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(crt)],

@@ -54,6 +54,7 @@ __all__ = [
     "revisions_from_replicasets",
     "deployment_status",
     "argo_canary",
+    "analysis_runs",
     "plan_rollback",
     "DEFAULT_MIN_HEALTHY_S",
     "DEFAULT_MAX_RESTARTS",
@@ -432,6 +433,32 @@ def argo_canary(rollout: dict[str, Any]) -> Canary | None:
     )
 
 
+def analysis_runs(runs: Iterable[dict[str, Any]], *, owner_uid: str | None, pod_hash: str | None = None,
+                  limit: int = 3) -> list[dict[str, Any]]:
+    """The newest Argo AnalysisRuns of a Rollout (of one revision when ``pod_hash`` is given), summarised.
+
+    Each: ``name``, ``phase`` (Pending|Running|Successful|Failed|Error|Inconclusive), ``message``,
+    ``started``, and ``metrics`` with each metric's phase, counts and last measured value.
+    """
+    mine = [r for r in runs if _owned_by(r, owner_uid, "Rollout")
+            and (pod_hash is None or _labels(r).get(ARGO_POD_HASH) == pod_hash)]
+    mine.sort(key=lambda r: (r.get("metadata") or {}).get("creationTimestamp") or "", reverse=True)
+    out = []
+    for r in mine[:limit]:
+        st = r.get("status") or {}
+        metrics = []
+        for m in st.get("metricResults") or []:
+            last = (m.get("measurements") or [{}])[-1]
+            metrics.append({"name": m.get("name"), "phase": m.get("phase"), "count": m.get("count"),
+                            "successful": m.get("successful"), "failed": m.get("failed"),
+                            "inconclusive": m.get("inconclusive"), "error": m.get("error"),
+                            "last_value": last.get("value"), "message": m.get("message") or last.get("message")})
+        out.append({"name": (r.get("metadata") or {}).get("name"), "phase": st.get("phase"),
+                    "message": st.get("message"), "started": st.get("startedAt")
+                    or (r.get("metadata") or {}).get("creationTimestamp"), "metrics": metrics})
+    return out
+
+
 # --------------------------------------------------------------------------- the plan
 
 
@@ -659,6 +686,9 @@ def _commands(workload: Workload, canary: Canary | None, target: int | None) -> 
     to = f" --to-revision={target}" if target is not None else ""
     if workload.kind == "Rollout":
         undo = f"kubectl argo rollouts undo {name} -n {ns}{to}"
+        if canary is not None and canary.aborted:
+            return undo, [{"command": undo, "why": "traffic is already back on the stable ReplicaSet since the abort; "
+                                                   "this makes the stable revision the desired one again"}]
         if canary is not None:
             abort = f"kubectl argo rollouts abort {name} -n {ns}"
             return abort, [

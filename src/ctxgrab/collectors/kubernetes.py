@@ -44,6 +44,7 @@ from ..analysis.rollout import (
     DEFAULT_MAX_RESTARTS,
     DEFAULT_MIN_HEALTHY_S,
     Workload,
+    analysis_runs,
     argo_canary,
     deployment_status,
     event_time,
@@ -432,6 +433,9 @@ async def _collect(api: ApiClient, request: Any, params: dict[str, Any], name: s
             what=f"list events in {ns}"), [])
         tg.start_soon(fetch, "warnings", api.list(
             f"/api/v1/namespaces/{ns}/events", {"fieldSelector": "type=Warning"}, what=f"list events in {ns}"), [])
+        if kind == "Rollout":
+            tg.start_soon(fetch, "analysisruns", api.list(
+                f"{argo}/analysisruns", what=f"list analysisruns.argoproj.io in {ns}"), [])
     if errors:
         raise errors[0]
     replicasets = results["replicasets"]
@@ -482,6 +486,9 @@ async def _collect(api: ApiClient, request: Any, params: dict[str, Any], name: s
         "waiting_reasons": _sum_counts(r.waiting_reasons for r in revisions),
     }
     data["warnings"] = _warnings_in_window(events, window, name, [r.name for r in revisions])
+    if kind == "Rollout":
+        data["analysis_runs"] = analysis_runs(results.get("analysisruns") or [], owner_uid=meta.get("uid"),
+                                              pod_hash=canary.canary_hash if canary else None)
     return data, warnings, gaps
 
 
