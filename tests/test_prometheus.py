@@ -194,3 +194,18 @@ def test_quantiles_computed_from_shared_buckets_equal_promql(backend, results) -
         assert len(server) == len(pts)
         for t, v in pts:
             assert math.isclose(server[t], v, rel_tol=1e-9), (mid, t, server[t], v)
+
+
+def test_live_demo_config_reproduces_the_saved_demo(prometheus_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fixtures/demo/openmetrics/ctxgrab.yaml against the backfilled scenario: same signals, same gauge lines."""
+    from ctxgrab.config import load_config
+
+    monkeypatch.setenv("CTXGRAB_DEMO_PROMETHEUS", prometheus_url)
+    live = ctxgrab.incident("payments", config=load_config(DEMO.parent / "openmetrics" / "ctxgrab.yaml"))
+    saved = ctxgrab.incident("payments", config=DEMO)
+    assert [s["name"] for s in live.signals] == [s["name"] for s in saved.signals]
+    saved_lines = saved.markdown.splitlines()
+    for title in ("JVM heap used", "JVM heap committed", "JVM heap max", "Live threads"):
+        line = next(l for l in saved_lines if l.startswith(f"- **{title}**"))
+        assert line in live.markdown, line
+    assert not [ev.name for ev in live.evidence if ev.status.value in ("error", "timeout")]
