@@ -45,6 +45,12 @@ def test_benign_look_alikes_are_unchanged() -> None:
         ("--password hunter2 --host db", "--password [REDACTED:password] --host db"),
         ("card 4111-1111-1111-1111 ok", "card [REDACTED:card-number] ok"),
         ("iban DE89 3704 0044 0532 0130 00.", "iban [REDACTED:iban]."),
+        ("<password>hunter2</password><user>bob</user>", "<password>[REDACTED:password]</password><user>bob</user>"),
+        ('<add key="ApiKey" value="abcd1234efgh5678"/><add key="Timeout" value="30"/>',
+         '<add key="ApiKey" value="[REDACTED:api-key]"/><add key="Timeout" value="30"/>'),
+        ("machine api.example.com login deploy password abc123xyz", "machine api.example.com login deploy password [REDACTED:password]"),
+        ("curl -u admin:Adm1nPass https://x", "curl -u admin:[REDACTED:password] https://x"),
+        ("Bearer ya29.a0AfH6SMBx3jd82hd8HDH29dh2d9h2ddh29dh", "Bearer [REDACTED:gcp-oauth-token]"),
     ],
 )
 def test_markers_say_what_was_removed_and_keep_the_rest(text: str, expected: str) -> None:
@@ -63,6 +69,9 @@ def test_markers_say_what_was_removed_and_keep_the_rest(text: str, expected: str
         "secret: /var/run/secrets/kubernetes.io/serviceaccount/token",
         "upstream 10.2.3.4 and 192.168.0.7 and fe80::1",
         "max_tokens=4096 next_page_token=abc123def456ghi",
+        "<timeout>30</timeout> <token>${TOKEN}</token>",
+        "-----BEGIN CERTIFICATE-----\nMIIDdzCCAl+gAwIBAgIEAgAAuTANBgkqhkiG9w0BAQUFADBaMQswCQYDVQQGEwJJ\n-----END CERTIFICATE-----",
+        "FATAL: password authentication failed for user \"payments\"",
     ],
 )
 def test_look_alikes_are_kept(text: str) -> None:

@@ -69,7 +69,7 @@ def _marker(kind: str) -> str:
 PII_KINDS = frozenset({"email", "card-number", "iban", "phone", "ssn", "ip"})
 CREDENTIAL_KINDS = frozenset(
     {
-        "aws-access-key-id", "aws-secret-key", "aws-session-token", "gcp-api-key", "private-key",
+        "aws-access-key-id", "aws-secret-key", "aws-session-token", "gcp-api-key", "gcp-oauth-token", "private-key",
         "azure-key", "azure-sas", "github-token", "gitlab-token", "slack-token", "slack-webhook",
         "stripe-key", "sendgrid-key", "twilio-key", "datadog-key", "pagerduty-key", "npm-token",
         "pypi-token", "openai-key", "anthropic-key", "huggingface-token", "vault-token", "jwt",
@@ -393,6 +393,8 @@ _TOKEN_RULES: list[_Rule] = [
           _r(r"(?<![\w.])(?:hv[sbr]\.[A-Za-z0-9_\-]{24,}|[sbr]\.[A-Za-z0-9]{24}(?![\w.]))"), ("hvs.", "hvb.", "hvr.", "s.", "b.", "r."),
           check=lambda v: v.startswith("hv") or (any(c.isdigit() for c in v) and any(c.isupper() for c in v[2:])
                                                   and any(c.islower() for c in v[2:]))),
+    _Rule("gcp-oauth-token", _r(r"(?<![\w.])(?:ya29\.[0-9A-Za-z_\-]{20,}|GOCSPX-[0-9A-Za-z_\-]{20,})"), ("ya29.", "GOCSPX-")),
+    _Rule("azure-key", _r(r"(?<![\w~.\-])[A-Za-z0-9_\-]{3}8Q~[A-Za-z0-9_~.\-]{31,34}(?![\w~.\-])"), ("8Q~",)),
     _Rule("jwt", _r(r"(?<![\w-])eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*"), ("eyJ",)),
     _Rule("pagerduty-key", _r(r"(?i)(?<![\w-])token\s+token=([A-Za-z0-9_+\-]{16,})"), ("token token=",), lower=True,
           group=1),
@@ -411,6 +413,12 @@ _SSH2 = _r(r"---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----[\s\S]*?(?:---- END SSH2 
 # A whole line of base64 (a PEM body line logged on its own): no log line is only that.
 _B64_LINE = _r(r"(?m)^[ \t]*([A-Za-z0-9+/]{16,76}={0,2})[ \t]*$")
 
+# <password>x</password>, and <add key="ApiKey" value="x"/> / <property name="password" value="x"/>
+_XML_ELEMENT = _r(r"(<([A-Za-z_][\w.\-:]{0,60})(?:\s[^<>]*)?>)([^<>\n]{1,500})(</\2>)")
+_XML_NAME_VALUE = _r(r"(\b(?:key|name)\s*=\s*[\"'])([\w.\-:]{1,60})([\"']\s+value\s*=\s*[\"'])([^\"'<>]*)([\"'])")
+_NETRC = _r(r"\bmachine\s+\S+\s+login\s+\S+\s+password\s+(\S+)")
+_CURL_USER = _r(r"(?<!\S)(?:-u|--user)\s*[\"']?[^\s:\"']+:([^\s\"'@]+)")
+_CERTIFICATE = _r(r"-----BEGIN [A-Z ]*CERTIFICATE-----[\s\S]*?(?:-----END [A-Z ]*CERTIFICATE-----|$)")
 _AUTH_HEADER = _r(
     r"(?i)(?<![\w-])(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?"
     r"(?:(bearer|basic|token|digest|negotiate|ntlm|apikey|sso-key|key|dsn|splunk|hmac|otp)\s+)?"
@@ -549,8 +557,16 @@ class _Redactor:
         lower = out.lower()
         if _KV_TRIGGER_RX.search(lower):
             out = self._key_values(out)
+        if "<" in out and ">" in out:
+            out = self._xml(out)
+        if "machine" in lower or "-u" in out or "--user" in out:
+            out = self._sub(_NETRC, "password", out, 1, lambda v: not _is_placeholder(v))
+            out = self._sub(_CURL_USER, "password", out, 1, lambda v: not _is_placeholder(v))
         if len(out) >= 16:
-            out = self._sub(_B64_LINE, "private-key", out, 1, _b64_line_ok)
+            if "CERTIFICATE-----" in out:  # certificate bodies are public: keep their lines
+                out = self._outside_certificates(out)
+            else:
+                out = self._sub(_B64_LINE, "private-key", out, 1, _b64_line_ok)
         out = self._pii(out)
         for kind, rx in self.extra:
             out = self._sub(rx, kind, out, "secret" if "secret" in rx.groupindex else (1 if rx.groups else 0))
@@ -632,6 +648,38 @@ class _Redactor:
             return text
         pieces.append(text[pos:])
         return "".join(pieces)
+
+    def _xml(self, text: str) -> str:
+        def element(m: re.Match[str]) -> str:
+            kk = _key_kind(m.group(2))
+            value = m.group(3)
+            if kk is None or _is_placeholder(value) or (not kk[1] and not _looks_random(value)) \
+                    or self._keep(kk[0], value):
+                return m.group(0)
+            return f"{m.group(1)}{_marker(kk[0])}{m.group(4)}"
+
+        def name_value(m: re.Match[str]) -> str:
+            kk = _key_kind(m.group(2))
+            value = m.group(4)
+            if kk is None or _is_placeholder(value) or (not kk[1] and not _looks_random(value)) \
+                    or self._keep(kk[0], value):
+                return m.group(0)
+            return f"{m.group(1)}{m.group(2)}{m.group(3)}{_marker(kk[0])}{m.group(5)}"
+
+        text = _XML_ELEMENT.sub(element, text)
+        return _XML_NAME_VALUE.sub(name_value, text)
+
+    def _outside_certificates(self, text: str) -> str:
+        spans = [m.span() for m in _CERTIFICATE.finditer(text)]
+
+        def repl(m: re.Match[str]) -> str:
+            inside = any(a <= m.start() < b for a, b in spans)
+            if inside or not _b64_line_ok(m.group(1)) or self._keep("private-key", m.group(1)):
+                return m.group(0)
+            s, e = m.span(1)
+            return m.group(0)[: s - m.start()] + _marker("private-key") + m.group(0)[e - m.start():]
+
+        return _B64_LINE.sub(repl, text) if "private-key" not in self.off else text
 
     def _k8s_secret(self, text: str) -> str:
         if "k8s-secret" in self.off or not _K8S_KIND.search(text):
