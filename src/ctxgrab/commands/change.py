@@ -37,7 +37,7 @@ class _Format(str, Enum):
     json = "json"
 
 
-def render_change(*, service: str, table: str, change: str, database: dict[str, Any], warnings: list[str],
+def render_change(*, service: str | None, table: str, change: str, database: dict[str, Any], warnings: list[str],
                   at: datetime, deploys: dict[str, Any] | None = None, user_dir: Path | None = None) -> str:
     """The change-planning prompt for ``table`` from a :func:`ctxgrab.collectors.postgres.gather` payload."""
     from ..render import render_template
@@ -183,7 +183,7 @@ def register(app: typer.Typer) -> None:
                                "deploys": deploys, "warnings": warnings}, indent=2, default=str) + "\n"
         else:
             text = "".join(
-                render_change(service=service or "(no service)", table=t, change=what, database=database,
+                render_change(service=service, table=t, change=what, database=database,
                               warnings=warnings, at=at, deploys=deploys)
                 for t in tables[:1])
         if output is None:
