@@ -459,7 +459,7 @@ def test_collector_takes_newest_with_previous_as_baseline(tmp_path: Path):
     ev = asyncio.run(collect(_request(tmp_path), {"paths": ["heap/*.hprof*"]}))
     assert ev.status.value == "ok" and ev.source == str(new)
     g = ev.data["growth"]
-    assert g["baseline_file"] == str(old)
+    assert g["baseline_file"] == "heap/a.hprof" and ev.data["file"] == "heap/b.hprof.gz"
     assert g["suspects"][0]["children_before"] == 10 and g["suspects"][0]["children_now"] == 30
     from ctxgrab.commands.heap import render_markdown
 

@@ -420,8 +420,10 @@ def heap_report(dump: HeapDump, tree: DominatorTree | None = None, *, top: int =
     n_dumped = dump.n_objects
     unreachable = int(dump.shallow_bytes.sum()) - total_live
     if suspects:
-        verdict = (f"{len(suspects)} leak suspect{'s' if len(suspects) > 1 else ''}: "
-                   + "; ".join(s["description"] for s in suspects[:3]) + ". " + VERDICT_ONE_DUMP)
+        first = suspects[0]
+        verdict = (f"{len(suspects)} leak suspect{'s' if len(suspects) > 1 else ''}; the biggest, "
+                   f"{first['description'].split(' retains ')[0]}, retains "
+                   f"{format_pct(first['retained_pct'])} of the live heap. " + VERDICT_ONE_DUMP)
     else:
         verdict = (f"No single object or class retains {format_pct(SUSPECT_SHARE, 0)} of the live heap: "
                    "memory is spread out rather than accumulated in one holder.")
@@ -716,6 +718,9 @@ def analyze_heap_file(path: str, *, baseline: str | None = None, top: int = 20) 
     report = _analyze_one(path, top)
     if baseline is not None:
         report["growth"] = compare_reports(report, _analyze_one(baseline, top), top=top)
+        report["verdict"] = report["verdict"].replace(
+            VERDICT_ONE_DUMP, "One heap dump cannot tell a large bounded cache from a leak; the growth since "
+            "the baseline can.")
     return report
 
 

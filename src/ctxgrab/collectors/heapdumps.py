@@ -43,6 +43,13 @@ def _find(request: CollectRequest, patterns: list[str]) -> tuple[list[str], list
     return found, missing
 
 
+def _relative(path: str, request: CollectRequest) -> str:
+    try:
+        return os.path.relpath(path, request.base_dir) if os.path.isabs(path) else path
+    except ValueError:
+        return path
+
+
 def _analyse(newest: str, previous: str | None) -> dict[str, Any]:
     from ..analysis.dominators import analyze_heap_file
 
@@ -79,6 +86,10 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
     except ImportError as e:  # numpy is the ``heap`` extra
         return Evidence.failed(KIND, name, TITLE, f"heap analysis needs numpy: pip install 'ctxgrab[heap]' ({e})",
                                source=newest)
+    # Paths as the config names them: the prompt must not depend on where the checkout lives.
+    data["file"] = _relative(newest, request)
+    if data.get("growth"):
+        data["growth"]["baseline_file"] = _relative(str(data["growth"]["baseline_file"]), request)
     warnings = list(data.get("warnings", [])) + warnings
     if data.get("partial"):
         warnings.insert(0, "partial result: the file is damaged or cut short; figures cover what was readable")
