@@ -185,3 +185,8 @@ def test_cli_bad_input_exits_2_with_one_line() -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "/nonexistent/file.log" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_keys_redacted_alike_keep_both_values() -> None:
+    ev = Evidence(kind="logs", name="l", title="l", data={"by_user": {"ana@example.com": 3, "bo@example.com": 5, "n": 1}})
+    assert redact_evidence(ev).data["by_user"] == {"[REDACTED:email]": 3, "[REDACTED:email] #2": 5, "n": 1}

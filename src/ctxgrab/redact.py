@@ -197,7 +197,10 @@ def _looks_random(value: str) -> bool:
         return False
     has_digit = any(c.isdigit() for c in value)
     has_alpha = any(c.isalpha() for c in value)
-    return has_digit and has_alpha
+    if has_digit and has_alpha:
+        return True
+    # letters only: random when upper case shows up past the first character next to lower case (base64)
+    return any(c.isupper() for c in value[1:]) and any(c.islower() for c in value)
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -290,6 +293,8 @@ _KEY_QUALIFIERS = {
 }
 _NOT_SECRET_PREV = {"page", "next", "continuation", "sync", "cursor", "resume", "pagination", "csrf_field", "max"}
 _NOT_SECRET_SEGMENTS = {"bypass", "compass", "tokenizer", "tokens", "sessions", "passed", "passes", "passing"}
+_GENERIC_TAILS = {"base", "value", "val", "string", "str", "data", "b64", "base64", "hex", "encoded", "raw", "pem",
+                  "plain", "plaintext", "encrypted", "enc", "bytes"}
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SEG_SPLIT = re.compile(r"[^A-Za-z0-9]+")
 
@@ -302,6 +307,8 @@ def _key_kind(key: str) -> tuple[str, bool] | None:
     ``id``, ``idempotency_key`` in an unqualified ``key``: both are kept).
     """
     segs = [s.lower() for s in _SEG_SPLIT.split(_CAMEL.sub("_", key)) if s]
+    while len(segs) > 1 and segs[-1] in _GENERIC_TAILS:  # secret_key_base, private_key_pem, password_b64
+        segs.pop()
     if not segs:
         return None
     tail = segs[-1]
@@ -919,7 +926,13 @@ def _walk(value: Any, red: _Redactor, key_kind: tuple[str, bool] | None = None) 
             kk = _key_kind(k) if isinstance(k, str) else None
             if k == "value" and pair_kind is not None:
                 kk = pair_kind
-            out[red(k) if isinstance(k, str) else k] = _walk(v, red, kk)
+            nk = red(k) if isinstance(k, str) else k
+            if nk != k and nk in out:  # two keys redacted alike: keep both values
+                n = 2
+                while f"{nk} #{n}" in out:
+                    n += 1
+                nk = f"{nk} #{n}"
+            out[nk] = _walk(v, red, kk)
         return out
     if isinstance(value, tuple):
         return tuple(_walk(v, red, key_kind) for v in value)
