@@ -190,3 +190,17 @@ def test_cli_bad_input_exits_2_with_one_line() -> None:
 def test_keys_redacted_alike_keep_both_values() -> None:
     ev = Evidence(kind="logs", name="l", title="l", data={"by_user": {"ana@example.com": 3, "bo@example.com": 5, "n": 1}})
     assert redact_evidence(ev).data["by_user"] == {"[REDACTED:email]": 3, "[REDACTED:email] #2": 5, "n": 1}
+
+
+def test_cli_reads_the_redaction_section_of_a_config(tmp_path: Path) -> None:
+    cfg = tmp_path / "ctxgrab.yaml"
+    cfg.write_text('redaction:\n  disable: [ip]\n  rules:\n    - {kind: employee-id, pattern: "EMP-(\\\\d{6})"}\n')
+    result = subprocess.run([sys.executable, "-m", "ctxgrab.cli", "redact", "--config", str(cfg), "--disable", "email"],
+                            input="from 81.2.69.160 EMP-123456 ana@example.com password=x1\n",
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "from 81.2.69.160 EMP-[REDACTED:employee-id] ana@example.com password=[REDACTED:password]\n"
+    cfg.write_text("redaction:\n  colour: red\n")
+    bad = subprocess.run([sys.executable, "-m", "ctxgrab.cli", "redact", "--config", str(cfg)], input="x\n",
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "colour" in bad.stderr
