@@ -189,6 +189,7 @@ def parse_gc_files(paths: Sequence[str | Path], *, strict: bool = False) -> Pars
     if parser is None:
         raise InputError("; ".join(warnings) if warnings else "no GC log files given")
     log = parser.finish()
+    log.jvm_start_wall_s = _jvm_start_wall(log.events)
     log.files = used
     log.truncated_last_line = truncated
     log.warnings = warnings + log.warnings
@@ -206,6 +207,7 @@ def _start_file(parser: UnifiedParser | LegacyParser, name: str) -> None:
     parser.path = name
     if isinstance(parser, UnifiedParser):
         parser._line_base = 0
+        parser._file_start = True
     else:
         parser._lineno = 0
 
@@ -244,6 +246,7 @@ def parse_gc_text(text: str, name: str = "<input>") -> ParsedLog:
     except _MixedJvms as exc:
         raise InputError(str(exc)) from None
     log = parser.finish()
+    log.jvm_start_wall_s = _jvm_start_wall(log.events)
     log.files = [name]
     log.truncated_last_line = bool(text) and not text.endswith("\n")
     return log
@@ -289,7 +292,7 @@ def restrict(log: ParsedLog, start: datetime | None, end: datetime | None) -> Pa
     """
     if start is None and end is None:
         return log
-    jvm0 = _jvm_start_wall(log.events)
+    jvm0 = log.jvm_start_wall_s if log.jvm_start_wall_s is not None else _jvm_start_wall(log.events)
     s = start.timestamp() if start else -math.inf
     e = end.timestamp() if end else math.inf
     kept = []
@@ -396,7 +399,7 @@ def summarize(log: ParsedLog) -> dict[str, Any]:
     events = _in_time_order(log.events)
     ts = _times(events)
     heap_max = log.heap_max_bytes or max((e.capacity_bytes or 0 for e in events), default=0) or None
-    jvm0 = _jvm_start_wall(events)
+    jvm0 = log.jvm_start_wall_s if log.jvm_start_wall_s is not None else _jvm_start_wall(events)
 
     def wall_of(i: int) -> float | None:
         e = events[i]
@@ -470,19 +473,32 @@ def summarize(log: ParsedLog) -> dict[str, Any]:
     # Allocation and promotion
     allocated = promoted = 0
     last_after: int | None = None
+    last_kind = ""
+    promotion_basis = None
     for e in events:
         if e.before_bytes is None or e.after_bytes is None:
             continue
         if last_after is not None and e.before_bytes > last_after:
             allocated += e.before_bytes - last_after
-        last_after = e.after_bytes
-        if e.kind in ("young", "mixed") and e.young_before_bytes is not None and e.young_after_bytes is not None:
-            p = (e.young_before_bytes - e.young_after_bytes) - (e.before_bytes - e.after_bytes)
+        if e.kind == "young":
+            if e.young_before_bytes is not None and e.young_after_bytes is not None:
+                # what left the young generation but not the heap went to the old generation
+                p = (e.young_before_bytes - e.young_after_bytes) - (e.before_bytes - e.after_bytes)
+                promotion_basis = "young generation sizes"
+            elif log.collector == "G1" and last_kind == "young" and last_after is not None:
+                # between two young pauses only promotion (and humongous objects) grows the heap after GC
+                p = e.after_bytes - last_after
+                promotion_basis = promotion_basis or "growth of the heap after consecutive young pauses"
+            else:
+                p = 0
             if p > 0:
                 promoted += p
+        last_after = e.after_bytes
+        last_kind = e.kind
     allocation = {
         "rate_bytes_per_s": allocated / span_s if span_s and allocated else None,
         "promotion_rate_bytes_per_s": promoted / span_s if span_s and promoted else None,
+        "promotion_basis": promotion_basis if promoted else None,
     }
 
     # Live set

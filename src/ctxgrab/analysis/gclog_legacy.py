@@ -49,6 +49,43 @@ _NOISE_PREFIXES = (
 _STAMPISH = re.compile(r"^[\d\-T:.,+]+: ")
 
 
+def _heaps(body: str) -> list[re.Match[str]]:
+    """Every ``a->b(c)`` size triple in ``body``; finds the arrows first (a regex that starts
+    with digits would be tried at every position of these long lines)."""
+    out = []
+    i = body.find("->")
+    while i >= 0:
+        j = i - 1  # the unit letter, then the number before it
+        while j > 0 and (body[j - 1].isdigit() or body[j - 1] == "."):
+            j -= 1
+        m = _HEAP.match(body, j)
+        if m is not None:
+            out.append(m)
+        i = body.find("->", i + 2)
+    return out
+
+
+_TZ_CACHE: dict[str, float] = {}
+
+
+def _date_stamp(d: str) -> float | None:
+    """``2012-10-19T18:28:46.210+0100`` as Unix seconds; the minute is parsed once and cached."""
+    key = d[:16] + d[-5:]
+    base = _TZ_CACHE.get(key)
+    if base is None:
+        try:
+            base = datetime.fromisoformat(d[:16] + ":00" + d[-5:-2] + ":" + d[-2:]).timestamp()
+        except ValueError:
+            return None
+        if len(_TZ_CACHE) > 10000:
+            _TZ_CACHE.clear()
+        _TZ_CACHE[key] = base
+    try:
+        return base + float(d[17:-5].replace(",", "."))
+    except ValueError:
+        return None
+
+
 def looks_legacy(sample: str) -> bool:
     """True when one of the first lines is a JDK 8-style GC event line."""
     for line in sample.splitlines()[:200]:
@@ -122,11 +159,7 @@ class LegacyParser:
         uptime = float(up.replace(",", ".")) if up else None
         wall = None
         if m.group("date"):
-            try:
-                d = m.group("date").replace(",", ".")
-                wall = datetime.fromisoformat(d[:-2] + ":" + d[-2:]).timestamp()
-            except ValueError:
-                wall = None
+            wall = _date_stamp(m.group("date"))
         if uptime is not None:
             if self._last_uptime is not None and uptime < self._last_uptime - 1.0:
                 log.restarts += 1
@@ -151,7 +184,7 @@ class LegacyParser:
         secs = _SECS.findall(body)
         if secs:
             ev.duration_ms = float(secs[-1].replace(",", ".")) * 1000.0
-        for hm in _HEAP.finditer(body):
+        for hm in _heaps(body):
             start = hm.start()
             pre = body[max(0, start - 14) : start]
             if pre.endswith(": ") or pre.endswith(":"):

@@ -83,3 +83,4 @@ class ParsedLog:
     files: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     restarts: int = 0  # JVM restarts seen (uptime going back); only the last run is kept
+    jvm_start_wall_s: float | None = None  # Unix time of JVM start, when time and uptime are both logged

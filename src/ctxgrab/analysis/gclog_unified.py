@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
+from typing import Iterable
 
 from .gclog_model import GcEvent, ParsedLog, to_bytes
 
@@ -37,27 +38,51 @@ COLLECTOR_NAMES = {
     "Epsilon": "Epsilon",
 }
 
-# A unified line starts with one or more [decorations]; the ones we read start with one of
-# these messages (after an optional "GC(N) ").
-_LINE = re.compile(
-    r"^\[(?P<deco>[^\n]*?)\] ?(?:GC\((?P<id>\d+)\) +)?"
-    r"(?P<msg>(?:Pause |Garbage Collection \(|Major Collection \(|Minor Collection \(|Using |"
-    r"Concurrent (?:Mark )?Cycle|Concurrent cleanup |To-space exhausted|Trigger: |Cancelling |"
-    r"Allocation Stall |Heap |Live: |Max Capacity: |Initialize Shenandoah heap|"
-    r"Eden regions: |Survivor regions: |DefNew: |PSYoungGen: |ParNew: )[^\n]*)",
+# Lines that carry facts start (after the [decorations] and "GC(N) ") with one of these words.
+# Each regex begins with a literal (")" or "]"), which the engine finds at memchr speed; an
+# alternation at the front would be tried at every position, ten times slower. A "Pause" line
+# must end in "ms" (the "gc,start" line of a pause carries nothing).
+_GC_FACTS = re.compile(
+    r"\) +(Pause [^\n]*ms[ \t\r]*$|Garbage Collection \(|Major Collection \(|Minor Collection \(|"
+    r"Concurrent (?:Mark )?Cycle|Concurrent cleanup |To-space exhausted|Live: |DefNew: |PSYoungGen: |ParNew: )",
     re.M,
 )
-_SIZE = r"(\d+(?:[.,]\d+)?)([BKMGT])"
-_PAUSE = re.compile(
-    r"^(?P<name>Pause .*?)(?: " + _SIZE + r"->" + _SIZE + r"\(" + _SIZE + r"\))? (?P<ms>\d+(?:[.,]\d+)?)ms\s*$"
+# Facts logged without a GC id: why Shenandoah starts a cycle, ZGC stalls, the collector in use.
+_PLAIN_FACTS = re.compile(r"\] (Trigger: |Cancelling |Allocation Stall |Using (?!\d))")
+# Facts written once at start-up: looked for in the first megabyte of each file.
+_INIT_FACTS = re.compile(
+    r"\] (Heap Max Capacity: |Heap Region Size: |Heap region size: |Heap address: |Max Capacity: |"
+    r"Initialize Shenandoah heap)"
 )
+# the "uptime" decoration ("0.233s", "2,048s"); uptimemillis and others take the general path
+_UPTIME = re.compile(r"(?:^|\]\[)(\d+[.,]\d+)s(?:\]|$)")
+_UNDECORATED = re.compile(r"\n[^\[\n]")
+_PREFIX = re.compile(r"\[((?:[^\]\n]*\]\[)*[^\]\n]*)\] ?(?:GC\((\d+)\) +)?")
+
+
+class _Hit:
+    """One fact line: its decorations, GC id and message, and where it starts in the chunk."""
+
+    __slots__ = ("deco", "gid", "msg", "pos")
+
+    def __init__(self, deco: str, gid: str | None, msg: str, pos: int) -> None:
+        self.deco, self.gid, self.msg, self.pos = deco, gid, msg, pos
+
+    def group(self, name: str) -> str | None:
+        return {"deco": self.deco, "id": self.gid, "msg": self.msg}[name]
+
+    def start(self) -> int:
+        return self.pos
+
+
+_SIZE = r"(\d+(?:[.,]\d+)?)([BKMGT])"
+_TRIPLE = re.compile(_SIZE + r"->" + _SIZE + r"\(" + _SIZE + r"\)")
 _ZGC_CYCLE = re.compile(
     r"^(?P<name>(?:Garbage|Major|Minor) Collection) \((?P<cause>.+?)\)(?: \([^)]*\))* "
     + _SIZE + r"\(\d+%\)->" + _SIZE + r"\(\d+%\)"
 )
 _SHEN_CLEANUP = re.compile(r"^Concurrent cleanup " + _SIZE + r"->" + _SIZE + r"\(" + _SIZE + r"\)")
 _YOUNG_GEN = re.compile(r"^(?:DefNew|PSYoungGen|ParNew): " + _SIZE + r"(?:\([^)]*\))?->" + _SIZE)
-_REGIONS = re.compile(r"^(Eden|Survivor) regions: (\d+)->(\d+)")
 _ZGC_LIVE = re.compile(r"^Live:\s+-\s+" + _SIZE)
 _ONE_SIZE = re.compile(_SIZE)
 _MS = re.compile(r"(\d+(?:[.,]\d+)?)ms\s*$")
@@ -97,6 +122,9 @@ def _pause_kind(name: str, collector: str | None) -> str:
 def _cause(name: str) -> str | None:
     """The last top-level parenthesised group: G1 "Pause Young (Normal) (G1 Evacuation Pause)" gives
     "G1 Evacuation Pause", "Pause Full (System.gc())" gives "System.gc()"."""
+    if name.count("(") <= 2 and "()" not in name and "((" not in name:
+        i, j = name.rfind("("), name.rfind(")")
+        return name[i + 1 : j] if 0 <= i < j else None
     groups: list[str] = []
     depth = start = 0
     for i, c in enumerate(name):
@@ -126,7 +154,6 @@ class UnifiedParser:
         self.path = path
         self._line_base = 0  # line number of the first line of the current chunk
         self._young: dict[int, tuple[int, int]] = {}
-        self._regions: dict[int, list[int]] = {}
         self._live: dict[int, int] = {}
         self._shen_cycle: dict[int, GcEvent] = {}
         self._last_uptime: float | None = None
@@ -134,18 +161,28 @@ class UnifiedParser:
         self._uptime_seen = False
         self._wall_cache: dict[str, float] = {}
         self._gen_hint: str | None = None
+        self._file_start = True  # the next chunk begins a file: look for the start-up facts
+        self._need_wall = True  # read the wall clock on the next line that has one
+        self._last_deco: str | None = None
         self._prev_collector: str | None = None  # collector of the run before a restart
         self._last_wall: float | None = None
 
     # -- decorations -------------------------------------------------------------------
-    def _times(self, deco: str) -> tuple[float | None, float | None]:
+    def _times(self, deco: str, want_wall: bool = True) -> tuple[float | None, float | None]:
+        """Uptime and wall time from the decorations; the wall clock only when asked for or
+        when there is no uptime (parsing it is the costliest part of a line)."""
+        if not want_wall:
+            um = _UPTIME.search(deco)
+            if um is not None:
+                return float(um.group(1).replace(",", ".")), None
         uptime = wall = None
         for part in deco.split("]["):
             if not part or not part[0].isdigit():
                 continue
             p = part.rstrip()
-            if p[-1] == "s":
-                if p.endswith("ms"):
+            last = p[-1]
+            if last == "s":
+                if p[-2] == "m":
                     v = p[:-2]
                     if v.isdigit():
                         n = int(v)
@@ -154,7 +191,7 @@ class UnifiedParser:
                         else:
                             uptime = n / 1000.0
                     continue
-                if p.endswith("ns"):
+                if p[-2] == "n":
                     v = p[:-2]
                     if v.isdigit():
                         n = int(v)
@@ -167,18 +204,29 @@ class UnifiedParser:
                     uptime = float(p[:-1].replace(",", "."))
                 except ValueError:
                     pass
-            elif len(p) >= 19 and p[4] == "-" and "T" in p:
-                w = self._wall_cache.get(p)
-                if w is None:
-                    try:
-                        w = _parse_iso(p)
-                    except ValueError:
-                        continue
-                    if len(self._wall_cache) > 4096:
-                        self._wall_cache.clear()
-                    self._wall_cache[p] = w
-                wall = w
+            elif len(p) >= 19 and p[4] == "-" and p[10] == "T":
+                if want_wall or uptime is None:
+                    wall = self._wall(p)
+        if wall is None and uptime is None and not want_wall:
+            return self._times(deco, True)
         return uptime, wall
+
+    def _wall(self, p: str) -> float | None:
+        """``2022-01-29T16:34:51.642+0000`` as Unix seconds; each minute is parsed once."""
+        tz_at = max(p.rfind("+"), p.rfind("-"), p.rfind("Z"))
+        if tz_at < 19:
+            tz_at = len(p)
+        key = p[:16] + p[tz_at:]
+        base = self._wall_cache.get(key)
+        try:
+            if base is None:
+                base = _parse_iso(p[:16] + ":00" + p[tz_at:])
+                if len(self._wall_cache) > 4096:
+                    self._wall_cache.clear()
+                self._wall_cache[key] = base
+            return base + float(p[17:tz_at].replace(",", "."))
+        except ValueError:
+            return None
 
     # -- feeding -----------------------------------------------------------------------
     def feed(self, text: str) -> None:
@@ -186,48 +234,71 @@ class UnifiedParser:
         log = self.log
         nlines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
         log.lines_total += nlines
-        decorated = text.count("\n[") + (1 if text.startswith("[") else 0)
-        # Blank lines are harmless; anything else without decorations is not a unified GC line.
-        blank = text.count("\n\n") + (1 if text.startswith("\n") else 0)
-        log.lines_unknown += max(0, nlines - decorated - blank)
-        oom = text.count("OutOfMemoryError")
-        if oom:
-            log.out_of_memory += oom
-        for m in _LINE.finditer(text):
-            self._line(m, text)
+        # Lines without decorations are not unified GC log lines (blank lines are harmless).
+        unknown = len(_UNDECORATED.findall(text)) + (1 if text[:1] not in ("[", "\n", "") else 0)
+        log.lines_unknown += unknown
+        if "OutOfMemoryError" in text:
+            log.out_of_memory += text.count("OutOfMemoryError")
+        starts: list[int] = [k.start(1) for k in _GC_FACTS.finditer(text)]
+        extra = [k.start(1) for k in _PLAIN_FACTS.finditer(text)]
+        if self._file_start:
+            extra += [k.start(1) for k in _INIT_FACTS.finditer(text, 0, 1 << 20)]
+            self._file_start = False
+            self._need_wall = True
+            if self._last_deco is not None:  # where the previous file ended, for the overlap check
+                _, lw = self._times(self._last_deco, True)
+                if lw is not None:
+                    self._last_wall = lw
+        if extra:
+            starts = sorted(starts + extra)
+        find_nl = text.find
+        rfind_nl = text.rfind
+        prefix = _PREFIX.fullmatch
+        for pos in starts:
+            ls = rfind_nl("\n", 0, pos) + 1
+            pm = prefix(text, ls, pos)
+            if pm is None:
+                continue  # the words appear inside some other message
+            le = find_nl("\n", pos)
+            msg = text[pos : le if le >= 0 else len(text)].rstrip("\r")
+            self._line(_Hit(pm.group(1), pm.group(2), msg, ls), text)
         self._line_base += nlines
 
     def _where(self, text: str, pos: int) -> str:
         return f"{self.path}:{self._line_base + text.count(chr(10), 0, pos) + 1}"
 
-    def _line(self, m: re.Match[str], text: str) -> None:
+    def _line(self, m: _Hit, text: str) -> None:
         log = self.log
-        msg = m.group("msg")
-        gid_s = m.group("id")
+        msg = m.msg
+        gid_s = m.gid
         gid = int(gid_s) if gid_s is not None else None
         c0 = msg[0]
         if c0 == "P" and msg.startswith("Pause "):
-            pm = _PAUSE.match(msg)
-            if pm is None:
+            # "Pause Young (Normal) (G1 Evacuation Pause) 14M->12M(128M) 6.529ms", read from the right
+            head, _, dur = msg.rstrip().rpartition(" ")
+            if not dur.endswith("ms") or not head:
                 return  # the "gc,start" line of a pause, or a truncated one
+            try:
+                duration_ms = float(dur[:-2].replace(",", "."))
+            except ValueError:
+                return
+            name, _, sizes = head.rpartition(" ")
+            sm = _TRIPLE.fullmatch(sizes) if "->" in sizes else None
+            if sm is None:
+                name = head
             uptime, wall = self._stamp(m, text)
-            name = pm.group("name")
             kind = _pause_kind(name, log.collector)
-            ev = GcEvent(kind, name, uptime, wall, gid, float(pm.group("ms").replace(",", ".")))
-            if pm.group(2) is not None:
-                ev.before_bytes = to_bytes(pm.group(2), pm.group(3))
-                ev.after_bytes = to_bytes(pm.group(4), pm.group(5))
-                ev.capacity_bytes = to_bytes(pm.group(6), pm.group(7))
+            ev = GcEvent(kind, name, uptime, wall, gid, duration_ms)
+            if sm is not None:
+                ev.before_bytes = to_bytes(sm.group(1), sm.group(2))
+                ev.after_bytes = to_bytes(sm.group(3), sm.group(4))
+                ev.capacity_bytes = to_bytes(sm.group(5), sm.group(6))
             if kind in ("young", "mixed", "full", "degenerated"):
                 ev.cause = _cause(name)
                 if "Evacuation Failure" in name or "To-space" in name:
                     log.to_space_exhausted += 1
-                if gid is not None:
+                if gid is not None and self._young:
                     y = self._young.pop(gid, None)
-                    if y is None:
-                        r = self._regions.pop(gid, None)
-                        if r is not None and log.region_bytes and len(r) == 4:
-                            y = ((r[0] + r[2]) * log.region_bytes, r[3] * log.region_bytes)
                     if y is not None:
                         ev.young_before_bytes, ev.young_after_bytes = y
             log.events.append(ev)
@@ -289,20 +360,12 @@ class UnifiedParser:
             coll = COLLECTOR_NAMES.get(name)
             if coll is None:
                 return
-            self._stamp(m, text)  # a second "Using" after a restart resets the run there
+            self._stamp(m, text, event=False)  # a second "Using" after a restart resets the run there
             prev = log.collector or self._prev_collector
             if prev and prev != coll:
                 raise _MixedJvms(f"{self._where(text, m.start())}: this log switches from {prev} to {coll}")
             log.collector = coll
             log.lines_used += 1
-        elif c0 == "E" or c0 == "S":  # Eden/Survivor regions (G1)
-            rm = _REGIONS.match(msg)
-            if rm is not None and gid is not None:
-                r = self._regions.setdefault(gid, [0, 0, 0, 0])
-                i = 0 if rm.group(1) == "Eden" else 2
-                r[i], r[i + 1] = int(rm.group(2)), int(rm.group(3))
-                if len(self._regions) > 64:
-                    self._regions.pop(next(iter(self._regions)))
         elif c0 == "H":  # Heap Max Capacity / Heap Region Size / Heap address ... size
             if msg.startswith("Heap Max Capacity: "):
                 self._heap_max(msg[19:])
@@ -350,9 +413,13 @@ class UnifiedParser:
         if sm:
             self.log.heap_max_bytes = to_bytes(sm.group(1), sm.group(2))
 
-    def _stamp(self, m: re.Match[str], text: str) -> tuple[float | None, float | None]:
-        uptime, wall = self._times(m.group("deco"))
-        if wall is not None:
+    def _stamp(self, m: _Hit, text: str, event: bool = True) -> tuple[float | None, float | None]:
+        # With an uptime on every line the wall clock is read only at the start of a file or
+        # run: the JVM start time follows from it, and the summary places every event by it.
+        uptime, wall = self._times(m.deco, self._need_wall)
+        self._last_deco = m.deco
+        if wall is not None and event:
+            self._need_wall = False
             lw = self._last_wall
             if lw is not None and wall < lw - 1.0:
                 raise _MixedJvms(
@@ -377,10 +444,10 @@ class UnifiedParser:
             f"(the JVM restarted); summarising the run that starts there, {len(log.events)} earlier events dropped"
         )
         log.events.clear()
+        self._need_wall = True
         self._prev_collector = log.collector or self._prev_collector
         log.collector = None
         self._young.clear()
-        self._regions.clear()
         self._live.clear()
         self._shen_cycle.clear()
 
