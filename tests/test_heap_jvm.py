@@ -32,10 +32,10 @@ MORE_SESSIONS = 1000
 
 
 class _Jvm:
-    def __init__(self, java: str, workdir: Path) -> None:
+    def __init__(self, java: str, workdir: Path, *flags: str, args: tuple[int, ...] = ()) -> None:
         self.proc = subprocess.Popen(
-            [java, "-Xmx128m", "-XX:+UseSerialGC", "-Xshare:auto", str(JAVA_SRC),
-             str(ENTRIES), str(PAYLOAD), str(SESSIONS), str(SESSION_BYTES)],
+            [java, "-Xmx128m", "-XX:+UseSerialGC", *flags, str(JAVA_SRC),
+             *(str(a) for a in (args or (ENTRIES, PAYLOAD, SESSIONS, SESSION_BYTES)))],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=workdir,
         )
         self.sel = selectors.DefaultSelector()
@@ -223,3 +223,26 @@ def test_cli_heap_json_on_real_dump(jvm_dumps):
     assert {"description", "retained_bytes", "path"} <= set(out["suspects"][0])
     md = CliRunner().invoke(app, ["heap", str(d / "after.hprof")])
     assert md.exit_code == 0 and "Leak suspects" in md.stdout and "static CACHE" in md.stdout
+
+
+def test_layout_without_compressed_oops(tmp_path):
+    """-XX:-UseCompressedOops: 8-byte references; sizes must still match the JVM's histogram."""
+    java, jcmd = find_binary("java"), find_binary("jcmd")
+    jvm = _Jvm(java, tmp_path, "-XX:-UseCompressedOops", args=(100, 4096, 300, 1000))
+    try:
+        pid = int(re.match(r"READY pid=(\d+)", jvm.read_line()).group(1))  # type: ignore[union-attr]
+        histo = parse_histogram(_jcmd(jcmd, pid, "GC.class_histogram"))
+        _jcmd(jcmd, pid, "GC.heap_dump", str(tmp_path / "plain.hprof"))
+    finally:
+        jvm.stop()
+    dump = parse_hprof(tmp_path / "plain.hprof", compressed_oops=False)
+    jvm_rows = {r.class_name: r for r in histo.rows}
+    hc = dump.histogram_class()
+    counts = np.bincount(hc, minlength=len(dump.class_names))
+    sizes = np.bincount(hc, weights=dump.shallow_bytes, minlength=len(dump.class_names))
+    for name in ["heaptest.HeapHoldings$Session", "heaptest.HeapHoldings$CacheEntry", "java.util.HashMap$Node",
+                 "java.lang.String", "java.lang.Object[]", "long[]", "byte[]"]:
+        ci = dump.class_names.index(name)
+        if name.startswith("heaptest."):
+            assert counts[ci] == jvm_rows[name].instances
+        assert sizes[ci] == pytest.approx(jvm_rows[name].shallow_bytes, rel=0.01), name

@@ -706,25 +706,27 @@ def _span(seconds: float | None) -> str:
 # --------------------------------------------------------------------------- files
 
 
-def analyze_heap_file(path: str, *, baseline: str | None = None, top: int = 20) -> dict[str, Any]:
+def analyze_heap_file(path: str, *, baseline: str | None = None, top: int = 20,
+                      compressed_oops: bool | None = None) -> dict[str, Any]:
     """Report on one heap file (HPROF, plain or gzipped, or a class-histogram text), and
     growth against ``baseline`` (an older file of the same kind) when given.
 
+    ``compressed_oops``: the JVM's object layout (HPROF does not record it); ``None`` guesses.
     Raises :class:`~ctxgrab.errors.InputError` for unreadable or unrecognised files.
 
     >>> analyze_heap_file("heap-0900.hprof.gz", baseline="heap-0800.hprof.gz")["growth"]["verdict"]  # doctest: +SKIP
     'Growing between the dumps: com.acme.payments.RedisCache went from 1.2 GB to 3.1 GB in 1.0 h ...'
     """
-    report = _analyze_one(path, top)
+    report = _analyze_one(path, top, compressed_oops)
     if baseline is not None:
-        report["growth"] = compare_reports(report, _analyze_one(baseline, top), top=top)
+        report["growth"] = compare_reports(report, _analyze_one(baseline, top, compressed_oops), top=top)
         report["verdict"] = report["verdict"].replace(
             VERDICT_ONE_DUMP, "One heap dump cannot tell a large bounded cache from a leak; the growth since "
             "the baseline can.")
     return report
 
 
-def _analyze_one(path: str, top: int) -> dict[str, Any]:
+def _analyze_one(path: str, top: int, compressed_oops: bool | None = None) -> dict[str, Any]:
     import gzip
 
     from ..errors import InputError
@@ -740,7 +742,7 @@ def _analyze_one(path: str, top: int) -> dict[str, Any]:
     except (OSError, EOFError) as e:
         raise InputError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
     if head.startswith(b"JAVA PROFILE"):
-        dump = parse_hprof(path)
+        dump = parse_hprof(path, compressed_oops=compressed_oops)
         tree = dominator_tree(dump)
         report = heap_report(dump, tree, top=top)
         del tree, dump

@@ -954,8 +954,10 @@ def _shallow_sizes(kind: np.ndarray, cls: np.ndarray, length: np.ndarray, p: _Pa
     """Object sizes in the JVM, modelled from HotSpot's layout (HPROF stores none).
 
     64-bit with compressed oops and class pointers: instance = round8(12 + fields, refs 4 B);
-    array = round8(16 + n × element, refs 4 B). Without compressed oops: header 16, refs 8,
-    array header 20 before 8-aligning. 32-bit (id size 4): header 8, array header 12.
+    array = round8(16 + n × element, refs 4 B). Without compressed oops (JDK 15+, class
+    pointers still compressed): the same headers with 8-byte refs; checked against
+    ``jcmd GC.class_histogram`` of a JDK 17 JVM run with -XX:-UseCompressedOops.
+    32-bit (id size 4): header 8, array header 12.
     A class object counts its static fields.
     """
     idsz = p.id_size
@@ -964,7 +966,7 @@ def _shallow_sizes(kind: np.ndarray, cls: np.ndarray, length: np.ndarray, p: _Pa
     elif compressed:
         hdr, ahdr, ref = 12, 16, 4
     else:
-        hdr, ahdr, ref = 16, 20, 8
+        hdr, ahdr, ref = 12, 16, 8  # JDK 15+ keeps compressed class pointers without compressed oops
     nc = len(p.classes)
     inst = np.zeros(nc, np.int64)
     statics = np.zeros(nc, np.int64)
@@ -984,11 +986,7 @@ def _shallow_sizes(kind: np.ndarray, cls: np.ndarray, length: np.ndarray, p: _Pa
     m = kind == KIND_OBJ_ARRAY
     out[m] = ((ahdr + length[m].astype(np.int64) * ref) + 7) & ~7
     m = kind == KIND_PRIM_ARRAY
-    if ahdr == 20:
-        ahdr_p = np.where(elem[cls[m]] == 8, 24, 20)  # 8-byte elements start 8-aligned
-    else:
-        ahdr_p = ahdr
-    out[m] = ((ahdr_p + length[m].astype(np.int64) * elem[cls[m]]) + 7) & ~7
+    out[m] = ((ahdr + length[m].astype(np.int64) * elem[cls[m]]) + 7) & ~7
     m = kind == KIND_CLASS
     out[m] = (statics[cls[m]] + 7) & ~7
     if out.shape[0] == 0 or int(out.max()) < 2**32:

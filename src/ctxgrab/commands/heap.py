@@ -50,6 +50,9 @@ def register(app: typer.Typer) -> None:
                                                 help="an older dump or histogram of the same process: report growth"),
         fmt: _Format = typer.Option(_Format.markdown, "--format", "-f", help="markdown section or json report"),
         top: int = typer.Option(20, "--top", help="classes to list", min=1, max=1000),
+        compressed_oops: Optional[bool] = typer.Option(
+            None, "--compressed-oops/--no-compressed-oops",
+            help="the JVM's object layout for shallow sizes (default: guessed; off for heaps of 32 GB and more)"),
     ) -> None:
         """Heap dump analysis: top classes by retained size, leak suspects with their path from a GC root.
 
@@ -60,7 +63,8 @@ def register(app: typer.Typer) -> None:
         from ..analysis.dominators import analyze_heap_file
 
         try:
-            report = analyze_heap_file(str(file), baseline=str(baseline) if baseline else None, top=top)
+            report = analyze_heap_file(str(file), baseline=str(baseline) if baseline else None, top=top,
+                                       compressed_oops=compressed_oops)
         except InputError as e:
             typer.echo(f"ctxgrab: {e}", err=True)
             raise typer.Exit(2)
