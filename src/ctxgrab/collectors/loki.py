@@ -11,7 +11,9 @@ Params (from a service's ``logs: [{source: NAME, query: ...}]`` entry)::
 nanoseconds and ``direction=backward``; more lines than one request's
 ``limit`` (at most 5000, Loki's default ceiling) are fetched by moving ``end``
 to the oldest timestamp seen + 1 ns and dropping lines already seen, until a
-page is short or ``max_lines`` is reached (then ``truncated`` is true).
+page is short or ``max_lines`` is reached (then ``truncated`` is true). A
+page made only of lines already seen (more than ``limit`` lines inside one
+nanosecond) also ends paging.
 Errors come back as plain text and become the evidence's reason.
 
 The evidence is of kind ``logs`` with the payload of
