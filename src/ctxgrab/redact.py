@@ -505,6 +505,7 @@ class _Redactor:
         self.allow = re.compile("|".join(f"(?:{a})" for a in cfg.allowlist)) if cfg.allowlist else None
         self.token_rules = [r for r in _TOKEN_RULES if r.kind not in self.off]
         self.extra = [(r.kind, re.compile(r.pattern)) for r in cfg.rules]
+        self._memo: dict[str, str] = {}
 
     # -- one replacement ---------------------------------------------------
     def _keep(self, kind: str, value: str) -> bool:
@@ -532,6 +533,17 @@ class _Redactor:
     def __call__(self, text: str) -> str:
         if len(text) < 6 or _PLAIN_NUMBER.fullmatch(text):
             return text
+        if len(text) > 256:
+            return self._redact(text)
+        # label values, names and templates repeat across series and evidence: remember short ones
+        done = self._memo.get(text)
+        if done is None:
+            if len(self._memo) >= 8192:
+                self._memo.clear()
+            done = self._memo[text] = self._redact(text)
+        return done
+
+    def _redact(self, text: str) -> str:
         lower = text.lower()
         out = text
         if "PRIVATE KEY" in text or "private key" in lower:
