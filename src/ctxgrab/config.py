@@ -32,6 +32,8 @@ from .timeutil import parse_duration, parse_time
 
 __all__ = [
     "Config",
+    "KubernetesEntry",
+    "DatabaseEntry",
     "Defaults",
     "SourceConfig",
     "ServiceConfig",
@@ -123,6 +125,7 @@ class SourceConfig(_Model):
     ca_file: str | None = Field(None, description="CA bundle for TLS verification")
     timeout_s: float | None = Field(None, gt=0, description="per-request timeout; defaults to defaults.timeout_s")
     kubeconfig: str | None = Field(None, description="kubeconfig path (kubernetes); unset means in-cluster")
+    token_file: str | None = Field(None, description="file holding a bearer token, re-read on each request (kubernetes)")
     context: str | None = Field(None, description="kubeconfig context (kubernetes)")
     namespace: str | None = Field(None, description="default namespace (kubernetes)")
     dsn: str | None = Field(None, description="connection string (postgres)")
@@ -171,6 +174,30 @@ class SettingsEntry(_Model):
     format: Literal["auto", "properties", "yaml", "json", "env", "jvm"] = Field("auto", description="file format")
 
 
+class KubernetesEntry(_Model):
+    """The service's workload in Kubernetes: rollout history and the rollback plan."""
+
+    source: str = Field(description="name of a `kubernetes` source")
+    deployment: str | None = Field(None, description="Deployment name")
+    rollout: str | None = Field(None, description="Argo Rollout name, instead of `deployment`")
+    namespace: str | None = Field(None, description="namespace; default: the source's, the context's or in-cluster")
+    min_healthy: str = Field("30m", description="how long a revision must have run to count as last known good")
+    max_restarts: int = Field(3, ge=0, description="restarts at or above this make a revision not good")
+
+    _min_healthy = field_validator("min_healthy")(classmethod(lambda cls, v: _check_duration(v)))
+
+
+class DatabaseEntry(_Model):
+    """The service's PostgreSQL database, read-only."""
+
+    source: str = Field(description="name of a `postgres` source")
+    tables: list[str] = Field(default_factory=list, description="tables whose size and load to report")
+    sample_s: float = Field(1.0, gt=0, le=30, description="interval over which rates (TPS, rows written/s) are measured")
+    long_query_s: float = Field(30.0, gt=0, description="queries running longer than this are listed")
+    long_xact_s: float = Field(60.0, gt=0, description="transactions open longer than this are listed")
+    statement_timeout_ms: int = Field(5000, gt=0, description="statement_timeout of every query ctxgrab runs")
+
+
 class ServiceConfig(_Model):
     """What to collect for one service."""
 
@@ -184,6 +211,8 @@ class ServiceConfig(_Model):
     heap_dumps: list[str] = Field(default_factory=list, description="heap dump (HPROF) or class histogram globs")
     deploys: DeploysEntry | None = Field(None, description="deploy history file and rollback command")
     settings: list[SettingsEntry] = Field(default_factory=list, description="settings files and keys")
+    kubernetes: KubernetesEntry | None = Field(None, description="Kubernetes workload (replaces `deploys`)")
+    database: DatabaseEntry | None = Field(None, description="PostgreSQL database facts")
 
     @field_validator("packs")
     @classmethod
@@ -335,6 +364,18 @@ def _check_references(cfg: Config, where: str) -> None:
                     f"{where}: services.{name}.metrics[{i}].source: no source named {m.source!r} — "
                     "fix: define it under `sources:`"
                 )
+        for key, entry_ref, want in (("kubernetes", svc.kubernetes, "kubernetes"), ("database", svc.database, "postgres")):
+            if entry_ref is None:
+                continue
+            src = cfg.sources.get(entry_ref.source)
+            if src is None or src.type != want:
+                raise ConfigError(
+                    f"{where}: services.{name}.{key}.source: no source of type {want} named {entry_ref.source!r} — "
+                    f"fix: define it under `sources:` with `type: {want}`"
+                )
+        if svc.kubernetes and not (svc.kubernetes.deployment or svc.kubernetes.rollout):
+            raise ConfigError(f"{where}: services.{name}.kubernetes: give `deployment` or `rollout` — "
+                              "fix: e.g. {deployment: payments, source: k8s}")
         for i, entry in enumerate(svc.logs):
             if bool(entry.path) == bool(entry.source):
                 raise ConfigError(

@@ -77,8 +77,12 @@ def plan(config: Config, service: str) -> list[Planned]:
         out.append(Planned("gc", "gc", "GC log", {"paths": list(svc.gc_logs)}))
     if svc.heap_dumps:
         out.append(Planned("heap", "heap", "Heap dump", {"paths": list(svc.heap_dumps)}))
-    if svc.deploys:
+    if svc.kubernetes:
+        out.append(Planned("kubernetes", "deploys", "Deployment", svc.kubernetes.model_dump(exclude_none=True)))
+    elif svc.deploys:
         out.append(Planned("deploys", "deploys", "Deployments", svc.deploys.model_dump()))
+    if svc.database:
+        out.append(Planned("postgres", "postgres", "PostgreSQL", svc.database.model_dump(exclude_none=True)))
     if svc.settings:
         out.append(Planned("settings", "settings", "Settings", {"files": [s.model_dump() for s in svc.settings]}))
     return out
