@@ -585,7 +585,10 @@ def _in_time_order(events: Sequence[GcEvent]) -> list[GcEvent]:
         k = e.uptime_s if use_uptime else e.wall_s
         last = k if k is not None else last
         keys.append(last)
-    return [e for _, _, e in sorted(zip(keys, range(len(keys)), events), key=lambda t: (t[0], t[1]))]
+    if all(a <= b for a, b in zip(keys, keys[1:])):
+        return list(events)  # the usual case: the log is already in time order
+    order = sorted(range(len(keys)), key=keys.__getitem__)  # stable
+    return [events[i] for i in order]
 
 
 def _with_duration(e: GcEvent, d: float) -> GcEvent:

@@ -106,6 +106,7 @@ class LegacyParser:
         self._seen: dict[str, int] = {}  # collector hints seen in event lines
         self._no_arrow_pauses = 0
         self._last_uptime: float | None = None
+        self._hint_budget = 1000
         self._open: list[str] | None = None  # an event whose line ended before its ", N secs]"
         self._open_line = 0
 
@@ -171,7 +172,9 @@ class LegacyParser:
                 log.events.clear()
             self._last_uptime = uptime
         body = line[m.end() - 1 :]
-        self._hints(body)
+        if self._hint_budget:  # the first thousand events tell which collector this is
+            self._hint_budget -= 1
+            self._hints(body)
         kind = self._kind(body)
         if kind is None:
             log.lines_used += 1  # a "[Times: ...]" or other known fragment

@@ -30,6 +30,8 @@ PAUSE_KINDS = frozenset({"young", "mixed", "full", "remark", "cleanup", "initial
 
 def to_bytes(number: str, unit: str) -> int:
     """``to_bytes("24.0", "M") == 25165824``; a decimal comma is accepted (``"2,5"``)."""
+    if number.isdigit():  # the usual "512M": no float parsing
+        return int(number) * UNIT_BYTES[unit[0].upper()]
     return int(float(number.replace(",", ".")) * UNIT_BYTES[unit[0].upper()])
 
 

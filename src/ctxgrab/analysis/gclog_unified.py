@@ -254,14 +254,19 @@ class UnifiedParser:
         find_nl = text.find
         rfind_nl = text.rfind
         prefix = _PREFIX.fullmatch
+        line = self._line
+        end = len(text)
         for pos in starts:
             ls = rfind_nl("\n", 0, pos) + 1
             pm = prefix(text, ls, pos)
             if pm is None:
                 continue  # the words appear inside some other message
             le = find_nl("\n", pos)
-            msg = text[pos : le if le >= 0 else len(text)].rstrip("\r")
-            self._line(_Hit(pm.group(1), pm.group(2), msg, ls), text)
+            msg = text[pos : le if le >= 0 else end]
+            if msg[-1:] == "\r":
+                msg = msg[:-1]
+            deco, gid = pm.groups()
+            line(_Hit(deco, gid, msg, ls), text)
         self._line_base += nlines
 
     def _where(self, text: str, pos: int) -> str:
