@@ -30,6 +30,10 @@ DEMO_FACTS = [
     ("MaxWebSocketSessions 10000", r"`server\.max-websocket-sessions` = `10000`"),
     ("Redis cache max 10k entries", r"`payments\.cache\.redis\.max-entries` = `10000`"),
     ("Redis cache without TTL", r"`payments\.cache\.redis\.ttl` = `none`"),
+    ("GC log: live set rising, leak verdict", r"Verdict: memory leak suspected"),
+    ("GC log: live set after GC in numbers", r"live set after GC 2\.\d GB → 7\.\d GB over 11 h"),
+    ("GC log: Full GC reclaims little", r"Full GC reclaims \d\.\d% of the heap"),
+    ("heap dump: RedisCache retains most of the heap", r"com\.acme\.payments\.RedisCache[^\n]*retains [\d.]+ MB \(9\d\.\d% of the live heap\)"),
     ("constraints: rollback, staging, canary, review, regression test",
      r"(?s)Rollback ready.*Staging first.*production-like traffic.*Gradual rollout.*Review.*feature flag.*Regression test"),
 ]

@@ -76,7 +76,9 @@ def plan(config: Config, service: str) -> list[Planned]:
     if svc.gc_logs:
         out.append(Planned("gc", "gc", "GC log", {"paths": list(svc.gc_logs)}))
     if svc.heap_dumps:
-        out.append(Planned("heap", "heap", "Heap dump", {"paths": list(svc.heap_dumps)}))
+        # Production dumps take about a second per million objects: only the global deadline bounds them.
+        out.append(Planned("heap", "heap", "Heap dump", {"paths": list(svc.heap_dumps)},
+                           timeout_s=config.defaults.deadline_s))
     if svc.kubernetes:
         out.append(Planned("kubernetes", "deploys", "Deployment", svc.kubernetes.model_dump(exclude_none=True)))
     elif svc.deploys:
