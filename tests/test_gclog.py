@@ -415,3 +415,33 @@ def test_two_jvms_logging_at_the_same_time_are_refused(tmp_path: Path) -> None:
     b.write_text("".join(ln.replace("2026-03-02T00:", "2026-03-02T01:") for ln in lines[:50]))
     with pytest.raises(InputError, match="two JVMs were logging at the same time"):
         parse_gc_files([a, b])
+
+
+def test_shenandoah_triggers_and_zgc_stalls_are_counted() -> None:
+    text = ("[0.004s][info][gc] Using Shenandoah\n"
+            "[1.466s][info][gc] Trigger: Learning 1 of 5. Free (2767M) is below initial threshold (2767M)\n"
+            "[1.492s][info][gc] GC(0) Pause Init Mark (unload classes) 1.313ms\n"
+            "[1.720s][info][gc] GC(0) Pause Final Mark (unload classes) 0.277ms\n"
+            "[1.800s][info][gc] GC(0) Concurrent cleanup 900M->700M(4096M) 0.100ms\n"
+            "[2.000s][info][gc] GC(0) Concurrent cleanup 750M->400M(4096M) 0.100ms\n"
+            "[9.000s][info][gc] Trigger: Average GC time (598.35 ms) is above the time for allocation rate "
+            "(9587 KB/s) to deplete free headroom (0B)\n"
+            "[9.100s][info][gc] Cancelling GC: Allocation Failure\n"
+            "[9.200s][info][gc] GC(1) Pause Degenerated GC (Mark) 4000M->3000M(4096M) 812.000ms\n")
+    s = summarize(parse_gc_text(text))
+    assert s["concurrent"]["triggers"] == {
+        "learning: Free is below initial threshold": 1,
+        "Average GC time is above the time for allocation rate to deplete free headroom": 1,
+    }
+    assert s["concurrent"]["cycles"] == 1 and s["concurrent"]["cancelled"] == 1
+    assert s["problems"]["degenerated"] == 1 and s["verdict"]["heap_pressure"]
+    assert s["events"] == {"phase": 2, "cycle": 1, "degenerated": 1}
+    cycle = [e for e in parse_gc_text(text).events if e.kind == "cycle"][0]
+    assert cycle.after_bytes == 400 * MB  # the second cleanup of the cycle is the heap after it
+    z = summarize(parse_gc_text(
+        "[1.0s][info][gc] Using The Z Garbage Collector\n"
+        "[2.0s][info][gc] Allocation Stall (main) 12.500ms\n"
+        "[2.1s][info][gc] Allocation Stall (worker-1) 7.500ms\n"
+        "[3.0s][info][gc] GC(0) Garbage Collection (Allocation Stall) 60M(94%)->50M(78%)\n"))
+    assert z["concurrent"]["allocation_stalls"] == 2 and z["concurrent"]["allocation_stall_ms"] == 20.0
+    assert z["verdict"]["heap_pressure"] and any("allocation stalls" in r for r in z["verdict"]["reasons"])

@@ -86,7 +86,8 @@ _YOUNG_GEN = re.compile(r"^(?:DefNew|PSYoungGen|ParNew): " + _SIZE + r"(?:\([^)]
 _ZGC_LIVE = re.compile(r"^Live:\s+-\s+" + _SIZE)
 _ONE_SIZE = re.compile(_SIZE)
 _MS = re.compile(r"(\d+(?:[.,]\d+)?)ms\s*$")
-_NOISE = re.compile(r"\s*\([^)]*\)|\d+(?:[.,]\d+)?\s*[KMGB]?(?:B/s)?|Learning N of N\.\s*")
+_NOISE = re.compile(r"\s*\([^)]*\)|\d+(?:[.,]\d+)?\s*[KMGB]?(?:B/s)?")
+_LEARNING = re.compile(r"Learning \d+ of \d+\.\s*")
 
 
 def looks_unified(sample: str) -> bool:
@@ -141,9 +142,10 @@ def _cause(name: str) -> str | None:
 
 def trigger_label(text: str) -> str:
     """``'Free (2767M) is below initial threshold (2767M)'`` -> ``'Free is below initial threshold'``."""
-    t = _NOISE.sub("", text.replace("Learning ", "Learning ")).strip(" .:")
-    t = re.sub(r"^Learning \d+ of \d+\.\s*", "", t)
-    return re.sub(r"\s+", " ", t)[:80] or text[:80]
+    learning = _LEARNING.match(text)
+    t = _NOISE.sub("", text[learning.end():] if learning else text).strip(" .:")
+    t = re.sub(r"\s+", " ", t)[:80] or text[:80]
+    return f"learning: {t}" if learning else t
 
 
 class UnifiedParser:
