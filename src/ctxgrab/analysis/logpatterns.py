@@ -506,6 +506,7 @@ class MiningResult:
     new_patterns: int
     baseline_records: int | None = None
     assignments: list[str] | None = None  # pattern id per input record, when asked
+    baseline_error_records: int | None = None  # error-level or stack-trace records in the baseline
 
     @property
     def patterns_omitted(self) -> int:
@@ -552,6 +553,7 @@ def mine(
     traces: dict[str, TraceInfo | None] = {}
     groups: dict[tuple, Pattern] = {}
     base_counts: Counter[tuple] = Counter()
+    base_errors = 0
     key_per_record: list[tuple] = []
     for idx, (rec, sid) in enumerate(zip(all_recs, sig_ids)):
         template = texts[sid]
@@ -564,6 +566,8 @@ def mine(
         key = (template, tkey)
         if idx >= n_window:
             base_counts[key] += 1
+            if tkey or LEVEL_RANK.get(normalize_level(rec.level) or "", 9) <= LEVEL_RANK["ERROR"]:
+                base_errors += 1
             continue
         key_per_record.append(key)
         level = normalize_level(rec.level)
@@ -598,5 +602,6 @@ def mine(
         error_records=sum(p.count for p in ordered if p.is_error),
         new_patterns=sum(1 for p in ordered if p.new),
         baseline_records=len(base) if has_baseline else None,
+        baseline_error_records=base_errors if has_baseline else None,
         assignments=[groups[k].id for k in key_per_record] if with_assignments else None,
     )

@@ -16,7 +16,7 @@ Payload (``data``)::
                    "exception": str | None, "frames": [str], "trace_summary": str | None,
                    "logger": str | None}],
      "patterns_total": int, "patterns_omitted": int, "error_records": int, "new_patterns": int,
-     "baseline_records": int | None, "baseline": {"start": iso, "end": iso} | None,
+     "baseline_records": int | None, "baseline_error_records": int | None, "baseline": {"start": iso, "end": iso} | None,
      "read": {"invalid_utf8_lines": int, "nul_lines": int, "long_lines": int, "bad_json_lines": int,
               "seeks": int, "files_skipped": [str], "problems": [str]}}
 
@@ -52,6 +52,7 @@ def build_payload(result: MiningResult, baseline: Window | None, **extra: Any) -
         "error_records": result.error_records,
         "new_patterns": result.new_patterns,
         "baseline_records": result.baseline_records,
+        "baseline_error_records": result.baseline_error_records,
         "baseline": {"start": baseline.start.isoformat(), "end": baseline.end.isoformat()} if baseline else None,
     }
     data.update(extra)
