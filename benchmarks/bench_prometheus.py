@@ -152,7 +152,7 @@ def main() -> None:
             for kind, q, lo, hi in queries:  # warm the server's caches and the page cache once
                 one(kind, q, lo, hi)
             walls, slowest, sums, statuses = [], [], [], set()
-            server_cpu, client_cpu, seq_server_cpu = [], [], []
+            server_cpu, client_cpu, seq_server_cpu, seq_client_cpu = [], [], [], []
             for _ in range(args.rounds):
                 cpu0, own0 = _cpu_s(proc.pid), time.process_time()
                 started = time.perf_counter()
@@ -161,9 +161,10 @@ def main() -> None:
                 server_cpu.append(_cpu_s(proc.pid) - cpu0)
                 client_cpu.append(time.process_time() - own0)
                 statuses |= {(e.name, e.status.value) for e in evs}
-                cpu0 = _cpu_s(proc.pid)
+                cpu0, own0 = _cpu_s(proc.pid), time.process_time()
                 times = [one(*q) for q in queries]
                 seq_server_cpu.append(_cpu_s(proc.pid) - cpu0)
+                seq_client_cpu.append(time.process_time() - own0)
                 slowest.append(max(times))
                 sums.append(sum(times))
                 last_times, last_evs = times, evs
@@ -184,8 +185,9 @@ def main() -> None:
     print(f"sum of all queries (sequential) : {total * 1000:8.1f} ms")
     print(f"wall / slowest = {wall / top:.2f}  (goal ≤ 1.2)   sum / wall = {total / wall:.1f}×")
     print(f"CPU per concurrent collection: Prometheus {statistics.median(server_cpu) * 1000:.0f} ms, "
-          f"ctxgrab {statistics.median(client_cpu) * 1000:.0f} ms; Prometheus CPU for the sequential pass "
-          f"{statistics.median(seq_server_cpu) * 1000:.0f} ms; {os.cpu_count()} cores, "
+          f"ctxgrab {statistics.median(client_cpu) * 1000:.0f} ms; sequential pass: Prometheus "
+          f"{statistics.median(seq_server_cpu) * 1000:.0f} ms, ctxgrab HTTP+JSON {statistics.median(seq_client_cpu) * 1000:.0f} ms; "
+          f"{os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f} at the end")
     if args.verbose:
         for (kind, q, lo, hi), t in sorted(zip(queries, last_times), key=lambda x: -x[1])[:12]:

@@ -12,6 +12,7 @@ dropped and counted, never propagated.
 from __future__ import annotations
 
 import math
+from itertools import accumulate
 from typing import Any, Iterable, Sequence
 
 __all__ = [
@@ -70,14 +71,22 @@ def linear_trend(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
     n = len(points)
     if n < 2:
         return 0.0, 0.0
-    xs = [t / 3600 for t, _ in points]
-    ys = [v for _, v in points]
-    mx, my = sum(xs) / n, sum(ys) / n
-    sxx = sum((x - mx) ** 2 for x in xs)
+    t0 = points[0][0]
+    sx = sy = 0.0
+    for t, v in points:
+        sx += t - t0
+        sy += v
+    mx, my = sx / n, sy / n
+    sxx = sxy = syy = 0.0
+    for t, v in points:  # centred sums: numerically stable for epoch seconds and byte counts
+        dx, dy = (t - t0) - mx, v - my
+        sxx += dx * dx
+        sxy += dx * dy
+        syy += dy * dy
     if sxx == 0:
         return 0.0, 0.0
-    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
-    syy = sum((y - my) ** 2 for y in ys)
+    sxx /= 3600 * 3600  # per hour
+    sxy /= 3600
     slope = sxy / sxx
     r2 = (sxy * sxy) / (sxx * syy) if syy > 0 else 0.0
     return slope, r2
@@ -93,11 +102,8 @@ def change_point(points: Sequence[tuple[float, float]], min_segment: int = 3) ->
     if n < 2 * min_segment:
         return None
     ys = [v for _, v in points]
-    prefix = [0.0]
-    prefix_sq = [0.0]
-    for y in ys:
-        prefix.append(prefix[-1] + y)
-        prefix_sq.append(prefix_sq[-1] + y * y)
+    prefix = [0.0, *accumulate(ys)]
+    prefix_sq = [0.0, *accumulate(y * y for y in ys)]
 
     def sse(i: int, j: int) -> float:
         s, sq, k = prefix[j] - prefix[i], prefix_sq[j] - prefix_sq[i], j - i
@@ -147,14 +153,10 @@ def summarize(points: Iterable[tuple[float, float]], baseline: Iterable[tuple[fl
 
     With ``baseline`` points, also the baseline mean and the ratio of this window's mean to it.
     """
-    clean: list[tuple[float, float]] = []
-    dropped = 0
-    for t, v in points:
-        v = float(v)
-        if math.isfinite(v):
-            clean.append((float(t), v))
-        else:
-            dropped += 1
+    isfinite = math.isfinite
+    given = [(float(t), float(v)) for t, v in points]
+    clean = [p for p in given if isfinite(p[1])]
+    dropped = len(given) - len(clean)
     clean.sort()
     if not clean:
         return {"points": 0, "dropped_points": dropped}
@@ -322,6 +324,9 @@ def quantile_series(q: float, bucket_series: Sequence[dict[str, Any]]) -> list[t
     if all(len(pts) == len(stamps) and [t for t, _ in pts] == stamps for _, pts in columns):
         # the usual case: every bucket has every step, already in le order
         bounds = [le for le, _ in columns]
+        if 0 <= q <= 1 and len(bounds) >= 2 and math.isinf(bounds[-1]) and len(set(bounds)) == len(bounds):
+            rows = zip(*[[v for _, v in pts] for _, pts in columns])
+            return [(t, _quantile_sorted(q, bounds, row)) for t, row in zip(stamps, rows)]
         rows = zip(*[[v for _, v in pts] for _, pts in columns])
         return [(t, histogram_quantile(q, zip(bounds, row))) for t, row in zip(stamps, rows)]
     by_t: dict[float, list[tuple[float, float]]] = {}
@@ -329,3 +334,29 @@ def quantile_series(q: float, bucket_series: Sequence[dict[str, Any]]) -> list[t
         for t, v in pts:
             by_t.setdefault(t, []).append((le, v))
     return [(t, histogram_quantile(q, by_t[t])) for t in sorted(by_t)]
+
+
+def _quantile_sorted(q: float, bounds: Sequence[float], counts: Sequence[float]) -> float:
+    """:func:`histogram_quantile` for distinct, sorted bounds ending in +Inf (the hot path of a range query)."""
+    running = -math.inf
+    fixed = []
+    for c in counts:
+        if c > running:
+            running = c
+        fixed.append(running)
+    observations = fixed[-1]
+    if not observations > 0:
+        return math.nan
+    rank = q * observations
+    b = 0
+    while fixed[b] < rank:
+        b += 1
+    last = len(fixed) - 1
+    if b == last:
+        return bounds[last - 1]
+    if b == 0:
+        if bounds[0] <= 0:
+            return bounds[0]
+        return bounds[0] * (rank / fixed[0])
+    start = bounds[b - 1]
+    return start + (bounds[b] - start) * ((rank - fixed[b - 1]) / (fixed[b] - fixed[b - 1]))

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -257,6 +258,8 @@ class PromClient:
         import requests
 
         session = requests.Session()
+        # requests re-reads proxy variables and ~/.netrc on every request; skip that unless proxies are set
+        session.trust_env = any(k.lower().endswith("_proxy") for k in os.environ)
         session.verify = self.source.ca_file if (self.source.verify_tls and self.source.ca_file) else self.source.verify_tls
         seen: list[Any] = []
 
@@ -693,17 +696,17 @@ def _finish(
     src: str, optional: bool, labels: dict[str, str] | None = None,
 ) -> Evidence:
     lo, hi = request.window.start.timestamp(), request.window.end.timestamp()
-    in_window = [(t, v) for s in series for t, v in s["points"] if lo <= t <= hi]
-    bad = non_finite_count(in_window)
+    n_in_window = sum(1 for s in series for t, _ in s["points"] if lo <= t <= hi)
+    bad = sum(non_finite_count((t, v) for t, v in s["points"] if lo <= t <= hi) for s in series)
     summaries, total = summarize_series(series, request.window, baseline_series)
     data["series"] = summaries
     data["series_total"] = total
     data["dropped_points"] = bad
     if bad and summaries:
-        warnings.append(f"{bad} NaN/Inf sample{'s' if bad != 1 else ''} of {len(in_window)} left out "
+        warnings.append(f"{bad} NaN/Inf sample{'s' if bad != 1 else ''} of {n_in_window} left out "
                         "(a ratio over zero traffic, or a broken exporter)")
     if not summaries:
-        if in_window and bad == len(in_window):
+        if n_in_window and bad == n_in_window:
             reason = (f"all {bad} samples in the window are NaN/Inf "
                       "(a ratio over zero traffic, or a broken exporter)")
         else:
