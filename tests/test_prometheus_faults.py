@@ -165,3 +165,24 @@ def test_probe_without_either_naming_falls_back_and_says_so(fault_server: FaultS
     assert "found neither Micrometer nor OpenTelemetry" in ev.data["naming_note"]
     probes = [p for p, _, _ in fault_server.requests if p.endswith("/api/v1/series")]
     assert len(probes) == 2  # one probe per naming, shared by every metric of the pack
+
+
+def test_tls_options_reach_the_session() -> None:
+    from ctxgrab.collectors.metrics import PromClient
+    from ctxgrab.config import SourceConfig
+
+    def verify(**kw: Any) -> Any:
+        session, _ = PromClient(SourceConfig(type="prometheus", url="https://prom.example:9090", **kw), 1)._session()
+        session.close()
+        return session.verify
+
+    assert verify() is True
+    assert verify(verify_tls=False) is False
+    assert verify(ca_file="/etc/ssl/internal-ca.pem") == "/etc/ssl/internal-ca.pem"
+
+
+def test_credentials_never_reach_the_evidence(fault_server: FaultServer) -> None:
+    host = fault_server.url.removeprefix("http://")
+    ev, md, _ = run(f"http://grafana:hunter2@{host}/http500")
+    assert ev.status is Status.error
+    assert "hunter2" not in ev.reason and "hunter2" not in (ev.source or "") and "hunter2" not in md
