@@ -68,6 +68,8 @@ EXPECTED_COLLECTOR = {
     UJL + "Sample-ujl-shenandoah-jdk17.txt": "Shenandoah",
     UJL + "sample-ujl-jdk17-full-concurrent-cycle-g1-gc-all-safepont,os-cpu.txt": "G1",
     TK + "preunified/ps/details/memoryleak1.log": "Parallel",
+    TK + "preunified/cms/defnew/details/defnew.log": "CMS",  # DefNew young + CMS old; CMS phases start late
+    TK + "preunified/cms/530_gc.log": "CMS",
     GV + "SampleSun1_8_0CmsPrintGcId.txt": "CMS",
 }
 

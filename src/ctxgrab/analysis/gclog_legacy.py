@@ -176,6 +176,8 @@ class LegacyParser:
             self._hint_budget -= 1
             self._hints(body)
         kind = self._kind(body)
+        if not self._hint_budget and kind in ("initial_mark", "remark", "cycle", "full") and "CMS" in body:
+            self._seen["CMS"] = self._seen.get("CMS", 0) + 1  # CMS phases can start after the hint budget
         if kind is None:
             log.lines_used += 1  # a "[Times: ...]" or other known fragment
             return
