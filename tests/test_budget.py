@@ -57,7 +57,7 @@ def test_trims_lowest_priority_first() -> None:
     evidence = _evidence()
     full = count_tokens(render(evidence, []))
     text, notes = fit_to_budget(evidence, render, int(full * 0.9))
-    assert notes and notes[0].startswith("points:")  # points go first
+    assert notes and notes[0].startswith("series thinned")  # points go first
     assert "code 39" in text  # ... while every log pattern is still there
 
 

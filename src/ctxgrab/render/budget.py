@@ -12,7 +12,7 @@ Two entry points:
   every long list (log patterns, heap classes, GC events, ...). Each evidence's
   title, status and reason are never touched and every list keeps its first
   (top) item, so the headline facts survive any budget. The notes it returns
-  ("points: 12 per series, evenly spaced (of up to 721) in JVM heap used") are shown in the prompt.
+  ("Heap dump: first 5 of classes (12), histogram (20)") are shown in the prompt.
 
 Example::
 
@@ -24,7 +24,7 @@ Example::
     ...     return "\\n".join(lines + notes)
     >>> text, notes = fit_to_budget([ev], render, budget_tokens=60)
     >>> count_tokens(text) <= 60, notes
-    (True, ['patterns: first 10 (of up to 40) in app log'])
+    (True, ['app log: first 10 of patterns (40)'])
 
 The estimate
 ------------
@@ -206,19 +206,22 @@ class _Trimmer:
 
 
 
-_ORDER = {"points": 0, "chars": 1, "items": 2}
 
 
 def _names(titles: list[str]) -> str:
-    shown = ", ".join(titles[:2])
-    return shown if len(titles) <= 2 else f"{shown} and {len(titles) - 2} more"
+    shown = ", ".join(titles[:3])
+    return shown if len(titles) <= 3 else f"{shown} and {len(titles) - 3} more"
 
 
 def _trim(evidence: list[Evidence], level: Level) -> tuple[list[Evidence], list[str]]:
-    """Trimmed copies of ``evidence`` at ``level`` and one note per kind of trim, across all evidence."""
+    """Trimmed copies of ``evidence`` at ``level``, and short notes that say what went.
+
+    One note for thinned series across all evidence, then one per evidence that lost
+    list items or text, so the notes stay a few lines even when much is trimmed.
+    """
     trimmed: list[Evidence] = []
-    # (what, label) -> [titles, largest original size, kept]
-    seen: dict[tuple[str, str], list[Any]] = {}
+    points: dict[int, list[Any]] = {}  # kept -> [titles, largest original]
+    per_evidence: list[str] = []
     for ev in evidence:
         t = _Trimmer(level)
         data = t.walk(ev.data, ev.kind)
@@ -226,21 +229,29 @@ def _trim(evidence: list[Evidence], level: Level) -> tuple[list[Evidence], list[
             trimmed.append(ev)
             continue
         trimmed.append(ev.model_copy(update={"data": data}))
-        for (what, label), (_count, original, kept) in t.trims.items():
-            entry = seen.setdefault((what, label), [[], 0, kept])
-            entry[0].append(ev.title)
-            entry[1] = max(entry[1], original)
-    notes = []
-    for (what, label), (titles, original, kept) in sorted(seen.items(), key=lambda kv: (_ORDER[kv[0][0]], kv[0][1])):
-        name = label.replace("_", " ")
-        where = _names(titles)
-        if what == "points":
-            notes.append(f"{name}: {kept} per series, evenly spaced (of up to {original}) in {where}")
-        elif what == "items":
-            notes.append(f"{name}: first {kept} (of up to {original}) in {where}")
-        else:
-            notes.append(f"{name} texts cut to {kept} characters in {where}")
-    return trimmed, notes
+        lists, texts, chars = [], [], 0
+        for (what, label), (_count, original, kept) in sorted(t.trims.items(), key=lambda kv: kv[0][1]):
+            name = label.replace("_", " ")
+            if what == "points":
+                entry = points.setdefault(kept, [[], 0])
+                entry[0].append(ev.title)
+                entry[1] = max(entry[1], original)
+            elif what == "items":
+                lists.append((name, original, kept))
+            else:
+                texts.append(name)
+                chars = kept
+        parts = []
+        if lists:
+            kept = lists[0][2]
+            parts.append(f"first {kept} of " + ", ".join(f"{n} ({o})" for n, o, _k in lists))
+        if texts:
+            parts.append(f"{', '.join(texts)} cut to {chars} characters")
+        if parts:
+            per_evidence.append(f"{ev.title}: " + "; ".join(parts))
+    notes = [f"series thinned to {kept} points each, evenly spaced (from up to {original}): {_names(titles)}"
+             for kept, (titles, original) in sorted(points.items())]
+    return trimmed, notes + per_evidence
 
 
 def fit_to_budget(
