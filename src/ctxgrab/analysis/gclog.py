@@ -166,7 +166,7 @@ def parse_gc_files(paths: Sequence[str | Path], *, strict: bool = False) -> Pars
                     parser = UnifiedParser(name) if fmt == "unified" else LegacyParser(name)
                 elif parser.log.format != fmt:
                     other = next(iter(fmt_of))
-                    raise InputError(
+                    raise _TwoJvms(
                         f"{name} is a {_FORMAT_NAMES[fmt]} log but {other} is a {_FORMAT_NAMES[parser.log.format]} log: "
                         "looks like logs of two JVMs mixed together; pass the files of one JVM"
                     )
@@ -175,9 +175,11 @@ def parse_gc_files(paths: Sequence[str | Path], *, strict: bool = False) -> Pars
                 truncated = _feed_file(parser, fh, first)
                 used.append(name)
         except _MixedJvms as exc:
-            raise InputError(str(exc)) from None
+            raise _TwoJvms(str(exc)) from None
+        except _TwoJvms:
+            raise
         except InputError as exc:
-            if strict or "two JVMs" in str(exc):
+            if strict:
                 raise
             warnings.append(str(exc))
         except OSError as exc:
@@ -198,6 +200,10 @@ def parse_gc_files(paths: Sequence[str | Path], *, strict: bool = False) -> Pars
     if not log.events and log.lines_total and log.lines_unknown == log.lines_total:
         raise InputError(f"{', '.join(used)}: no line is a GC log line ({log.lines_total} lines read)")
     return log
+
+
+class _TwoJvms(InputError):
+    """Files of two different JVMs were given together: never a warning, always an error."""
 
 
 _FORMAT_NAMES = {"unified": "JDK 9+ unified", "jdk8": "JDK 8 (-XX:+PrintGCDetails)"}
@@ -418,7 +424,7 @@ def summarize(log: ParsedLog) -> dict[str, Any]:
 
     # Pauses. Serial/Parallel log a young GC that turned into a full one as two lines, the
     # young one's time including the full's: count the pause once.
-    pauses: list[tuple[float | None, GcEvent]] = []
+    pauses: list[tuple[float | None, float, int]] = []  # (time s, duration ms, index in events)
     prev: GcEvent | None = None
     for i, e in enumerate(events):
         if e.pause:
@@ -426,21 +432,19 @@ def summarize(log: ParsedLog) -> dict[str, Any]:
             if (prev is not None and e.kind == "young" and prev.kind == "full" and prev.gc_id is not None
                     and e.gc_id is not None and prev.gc_id == e.gc_id + 1 and d >= (prev.duration_ms or 0)):
                 d -= prev.duration_ms or 0.0
-            pauses.append((ts[i] if ts else None, e))
-            e_d = d
-            pauses[-1] = (pauses[-1][0], e) if e_d == e.duration_ms else (pauses[-1][0], _with_duration(e, e_d))
+            pauses.append((ts[i] if ts else None, d, i))
         prev = e
-    durs = sorted(p[1].duration_ms or 0.0 for p in pauses)
+    durs = sorted(p[1] for p in pauses)
     total_ms = sum(durs)
-    longest = max(pauses, key=lambda p: p[1].duration_ms or 0.0) if pauses else None
+    longest = max(pauses, key=lambda p: p[1]) if pauses else None
     throughput = None
     if span_s and span_s > 0:
         throughput = max(0.0, 1.0 - total_ms / 1000.0 / (span_s + (events[-1].duration_ms or 0) / 1000.0))
     halves: dict[str, float | None] = {"p99_first_half_ms": None, "p99_second_half_ms": None}
     if ts and span_s and len(pauses) >= 4:
         mid = ts[0] + span_s / 2
-        a = sorted(p[1].duration_ms or 0.0 for p in pauses if p[0] is not None and p[0] < mid)
-        b = sorted(p[1].duration_ms or 0.0 for p in pauses if p[0] is not None and p[0] >= mid)
+        a = sorted(p[1] for p in pauses if p[0] is not None and p[0] < mid)
+        b = sorted(p[1] for p in pauses if p[0] is not None and p[0] >= mid)
         halves = {"p99_first_half_ms": _percentile(a, 0.99), "p99_second_half_ms": _percentile(b, 0.99)}
     pause_summary = {
         "count": len(durs),
@@ -448,8 +452,8 @@ def summarize(log: ParsedLog) -> dict[str, Any]:
         "p50_ms": _percentile(durs, 0.50),
         "p99_ms": _percentile(durs, 0.99),
         "max_ms": durs[-1] if durs else None,
-        "max_at": (_iso(wall_of(events.index(longest[1]))) if longest and longest[1] in events else None),
-        "max_kind": longest[1].kind if longest else None,
+        "max_at": _iso(wall_of(longest[2])) if longest else None,
+        "max_kind": events[longest[2]].kind if longest else None,
         "throughput": throughput,
         **halves,
     }
@@ -589,11 +593,6 @@ def _in_time_order(events: Sequence[GcEvent]) -> list[GcEvent]:
         return list(events)  # the usual case: the log is already in time order
     order = sorted(range(len(keys)), key=keys.__getitem__)  # stable
     return [events[i] for i in order]
-
-
-def _with_duration(e: GcEvent, d: float) -> GcEvent:
-    c = GcEvent(e.kind, e.name, e.uptime_s, e.wall_s, e.gc_id, d, e.before_bytes, e.after_bytes, e.capacity_bytes, e.cause)
-    return c
 
 
 def _lower_envelope(points: Sequence[tuple[float, int]], buckets: int) -> list[tuple[float, int]]:
