@@ -37,6 +37,13 @@ _FULL_CAUSE = re.compile(r"Full GC ?\(([^)]+)\)")
 _GC_CAUSE = re.compile(r"\[GC (?:pause )?\(([^)]+)\)")
 # The end of an event: the whole-heap (or generation) size followed by the pause time.
 _END = re.compile(r"\(\d+(?:\.\d+)?[BKMG]\)\]?, \d+[.,]\d+ secs\]")
+# "2012-10-19T18:28:46.210+0100: 2.193: [GC (Allocation Failure) 2.193: [DefNew: 17024K->643K(19136K),
+# 0.0084810 secs] 17024K->643K(260032K), 0.0085510 secs] [Times: ...]" and the PSYoungGen form.
+_FAST_YOUNG = re.compile(
+    r"(?:(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+[+-]\d{4}): )?(\d+\.\d+): \[GC(?: \(([^()]*)\))? "
+    r"(?:\d+\.\d+: )?\[(DefNew|ParNew|PSYoungGen): (\d+)K->(\d+)K\(\d+K\)(?:, \d+\.\d+ secs)?\] "
+    r"(\d+)K->(\d+)K\((\d+)K\), (\d+\.\d+) secs\]"
+)
 _CONT = re.compile(r"^\s*, (\d+[.,]\d+) secs\]")
 _MAXHEAP = re.compile(r"-XX:MaxHeapSize=(\d+)")
 _YOUNG_LABELS = ("DefNew", "ParNew", "PSYoungGen", "ASParNew", "ASPSYoungGen")
@@ -118,6 +125,10 @@ class LegacyParser:
 
     def _line(self, line: str) -> None:
         log = self.log
+        if self._open is None:
+            fm = _FAST_YOUNG.match(line)
+            if fm is not None and self._fast_young(fm.groups()):
+                return
         if not line.strip():
             return
         if "OutOfMemoryError" in line:
@@ -145,6 +156,24 @@ class LegacyParser:
             self._open_line = self._lineno
             return
         self._event(line, m, self._lineno)
+
+    def _fast_young(self, g: tuple[str | None, ...]) -> bool:
+        """The most common line of all: one young collection with its generation and heap sizes."""
+        date, up, cause, gen, yb, ya, hb, ha, hc, secs = g
+        uptime = float(up) if up is not None else None  # type: ignore[arg-type]
+        if uptime is not None and self._last_uptime is not None and uptime < self._last_uptime - 1.0:
+            return False  # a restart: the general path handles it
+        if self._hint_budget:
+            self._hint_budget -= 1
+            self._seen[gen] = self._seen.get(gen, 0) + 1  # type: ignore[index]
+        if uptime is not None:
+            self._last_uptime = uptime
+        ev = GcEvent("young", "young", uptime, _date_stamp(date) if date else None, None,
+                     float(secs) * 1000.0, int(hb) * 1024, int(ha) * 1024, int(hc) * 1024,  # type: ignore[arg-type]
+                     cause, int(yb) * 1024, int(ya) * 1024, source=f"{self.path}:{self._lineno}")  # type: ignore[arg-type]
+        self.log.events.append(ev)
+        self.log.lines_used += 1
+        return True
 
     def _close(self) -> None:
         parts, self._open = self._open, None
