@@ -196,7 +196,9 @@ def main() -> None:
     ap.add_argument("--size-mb", type=int, default=200, help="size of the generated unified log")
     ap.add_argument("--repeat", type=int, default=2, help="best of N for every timing")
     args = ap.parse_args()
-    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs\n")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {load:.1f} at start "
+          "(the machine is shared: compare the ratios measured in the same run)\n")
     corpus_table()
     print("| log | MB | lines | collector | floor: read+split bytes s | floor: read text lines s | ctxgrab parse+summary s "
           "| MB/s | M lines/s | vs text floor | vs bytes floor |")
