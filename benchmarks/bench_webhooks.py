@@ -222,10 +222,12 @@ def main() -> None:
             proc = subprocess.Popen(cmd, env=env, cwd=tmp)
             try:
                 _wait_ready(f"{base}/readyz", proc)
+                print(f"[{name}] open loop at {args.rate:g}/s for {args.seconds:g} s", file=sys.stderr, flush=True)
                 res = asyncio.run(_open_loop(f"{base}/webhooks/pagerduty", args.rate, args.seconds, name))
                 if name == "ctxgrab":
                     res["collections_done"] = _metric(base, "ctxgrab_jobs_done_total")
                     res["collections_queued"] = _metric(base, "ctxgrab_jobs_queued_total")
+                print(f"[{name}] closed loop, 32 in flight, 5 s", file=sys.stderr, flush=True)
                 res["max_acks_per_s"] = asyncio.run(_closed_loop(f"{base}/webhooks/pagerduty", 5.0, 32, name + "b"))
                 results[name] = res
             finally:

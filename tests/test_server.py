@@ -491,3 +491,37 @@ def test_prune_forgets_old_deliveries_and_finished_jobs(tmp_path: Path):
     assert q.prune() == 4  # 2 delivery ids, Q1's prompt and job; the queued Q2 stays
     assert [j.incident_id for j in q.jobs()] == ["Q2"] and q.get_prompt("Q1") is None
     assert q.accept("w1", JobSpec("Q1", "payments", "2026-03-04T09:15:02+00:00")) == "queued"
+
+
+def test_concurrent_deliveries_share_commits_and_each_gets_its_own_outcome(tmp_path: Path):
+    from ctxgrab.server.app import _GroupCommit
+
+    q = JobQueue(tmp_path / "q.db")
+    batches: list[int] = []
+    real = q.accept_many
+
+    def slow_accept_many(items):
+        batches.append(len(items))
+        time.sleep(0.05)  # a slow disk sync
+        return real(items)
+
+    q.accept_many = slow_accept_many  # type: ignore[method-assign]
+    commit = _GroupCommit(q)
+
+    async def main() -> dict[str, str]:
+        out: dict[str, str] = {}
+
+        async def one(i: int) -> None:
+            spec = JobSpec(f"Q{i % 10}", "payments", "2026-03-04T09:15:02+00:00")
+            out[f"w{i}"] = await commit.accept(f"w{i % 25}", spec, "queued")
+
+        async with anyio.create_task_group() as tg:
+            for i in range(30):
+                tg.start_soon(one, i)
+        return out
+
+    out = anyio.run(main)
+    assert sum(batches) == 30 and len(batches) <= 3  # 30 deliveries, at most 3 disk syncs
+    assert sorted(out.values()).count("duplicate") == 5  # w25..w29 reuse ids w0..w4
+    assert sorted(out.values()).count("queued") == 10  # one job per incident
+    assert {j.incident_id for j in q.jobs()} == {f"Q{i}" for i in range(10)}

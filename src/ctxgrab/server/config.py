@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -66,6 +66,9 @@ class ServerConfig(_Model):
     from_email: str | None = Field(None, description="email of a PagerDuty user, sent as `From` on note writes")
     api_base_url: str = Field("https://api.pagerduty.com", description="REST API base (EU: https://api.eu.pagerduty.com)")
     queue_path: str = Field("ctxgrab-queue.sqlite3", description="SQLite job queue file; relative to the config file")
+    queue_sync: Literal["full", "normal"] = Field(
+        "full", description="full: an acknowledged job survives power loss; normal: only a killed process (faster disk)"
+    )
     services: dict[str, str] = Field(
         default_factory=dict, description="PagerDuty service id → ctxgrab service name (events of others are ignored)"
     )

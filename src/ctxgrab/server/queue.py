@@ -159,37 +159,45 @@ class JobQueue:
         job), ``coalesced`` (folded into a queued or running job), ``requeued`` (a finished
         job runs again) or ``ignored`` (recorded, no job).
         """
+        return self.accept_many([(webhook_id, job, outcome)])[0]
+
+    def accept_many(self, deliveries: list[tuple[str | None, JobSpec | None, str]]) -> list[str]:
+        """:meth:`accept` for several deliveries in one transaction (one disk sync for all)."""
         now = self._clock()
         with self._tx() as c:
-            if webhook_id:
-                cur = c.execute(
-                    "INSERT OR IGNORE INTO deliveries(webhook_id, received_at, outcome) VALUES (?,?,?)",
-                    (webhook_id, now, outcome if job is None else "job"),
-                )
-                if cur.rowcount == 0:
-                    return "duplicate"
-            if job is None:
-                return "ignored"
-            row = c.execute("SELECT state FROM jobs WHERE incident_id=?", (job.incident_id,)).fetchone()
-            if row is None:
-                c.execute(
-                    "INSERT INTO jobs(incident_id, service, at, pd_service_id, html_url, title, state, "
-                    "next_run_at, created_at, updated_at) VALUES (?,?,?,?,?,?,'queued',?,?,?)",
-                    (job.incident_id, job.service, job.at, job.pd_service_id, job.html_url, job.title, now, now, now),
-                )
-                return "queued"
-            state = row[0]
-            if state == "queued":
-                return "coalesced"
-            if state == "running":
-                c.execute("UPDATE jobs SET rerun=1, updated_at=? WHERE incident_id=?", (now, job.incident_id))
-                return "coalesced"
-            c.execute(
-                "UPDATE jobs SET state='queued', attempts=0, rerun=0, next_run_at=?, service=?, at=?, "
-                "last_error=NULL, updated_at=? WHERE incident_id=?",
-                (now, job.service, job.at, now, job.incident_id),
+            return [self._accept(c, now, wid, job, outcome) for wid, job, outcome in deliveries]
+
+    @staticmethod
+    def _accept(c: sqlite3.Connection, now: float, webhook_id: str | None, job: JobSpec | None, outcome: str) -> str:
+        if webhook_id:
+            cur = c.execute(
+                "INSERT OR IGNORE INTO deliveries(webhook_id, received_at, outcome) VALUES (?,?,?)",
+                (webhook_id, now, outcome if job is None else "job"),
             )
-            return "requeued"
+            if cur.rowcount == 0:
+                return "duplicate"
+        if job is None:
+            return "ignored"
+        row = c.execute("SELECT state FROM jobs WHERE incident_id=?", (job.incident_id,)).fetchone()
+        if row is None:
+            c.execute(
+                "INSERT INTO jobs(incident_id, service, at, pd_service_id, html_url, title, state, "
+                "next_run_at, created_at, updated_at) VALUES (?,?,?,?,?,?,'queued',?,?,?)",
+                (job.incident_id, job.service, job.at, job.pd_service_id, job.html_url, job.title, now, now, now),
+            )
+            return "queued"
+        state = row[0]
+        if state == "queued":
+            return "coalesced"
+        if state == "running":
+            c.execute("UPDATE jobs SET rerun=1, updated_at=? WHERE incident_id=?", (now, job.incident_id))
+            return "coalesced"
+        c.execute(
+            "UPDATE jobs SET state='queued', attempts=0, rerun=0, next_run_at=?, service=?, at=?, "
+            "last_error=NULL, updated_at=? WHERE incident_id=?",
+            (now, job.service, job.at, now, job.incident_id),
+        )
+        return "requeued"
 
     # -- worker side -------------------------------------------------------------------------
     def recover(self) -> int:
