@@ -105,16 +105,16 @@ def change_point(points: Sequence[tuple[float, float]], min_segment: int = 3) ->
     prefix = [0.0, *accumulate(ys)]
     prefix_sq = [0.0, *accumulate(y * y for y in ys)]
 
-    def sse(i: int, j: int) -> float:
-        s, sq, k = prefix[j] - prefix[i], prefix_sq[j] - prefix_sq[i], j - i
-        return sq - s * s / k
-
-    total = sse(0, n)
+    s_all, sq_all = prefix[n], prefix_sq[n]
+    total = sq_all - s_all * s_all / n
     if total <= 0:
         return None
     best_i, best = None, total
+    # cost(i) = SSE of [0, i) + SSE of [i, n), from the prefix sums; inlined, this is the hot loop
     for i in range(min_segment, n - min_segment + 1):
-        cost = sse(0, i) + sse(i, n)
+        s1, q1 = prefix[i], prefix_sq[i]
+        s2 = s_all - s1
+        cost = q1 - s1 * s1 / i + (sq_all - q1) - s2 * s2 / (n - i)
         if cost < best:
             best_i, best = i, cost
     if best_i is None:

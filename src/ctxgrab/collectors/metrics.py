@@ -50,7 +50,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 
-from ..analysis.series import MAX_POINTS, non_finite_count, pick_step, quantile_series, rank_series, summarize
+from ..analysis.series import MAX_POINTS, pick_step, quantile_series, rank_series, summarize
 from ..errors import InputError
 from ..evidence import Evidence, Status
 from ..timeutil import Window, format_duration
@@ -134,8 +134,9 @@ def summarize_series(
         summary = summarize(pts, base_by_labels.get(key))
         if not summary.get("points"):
             continue  # every sample NaN/Inf: nothing a person could quote
-        finite = [[t, v] for t, v in pts if math.isfinite(v)]
-        out.append({"labels": s["labels"], "summary": summary, "points": finite})
+        if summary.get("dropped_points"):
+            pts = [(t, v) for t, v in pts if math.isfinite(v)]
+        out.append({"labels": s["labels"], "summary": summary, "points": [[t, v] for t, v in pts]})
     return rank_series(out, MAX_SERIES)
 
 
@@ -696,8 +697,9 @@ def _finish(
     src: str, optional: bool, labels: dict[str, str] | None = None,
 ) -> Evidence:
     lo, hi = request.window.start.timestamp(), request.window.end.timestamp()
-    n_in_window = sum(1 for s in series for t, _ in s["points"] if lo <= t <= hi)
-    bad = sum(non_finite_count((t, v) for t, v in s["points"] if lo <= t <= hi) for s in series)
+    in_window = [[v for t, v in s["points"] if lo <= t <= hi] for s in series]
+    n_in_window = sum(len(vs) for vs in in_window)
+    bad = n_in_window - sum(1 for vs in in_window for v in vs if v - v == 0)  # NaN and ±Inf fail x - x == 0
     summaries, total = summarize_series(series, request.window, baseline_series)
     data["series"] = summaries
     data["series_total"] = total
