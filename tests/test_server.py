@@ -525,3 +525,41 @@ def test_concurrent_deliveries_share_commits_and_each_gets_its_own_outcome(tmp_p
     assert sorted(out.values()).count("duplicate") == 5  # w25..w29 reuse ids w0..w4
     assert sorted(out.values()).count("queued") == 10  # one job per incident
     assert {j.incident_id for j in q.jobs()} == {f"Q{i}" for i in range(10)}
+
+
+# -- the real pipeline ------------------------------------------------------------------------------
+DEMO = Path(__file__).resolve().parents[1] / "fixtures" / "demo" / "ctxgrab.yaml"
+
+
+def test_default_builder_runs_the_pipeline_in_a_child_process_and_notes_the_demo_prompt(tmp_path: Path):
+    import ctxgrab
+    from ctxgrab.server.worker import SubprocessPromptBuilder
+
+    if not DEMO.is_file():
+        pytest.fail(f"demo config missing: {DEMO}")
+    at = datetime.fromisoformat("2026-03-02T12:00:00+00:00")
+    expected = ctxgrab.incident("payments", at=at, config=str(DEMO)).markdown
+    builder = SubprocessPromptBuilder(None, str(DEMO), processes=1)
+    with FakePagerDuty(token=TOKEN, users=(BOT,)) as pd:
+        pd.add_incident("Q1", created_at="2026-03-02T12:00:00Z")
+        cfg = _cfg(pd.url, note_max_chars=60000)
+        q = JobQueue(tmp_path / "q.db")
+        q.accept("w1", JobSpec("Q1", "payments", at.isoformat()))
+
+        async def main() -> None:
+            async with PagerDutyClient(TOKEN, BOT, pd.url) as c:
+                assert await _worker(q, cfg, builder, c).run_once()
+
+        anyio.run(main)
+        notes = pd.ctxgrab_notes("Q1")
+    assert q.get_prompt("Q1") == expected
+    assert len(notes) == 1 and notes[0]["content"].endswith(expected.strip("\n"))
+
+
+def test_one_file_serves_both_the_server_and_the_pipeline(tmp_path: Path):
+    from ctxgrab.server.config import load_pipeline_config
+
+    p = tmp_path / "ctxgrab.yaml"
+    p.write_text("services:\n  payments: {description: Card API}\nserver:\n  services: {PSVC9KX: payments}\n")
+    assert list(load_pipeline_config(p).services) == ["payments"]
+    assert load_server_config(p, env={}).services == {"PSVC9KX": "payments"}

@@ -46,7 +46,10 @@ async def incident_context(
     """The incident prompt (markdown) or the evidence (JSON) for ``service``; ``config`` is a ctxgrab.yaml path."""
     import ctxgrab
 
-    result = await ctxgrab.aincident(service, since=since or None, at=at or None, config=config)
+    from ..server.config import load_pipeline_config
+
+    cfg = load_pipeline_config(config)  # read per call: edits to the file apply without a restart
+    result = await ctxgrab.aincident(service, since=since or None, at=at or None, config=cfg)
     if format == "json":
         return json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=str)
     return result.markdown
@@ -54,9 +57,9 @@ async def incident_context(
 
 def list_services(config: str) -> list[dict[str, Any]]:
     """The configured services: name, description, packs."""
-    from ..config import load_config
+    from ..server.config import load_pipeline_config
 
-    cfg = load_config(config)
+    cfg = load_pipeline_config(config)
     return [
         {"name": name, "description": svc.description, "packs": list(svc.packs)}
         for name, svc in sorted(cfg.services.items())
@@ -115,10 +118,11 @@ def register(app: typer.Typer) -> None:
 
         Example: ctxgrab mcp --config fixtures/demo/ctxgrab.yaml
         """
-        from ..config import load_config
+        from ..config import find_config
+        from ..server.config import load_pipeline_config
 
         try:
-            cfg = load_config(config)  # fail now with a clear message, not at the first tool call
+            cfg = load_pipeline_config(find_config(config))  # fail now, not at the first tool call
         except CtxgrabError as e:
             typer.echo(f"ctxgrab mcp: {e}", err=True)
             raise typer.Exit(2) from None

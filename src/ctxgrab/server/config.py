@@ -31,7 +31,14 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from ..errors import ConfigError
 
-__all__ = ["ServerConfig", "RetryPolicy", "BreakerPolicy", "load_server_config", "DEFAULT_TRIGGER_EVENTS"]
+__all__ = [
+    "ServerConfig",
+    "RetryPolicy",
+    "BreakerPolicy",
+    "load_server_config",
+    "load_pipeline_config",
+    "DEFAULT_TRIGGER_EVENTS",
+]
 
 DEFAULT_TRIGGER_EVENTS = ["incident.triggered", "incident.reopened"]
 
@@ -177,3 +184,23 @@ def load_server_config(path: str | Path, env: dict[str, str] | None = None) -> S
         loc = ".".join(str(x) for x in err["loc"])
         fix = "unknown key — fix: remove it or correct the spelling" if err["type"] == "extra_forbidden" else err["msg"]
         raise ConfigError(f"{where}: server.{loc}: {fix}") from None
+
+
+def load_pipeline_config(path: str | Path) -> Any:
+    """The whole config as the pipeline's ``Config``, with the ``server:`` section allowed.
+
+    While the pipeline's model does not declare ``server`` itself, that section is set
+    aside here so one file can serve ``ctxgrab serve`` and the collections it runs.
+    """
+    from ..config import Config, config_from_dict, load_config
+
+    if "server" in Config.model_fields:
+        return load_config(path)
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return load_config(p)  # its error message names the file and the line
+    if isinstance(data, dict):
+        data.pop("server", None)
+    return config_from_dict(data, p)

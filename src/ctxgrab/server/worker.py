@@ -34,7 +34,7 @@ import anyio.to_process
 import httpx
 
 from ..errors import ConfigError
-from .config import ServerConfig
+from .config import ServerConfig, load_pipeline_config
 from .metrics import Metrics
 from .notes import format_note, prompt_url, upsert_note
 from .pagerduty import PagerDutyClient, PagerDutyError, RetryLater
@@ -56,12 +56,18 @@ PromptBuilder = Callable[[str, datetime], Awaitable[str]]
 
 
 def library_prompt_builder(config: Any) -> PromptBuilder:
-    """The default builder: ctxgrab's own pipeline with ``config`` (a path or a Config object)."""
+    """The default builder: ctxgrab's own pipeline with ``config`` (a path or a Config object).
+
+    The window ends at ``at`` (the incident's creation time) and has the config's default length.
+    """
+    loaded: list[Any] = []
 
     async def build_prompt(service: str, at: datetime) -> str:
         import ctxgrab
 
-        result = await ctxgrab.aincident(service, since=None, at=at, config=config)
+        if not loaded:
+            loaded.append(load_pipeline_config(config) if isinstance(config, (str, Path)) else config)
+        result = await ctxgrab.aincident(service, since=None, at=at, config=loaded[0])
         return result.markdown
 
     return build_prompt
