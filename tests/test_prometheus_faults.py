@@ -35,6 +35,8 @@ def run(url: str, *, packs: list[str] | None = None, default_timeout_s: float = 
     started = time.monotonic()
     result = ctxgrab.incident("payments", config=cfg)
     elapsed = time.monotonic() - started
+    # every fault is answered within the configured timeout (plus start-up), never by hanging
+    assert elapsed < min(default_timeout_s, source.get("timeout_s") or default_timeout_s) + 3.0, elapsed
     ev = next(e for e in result.evidence if e.kind == "metrics")
     return ev, result.markdown, elapsed
 
