@@ -188,3 +188,10 @@ def test_credentials_never_reach_the_evidence(fault_server: FaultServer) -> None
     ev, md, _ = run(f"http://grafana:hunter2@{host}/http500")
     assert ev.status is Status.error
     assert "hunter2" not in ev.reason and "hunter2" not in (ev.source or "") and "hunter2" not in md
+
+
+def test_unknown_naming_says_why_it_is_empty(fault_server: FaultServer) -> None:
+    ev, md, _ = run(f"{fault_server.url}/empty", packs=["jvm"])
+    assert ev.status is Status.empty
+    assert "the probe found neither Micrometer nor OpenTelemetry series" in ev.reason
+    assert "found neither" in gap_line(md)

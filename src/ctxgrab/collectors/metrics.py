@@ -715,6 +715,8 @@ def _finish(
             sel = ", ".join(f'{k}="{v}"' for k, v in sorted((labels or {}).items()))
             reason = "no series in the window" + (f" for {{{sel}}}" if sel else "")
             reason += f" — query: {data['query']}" if data.get("query") else ""
+            if data.get("naming_note") and "neither" in data["naming_note"]:
+                reason += f" ({data['naming_note']})"
         if optional:
             return Evidence(**base, status=Status.skipped, reason=f"not exposed (optional): {reason}", source=src,
                             data=data, warnings=warnings)
