@@ -117,6 +117,8 @@ class JobQueue:
             raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, got {synchronous!r}")
         self._clock = clock
         self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
         self._memory_conn: sqlite3.Connection | None = None
         self._memory_lock = threading.Lock()
         if self.path != ":memory:":
@@ -131,22 +133,26 @@ class JobQueue:
             return self._memory_conn
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
+            # one connection per thread; check_same_thread=False only so close() can close them all
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=10.0, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA busy_timeout=10000")
             self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
         return conn
 
     def _tx(self) -> "_Tx":
         return _Tx(self._conn(), self._memory_lock if self.path == ":memory:" else None)
 
     def close(self) -> None:
-        """Close this thread's connection."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
+        """Close every connection (call once, when no thread uses the queue any more)."""
+        with self._all_lock:
+            conns, self._all = self._all, []
+        for conn in conns:
             conn.close()
-            self._local.conn = None
+        self._local = threading.local()
         if self._memory_conn is not None:
             self._memory_conn.close()
             self._memory_conn = None

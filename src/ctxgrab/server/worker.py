@@ -326,7 +326,6 @@ class WorkerThread(threading.Thread):
         finally:
             if pd is not None:
                 await pd.aclose()
-            self.queue.close()
 
     async def _housekeeping(self) -> None:
         while True:
