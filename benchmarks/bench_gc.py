@@ -172,7 +172,7 @@ def corpus_table() -> None:
             print(f"| `{rel}` | missing | | | | |")
             continue
         e = s["events"]
-        got_young = e.get("young", 0) + e.get("mixed", 0) if "g1" in rel.lower() and "mixed" in e and young and young > 100 else e.get("young", 0)
+        got_young = e.get("young", 0)
         cells = [
             f"{got_young}" + (f" ({young})" if young is not None else ""),
             f"{s['full_gcs']['count']}" + (f" ({full})" if full is not None else ""),

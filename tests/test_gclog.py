@@ -445,3 +445,14 @@ def test_shenandoah_triggers_and_zgc_stalls_are_counted() -> None:
         "[3.0s][info][gc] GC(0) Garbage Collection (Allocation Stall) 60M(94%)->50M(78%)\n"))
     assert z["concurrent"]["allocation_stalls"] == 2 and z["concurrent"]["allocation_stall_ms"] == 20.0
     assert z["verdict"]["heap_pressure"] and any("allocation stalls" in r for r in z["verdict"]["reasons"])
+
+
+def test_evacuation_failure_is_counted_not_taken_for_the_cause() -> None:
+    text = ("[0.01s][info][gc] Using G1\n"
+            "[1.00s][info][gc] GC(0) Pause Young (Normal) (G1 Evacuation Pause) (Evacuation Failure) 60M->62M(64M) 9.000ms\n"
+            "[2.00s][info][gc] GC(1) Pause Full (System.gc()) 62M->20M(64M) 30.000ms\n")
+    s = summarize(parse_gc_text(text))
+    assert s["problems"]["to_space_exhausted"] == 1
+    log = parse_gc_text(text)
+    assert [e.cause for e in log.events] == ["G1 Evacuation Pause", "System.gc()"]
+    assert s["full_gcs"]["causes"] == {"System.gc()": 1}

@@ -62,6 +62,7 @@ _FAST_PAUSE = re.compile(
     r"(\d+)([BKMGT])->(\d+)([BKMGT])\((\d+)([BKMGT])\) (\d+[.,]\d+)ms[ \t\r]*$",
     re.M,
 )
+_NOT_CAUSES = frozenset({"Evacuation Failure", "To-space exhausted", "To-space Exhausted"})
 _YOUNGISH = frozenset({"young", "mixed", "full", "degenerated"})
 _UNDECORATED = re.compile(r"\n[^\[\n]")
 _PREFIX = re.compile(r"\[((?:[^\]\n]*\]\[)*[^\]\n]*)\] ?(?:GC\((\d+)\) +)?")
@@ -130,7 +131,7 @@ def _pause_kind(name: str, collector: str | None) -> str:
 def _cause(name: str) -> str | None:
     """The last top-level parenthesised group: G1 "Pause Young (Normal) (G1 Evacuation Pause)" gives
     "G1 Evacuation Pause", "Pause Full (System.gc())" gives "System.gc()"."""
-    if name.count("(") <= 2 and "()" not in name and "((" not in name:
+    if name.count("(") <= 2 and "()" not in name and "((" not in name and "Failure)" not in name[-9:]:
         i, j = name.rfind("("), name.rfind(")")
         return name[i + 1 : j] if 0 <= i < j else None
     groups: list[str] = []
@@ -144,6 +145,8 @@ def _cause(name: str) -> str | None:
             depth -= 1
             if depth == 0:
                 groups.append(name[start:i])
+    # JDK 17+: "Pause Young (Normal) (G1 Evacuation Pause) (Evacuation Failure)": the failure is not the cause
+    groups = [g for g in groups if g not in _NOT_CAUSES] or groups
     return groups[-1] if groups else None
 
 
