@@ -104,10 +104,11 @@ def resolve_window(
 
 
 def _render(result_fields: dict[str, Any], evidence: list[Evidence], template: str, user_dir: Path | None,
-            trimmed: list[str]) -> str:
+            trimmed: list[str], detail: str = "full") -> str:
     ctx = dict(result_fields)
     ctx.update(evidence_context(evidence))
     ctx["trimmed"] = trimmed
+    ctx["detail"] = detail
     return render_template(template, ctx, user_dir)
 
 
@@ -147,10 +148,13 @@ def render_result(
     }
     trimmed: list[str] = []
     if budget:
-        from .render.budget import fit_to_budget
+        from .render.budget import DETAILS, fit_to_budget
 
         markdown, trimmed = fit_to_budget(
-            evidence, lambda evs, notes: _render(fields, evs, name, templates_dir, notes), budget
+            evidence,
+            lambda evs, notes, detail="full": _render(fields, evs, name, templates_dir, notes, detail),
+            budget,
+            details=DETAILS,
         )
     else:
         markdown = _render(fields, evidence, name, templates_dir, trimmed)

@@ -19,7 +19,7 @@ from ..evidence import Evidence
 from ..resources import bundled_dir, plugin_dirs
 from ..timeutil import format_duration, format_time, parse_time
 from ..units import format_bytes, format_ms, format_num, format_pct, format_seconds, format_value
-from .fence import fence
+from .fence import fence, inline
 
 __all__ = ["environment", "render_template", "template_names", "FILTERS"]
 
@@ -58,6 +58,7 @@ FILTERS = {
     "ts": _ts,
     "ts_hhmm": _ts_hhmm,
     "fence": fence,
+    "inline": inline,
 }
 
 

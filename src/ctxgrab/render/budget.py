@@ -49,7 +49,7 @@ from typing import Any, Callable
 
 from ..evidence import Evidence
 
-__all__ = ["count_tokens", "fit_to_budget", "SAFETY_FACTOR", "LEVELS"]
+__all__ = ["count_tokens", "fit_to_budget", "SAFETY_FACTOR", "LEVELS", "DETAILS"]
 
 #: Multiplier that puts the estimate at or above the exact count for 95% of calibration pieces.
 SAFETY_FACTOR = 1.145
@@ -148,6 +148,11 @@ _HEADLINE_KEYS = frozenset(
      "version", "current", "previous", "last_good", "name", "kind", "exception", "collector"}
 )
 _MIN_STRING_CHARS = 60
+# The current state and the settings that bound resources are headline facts, and
+# small: evidence of these kinds is never trimmed.
+_KEEP_WHOLE_KINDS = frozenset({"settings", "deploys", "postgres"})
+# Kept as they are because prompts do not show them: cutting them saves no tokens.
+_UNSHOWN_KEYS = frozenset({"query"})
 
 
 def _is_points(value: list[Any]) -> bool:
@@ -197,7 +202,8 @@ class _Trimmer:
                 self._record("items", key, len(items), level.list_items)
                 items = items[: level.list_items]
             return [self.walk(v, key) for v in items]
-        if isinstance(value, str) and level.string_chars is not None and key not in _HEADLINE_KEYS:
+        if (isinstance(value, str) and level.string_chars is not None and key not in _HEADLINE_KEYS
+                and key not in _UNSHOWN_KEYS):
             limit = max(level.string_chars, _MIN_STRING_CHARS)
             if len(value) > limit:
                 self._record("chars", key, len(value), limit)
@@ -223,6 +229,9 @@ def _trim(evidence: list[Evidence], level: Level) -> tuple[list[Evidence], list[
     points: dict[int, list[Any]] = {}  # kept -> [titles, largest original]
     per_evidence: list[str] = []
     for ev in evidence:
+        if ev.kind in _KEEP_WHOLE_KINDS:
+            trimmed.append(ev)
+            continue
         t = _Trimmer(level)
         data = t.walk(ev.data, ev.kind)
         if not t.trims:
@@ -254,18 +263,30 @@ def _trim(evidence: list[Evidence], level: Level) -> tuple[list[Evidence], list[
     return trimmed, notes + per_evidence
 
 
+#: Template detail levels tried, in order, when trimming the evidence is not enough:
+#: "brief" shows one line per source, "headline" only the signals, the current
+#: state, the settings and the ask.
+DETAILS: tuple[str, ...] = ("brief", "headline")
+
+
 def fit_to_budget(
     evidence: list[Evidence],
-    render: Callable[[list[Evidence], list[str]], str],
+    render: Callable[..., str],
     budget_tokens: int,
+    *,
+    details: tuple[str, ...] = (),
 ) -> tuple[str, list[str]]:
     """Render within ``budget_tokens`` by trimming low-priority detail; return the text and the trim notes.
 
     ``render(evidence, notes)`` must produce the prompt and show ``notes``. The
     lightest trim level that fits is found by bisection (the token count falls
-    as the level rises), so a prompt is rendered about five times at most. When
-    even the heaviest level does not fit, that rendering is returned with a last
-    note saying by how much it is over: headline facts are never dropped.
+    as the level rises), so a prompt is rendered about five times at most.
+
+    When the heaviest trim still does not fit and ``details`` names template
+    detail levels (see :data:`DETAILS`), ``render(evidence, notes, detail=D)`` is
+    tried with each in turn: the template then shows less per source, never the
+    headline facts. If nothing fits, the smallest rendering is returned with a
+    last note saying by how much it is over.
 
     Example::
 
@@ -275,27 +296,45 @@ def fit_to_budget(
     if count_tokens(text) <= budget_tokens:
         return text, []
 
-    cache: dict[int, tuple[str, list[str], int]] = {}
+    def search(detail: str | None) -> tuple[str, list[str], int]:
+        """The lightest trim level that fits at this template detail, or the heaviest."""
+        cache: dict[int, tuple[str, list[str], int]] = {}
+        extra = [_DETAIL_NOTES[detail]] if detail else []
 
-    def attempt(i: int) -> tuple[str, list[str], int]:
-        if i not in cache:
-            evs, notes = _trim(evidence, LEVELS[i])
-            out = render(evs, notes)
-            cache[i] = (out, notes, count_tokens(out))
-        return cache[i]
+        def attempt(i: int) -> tuple[str, list[str], int]:
+            if i not in cache:
+                evs, notes = _trim(evidence, LEVELS[i])
+                # Below full detail the sections these notes describe are not shown.
+                notes = extra if detail else notes
+                out = render(evs, notes, detail=detail) if detail else render(evs, notes)
+                cache[i] = (out, notes, count_tokens(out))
+            return cache[i]
 
-    lo, hi = 1, len(LEVELS) - 1
-    heaviest = attempt(hi)
-    if heaviest[2] > budget_tokens:
-        text, notes, used = heaviest
-        over = notes + [f"the prompt is still about {used} tokens, over the {budget_tokens}-token budget; "
-                        f"headline facts are never dropped"]
-        return render(_trim(evidence, LEVELS[hi])[0], over), over
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if attempt(mid)[2] <= budget_tokens:
-            hi = mid
-        else:
-            lo = mid + 1
-    text, notes, _ = attempt(lo)
-    return text, notes
+        lo, hi = (1 if detail is None else 0), len(LEVELS) - 1
+        if attempt(hi)[2] > budget_tokens:
+            return attempt(hi)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if attempt(mid)[2] <= budget_tokens:
+                hi = mid
+            else:
+                lo = mid + 1
+        return attempt(lo)
+
+    for detail in (None, *details):
+        text, notes, used = search(detail)
+        if used <= budget_tokens:
+            return text, notes
+    # Nothing fits: the smallest rendering, saying by how much it is over.
+    evs, notes = _trim(evidence, LEVELS[-1])
+    detail = details[-1] if details else None
+    over = ([_DETAIL_NOTES[detail]] if detail else notes) + [
+        f"the prompt is still about {used} tokens, over the {budget_tokens}-token budget; "
+        "headline facts are never dropped"]
+    return (render(evs, over, detail=detail) if detail else render(evs, over)), over
+
+
+_DETAIL_NOTES = {
+    "brief": "one line per source instead of the full observations",
+    "headline": "observations left out; only the signals, the current state, the settings and the ask remain",
+}
