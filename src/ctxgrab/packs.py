@@ -47,7 +47,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ConfigError
-from .resources import bundled_dir
+from .resources import bundled_dir, plugin_dirs
 
 __all__ = ["Pack", "PackMetric", "load_pack", "pack_dirs", "selector", "fill"]
 
@@ -110,7 +110,9 @@ class Pack(BaseModel):
 
 
 def pack_dirs(user_dir: Path | None) -> list[Path]:
+    """The user's folder, then packages registered under ``ctxgrab.packs``, then the bundled packs."""
     dirs = [user_dir] if user_dir else []
+    dirs.extend(plugin_dirs("collectors"))
     dirs.append(bundled_dir("collectors"))
     return dirs
 
