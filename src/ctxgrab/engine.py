@@ -66,6 +66,12 @@ def plan(config: Config, service: str) -> list[Planned]:
                  "unit": m.unit, "limit_of": m.limit_of, "source": m.source or metrics_source},
             )
         )
+    live_metrics = metrics_source if metrics_source and config.sources[metrics_source].type in (
+        "prometheus", "victoriametrics") else None
+    alertmanagers = [n for n, src in config.sources.items() if src.type == "alertmanager"]
+    if svc.labels and (live_metrics or alertmanagers):
+        # Alerts belong to the service when they carry every one of its labels.
+        out.append(Planned("alerts", "alerts", "Alerts", {"source": live_metrics, "alertmanagers": alertmanagers}))
     for entry in svc.logs:
         if entry.source:
             out.append(Planned("loki", f"loki:{entry.source}", entry.title or f"Logs ({entry.source})",
