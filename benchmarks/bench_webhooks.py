@@ -108,9 +108,11 @@ def _deliveries(n: int, run: str) -> list[tuple[bytes, dict[str, str]]]:
             ev = incident_event("incident.acknowledged", inc, created_at=DEMO_AT, event_id=f"E{run}{i}")
         elif kind == 2:
             ev = incident_event("incident.resolved", inc, created_at=DEMO_AT, event_id=f"E{run}{i}")
+        else:  # a re-delivery of the trigger: same body, same X-Webhook-Id
+            out.append(out[i - 3])
+            continue
         raw = json.dumps(ev).encode()
-        wid = f"wh-{run}-{i if kind != 3 else i - 3}"  # kind 3: re-delivery of the trigger
-        out.append((raw, delivery_headers(raw, [SECRET], wid)))
+        out.append((raw, delivery_headers(raw, [SECRET], f"wh-{run}-{i}")))
     return out
 
 
@@ -194,6 +196,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--builder", choices=["demo", "synthetic"], default="demo")
     ap.add_argument("--workers", type=int, default=2, help="server.workers (collections at once)")
+    ap.add_argument("--queue-sync", choices=["full", "normal"], default="full", help="server.queue_sync")
+    ap.add_argument("--repeat", type=int, default=1, help="alternate bare/ctxgrab runs this many times")
     args = ap.parse_args()
     env = _env()
     tmp = Path(tempfile.mkdtemp(prefix="ctxgrab-bench-"))
@@ -207,13 +211,17 @@ def main() -> None:
         f"  from_email: {BOT}\n  api_base_url: {pd_url}\n  queue_path: queue.sqlite3\n"
         f"  services: {{PSVC9KX: payments}}\n  prompt_builder: {builder}\n  workers: {args.workers}\n"
         "  public_base_url: http://127.0.0.1\n  prompt_token: bench\n"
+        f"  queue_sync: {args.queue_sync}\n"
     )
-    results = {}
+    results: dict[str, dict] = {}
+    rows: list[tuple[str, dict]] = []
     try:
-        for name in ("bare", "ctxgrab"):
+        for name in ("bare", "ctxgrab") * args.repeat:
             port = _free_port()
             base = f"http://127.0.0.1:{port}"
             if name == "ctxgrab":
+                for f in tmp.glob("queue.sqlite3*"):
+                    f.unlink()  # each run starts with an empty queue
                 cmd = [sys.executable, "-m", "ctxgrab.server", "--config", str(cfg), "--port", str(port),
                        "--log-level", "warning"]
             else:
@@ -223,27 +231,33 @@ def main() -> None:
             try:
                 _wait_ready(f"{base}/readyz", proc)
                 print(f"[{name}] open loop at {args.rate:g}/s for {args.seconds:g} s", file=sys.stderr, flush=True)
-                res = asyncio.run(_open_loop(f"{base}/webhooks/pagerduty", args.rate, args.seconds, name))
+                res = asyncio.run(_open_loop(f"{base}/webhooks/pagerduty", args.rate, args.seconds, f"{name}{len(rows)}"))
                 if name == "ctxgrab":
                     res["collections_done"] = _metric(base, "ctxgrab_jobs_done_total")
-                    res["collections_queued"] = _metric(base, "ctxgrab_jobs_queued_total")
+                    res["collections_waiting"] = _metric(base, 'ctxgrab_jobs{state="queued"}')
+                    res["jobs_accepted"] = _metric(base, 'ctxgrab_webhooks_accepted_total{outcome="queued"}')
                 print(f"[{name}] closed loop, 32 in flight, 5 s", file=sys.stderr, flush=True)
-                res["max_acks_per_s"] = asyncio.run(_closed_loop(f"{base}/webhooks/pagerduty", 5.0, 32, name + "b"))
-                results[name] = res
+                res["max_acks_per_s"] = asyncio.run(
+                    _closed_loop(f"{base}/webhooks/pagerduty", 5.0, 32, f"{name}b{len(rows)}")
+                )
+                rows.append((name, res))
+                # the summary keeps each side's run with the median p99 (the lower one of two)
+                same = sorted((r for n, r in rows if n == name), key=lambda r: r["p99_ms"])
+                results[name] = same[(len(same) - 1) // 2]
             finally:
                 _stop(proc)
     finally:
         fake.stdin.close()
         fake.wait(10)
     print(f"machine: {os.cpu_count()} cores; rate {args.rate:g}/s for {args.seconds:g} s; builder {args.builder}; "
-          f"server.workers {args.workers}")
+          f"server.workers {args.workers}; queue_sync {args.queue_sync}")
     print(f"{'':10} {'acks/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7} {'max acks/s':>11}")
-    for name, r in results.items():
+    for name, r in rows:
         print(f"{name:10} {r['acks_per_s']:8.1f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['max_ms']:8.2f} "
               f"{r['errors']:7d} {r['max_acks_per_s']:11.0f}")
     c, b = results["ctxgrab"], results["bare"]
     print(f"ctxgrab/bare p99 ratio: {c['p99_ms'] / b['p99_ms']:.2f}; collections finished during the open-loop run: "
-          f"{c['collections_done']:.0f} of {c['collections_queued']:.0f} queued; sender lag p99 {c['send_lag_p99_ms']:.1f} ms")
+          f"{c['collections_done']:.0f} (jobs accepted {c['jobs_accepted']:.0f}, still waiting {c['collections_waiting']:.0f}); sender lag p99 {c['send_lag_p99_ms']:.1f} ms")
     print(f"goal p99 < 100 ms at 200/s: {'met' if c['p99_ms'] < 100 and args.rate >= 200 else 'NOT met'}")
 
 
