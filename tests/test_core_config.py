@@ -168,3 +168,13 @@ def test_documented_example_config_is_valid(tmp_path: Path) -> None:
     p.write_text(full)
     cfg = load_config(p, env={"PROM_TOKEN": "t", "LOKI_PASSWORD": "p", "PG_PASSWORD": "x"})
     assert cfg.services
+
+
+def test_packs_without_a_metrics_source_are_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"services\.s\.metrics_source: .*there is none — fix: define a source"):
+        config_from_dict({"services": {"s": {"packs": ["jvm"]}}}, "c.yaml")
+    two = {"a": {"type": "prometheus", "url": "http://a"}, "b": {"type": "victoriametrics", "url": "http://b"}}
+    with pytest.raises(ConfigError, match=r"there are several — fix: set metrics_source to one of: a, b"):
+        config_from_dict({"sources": two, "services": {"s": {"packs": ["jvm"]}}}, "c.yaml")
+    ok = config_from_dict({"sources": two, "services": {"s": {"packs": ["jvm"], "metrics_source": "b"}}}, "c.yaml")
+    assert ok.metrics_source_for(ok.services["s"]) == "b"

@@ -58,6 +58,9 @@ SOURCE_TYPES = (
 )
 
 
+_METRIC_TYPES = ("prometheus", "victoriametrics", "prometheus_files")
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -255,9 +258,7 @@ class Config(_Model):
     def metrics_source_for(self, service: ServiceConfig) -> str | None:
         if service.metrics_source:
             return service.metrics_source
-        metric_sources = [
-            n for n, s in self.sources.items() if s.type in ("prometheus", "victoriametrics", "prometheus_files")
-        ]
+        metric_sources = [n for n, s in self.sources.items() if s.type in _METRIC_TYPES]
         return metric_sources[0] if len(metric_sources) == 1 else None
 
 
@@ -353,6 +354,15 @@ def config_from_dict(data: Any, path: Path | str | None = None, env: dict[str, s
 
 def _check_references(cfg: Config, where: str) -> None:
     for name, svc in cfg.services.items():
+        needs_source = bool(svc.packs) or any(not m.source for m in svc.metrics)
+        if needs_source and not cfg.metrics_source_for(svc):
+            metric_sources = [n for n, s in cfg.sources.items() if s.type in _METRIC_TYPES]
+            raise ConfigError(
+                f"{where}: services.{name}.metrics_source: the service's packs and metrics need a metrics source, "
+                f"and {'there are several' if metric_sources else 'there is none'} — fix: "
+                + (f"set metrics_source to one of: {', '.join(metric_sources)}" if metric_sources
+                   else "define a source of type prometheus, victoriametrics or prometheus_files")
+            )
         if svc.metrics_source and svc.metrics_source not in cfg.sources:
             raise ConfigError(
                 f"{where}: services.{name}.metrics_source: no source named {svc.metrics_source!r} — "
