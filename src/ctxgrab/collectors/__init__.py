@@ -33,13 +33,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from ..errors import ConfigError
-from ..evidence import Evidence
+from ..evidence import Evidence, Status
 from ..timeutil import Window
 
 if TYPE_CHECKING:
     from ..config import Config, ServiceConfig
 
-__all__ = ["CollectRequest", "CollectFn", "available", "load", "run_blocking"]
+__all__ = ["CollectRequest", "CollectFn", "available", "load", "run_blocking", "FileInputs", "find_inputs"]
 
 CollectFn = Callable[["CollectRequest", dict[str, Any]], Awaitable[Evidence]]
 
@@ -104,3 +104,42 @@ async def run_blocking(fn: Callable[..., Any], *args: Any) -> Any:
     import anyio.to_thread
 
     return await anyio.to_thread.run_sync(fn, *args, abandon_on_cancel=True)
+
+
+@dataclass(frozen=True)
+class FileInputs:
+    """The files a file-based collector reads, found from its ``paths`` globs."""
+
+    files: list[str]  # every match once, in glob order (sorted within each glob)
+    missing: list[str]  # globs that matched no file
+    source: str  # the resolved globs, for Evidence.source
+
+
+def find_inputs(request: CollectRequest, params: dict[str, Any], kind: str, title: str,
+                config_key: str) -> FileInputs | Evidence:
+    """Resolve ``params["paths"]`` (config-relative globs) to files.
+
+    Returns the Evidence to hand back instead when there is nothing to read:
+    ``skipped`` when no glob is configured, ``empty`` when none matches.
+    """
+    import glob
+    import os
+
+    name = str(params.get("name", kind))
+    patterns = params.get("paths") or []
+    patterns = [patterns] if isinstance(patterns, str) else list(patterns)
+    if not patterns:
+        return Evidence.failed(kind, name, title, f"no paths configured (service key {config_key})",
+                               status=Status.skipped)
+    files: list[str] = []
+    missing: list[str] = []
+    for pat in patterns:
+        hits = sorted(p for p in glob.glob(str(request.resolve(pat))) if os.path.isfile(p))
+        if not hits:
+            missing.append(pat)
+        files.extend(h for h in hits if h not in files)
+    source = ", ".join(str(request.resolve(p)) for p in patterns)
+    if not files:
+        return Evidence.failed(kind, name, title, f"no file matches {', '.join(patterns)} "
+                               f"(resolved against {request.base_dir})", status=Status.empty, source=source)
+    return FileInputs(files, missing, source)

@@ -11,7 +11,6 @@ Config: a service's ``gc_logs: ["gc/gc.log*"]`` becomes one ``gc`` collector ins
 
 from __future__ import annotations
 
-import glob
 from typing import Any
 
 import anyio
@@ -19,25 +18,12 @@ import anyio
 from ..analysis.gclog import parse_gc_files, restrict, summarize
 from ..errors import InputError
 from ..evidence import Evidence, Status
-from . import CollectRequest
+from . import CollectRequest, find_inputs
 
 __all__ = ["collect"]
 
 KIND = "gc"
 TITLE = "JVM GC log"
-
-
-def _expand(request: CollectRequest, patterns: list[str]) -> tuple[list[str], list[str]]:
-    found: list[str] = []
-    missing: list[str] = []
-    for pat in patterns:
-        full = str(request.resolve(pat))
-        hits = sorted(p for p in glob.glob(full) if not p.endswith((".lck", ".lock")))
-        if hits:
-            found.extend(h for h in hits if h not in found)
-        else:
-            missing.append(pat)
-    return found, missing
 
 
 def _analyse(paths: list[str], request: CollectRequest) -> dict[str, Any]:
@@ -49,17 +35,12 @@ def _analyse(paths: list[str], request: CollectRequest) -> dict[str, Any]:
 async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
     """Find the GC log files, parse and summarise them off the event loop."""
     name = str(params.get("name", KIND))
-    patterns = params.get("paths") or []
-    if isinstance(patterns, str):
-        patterns = [patterns]
-    if not patterns:
-        return Evidence.failed(KIND, name, TITLE, "no GC log paths configured (service key gc_logs)",
-                               status=Status.skipped)
-    paths, missing = _expand(request, list(patterns))
-    source = ", ".join(str(request.resolve(p)) for p in patterns)
-    if not paths:
-        return Evidence.failed(KIND, name, TITLE, f"no file matches {', '.join(patterns)} "
-                               f"(resolved against {request.base_dir})", status=Status.empty, source=source)
+    inputs = find_inputs(request, params, KIND, TITLE, "gc_logs")
+    if isinstance(inputs, Evidence):
+        return inputs
+    # The JVM's lock files sit beside its rotated logs.
+    paths = [p for p in inputs.files if not p.endswith((".lck", ".lock"))]
+    missing, source = inputs.missing, inputs.source
     try:
         data = await anyio.to_thread.run_sync(_analyse, paths, request)
     except InputError as e:

@@ -14,33 +14,19 @@ deadline that fits.
 
 from __future__ import annotations
 
-import glob
 import os
 from typing import Any
 
 import anyio
 
 from ..errors import InputError
-from ..evidence import Evidence, Status
-from . import CollectRequest
+from ..evidence import Evidence
+from . import CollectRequest, find_inputs
 
 __all__ = ["collect"]
 
 KIND = "heap"
 TITLE = "Heap dump"
-
-
-def _find(request: CollectRequest, patterns: list[str]) -> tuple[list[str], list[str]]:
-    found: list[str] = []
-    missing: list[str] = []
-    for pat in patterns:
-        hits = [p for p in glob.glob(str(request.resolve(pat))) if os.path.isfile(p)]
-        if not hits:
-            missing.append(pat)
-        found.extend(h for h in hits if h not in found)
-    # Newest first; the name breaks ties (dumps copied together share a modification time).
-    found.sort(key=lambda p: (os.path.getmtime(p), p), reverse=True)
-    return found, missing
 
 
 def _relative(path: str, request: CollectRequest) -> str:
@@ -59,17 +45,12 @@ def _analyse(newest: str, previous: str | None) -> dict[str, Any]:
 async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
     """Analyse the newest heap file, with the one before it as baseline, off the event loop."""
     name = str(params.get("name", KIND))
-    patterns = params.get("paths") or []
-    if isinstance(patterns, str):
-        patterns = [patterns]
-    if not patterns:
-        return Evidence.failed(KIND, name, TITLE, "no heap dump paths configured (service key heap_dumps)",
-                               status=Status.skipped)
-    files, missing = _find(request, list(patterns))
-    source = ", ".join(str(request.resolve(p)) for p in patterns)
-    if not files:
-        return Evidence.failed(KIND, name, TITLE, f"no file matches {', '.join(patterns)} "
-                               f"(resolved against {request.base_dir})", status=Status.empty, source=source)
+    inputs = find_inputs(request, params, KIND, TITLE, "heap_dumps")
+    if isinstance(inputs, Evidence):
+        return inputs
+    # Newest first; the name breaks ties (dumps copied together share a modification time).
+    files = sorted(inputs.files, key=lambda p: (os.path.getmtime(p), p), reverse=True)
+    missing, source = inputs.missing, inputs.source
     newest, previous = files[0], (files[1] if len(files) > 1 else None)
     warnings = [f"no file matches {m}" for m in missing]
     try:
