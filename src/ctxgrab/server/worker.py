@@ -87,19 +87,36 @@ def load_prompt_builder(spec: str) -> PromptBuilder:
     return fn
 
 
-_CHILD_NICE = 10
+BACKGROUND_NICE = 10
+
+
+def _lower_thread_priority(nice: int = BACKGROUND_NICE) -> None:
+    """Lower the CPU priority of the calling thread (Linux: per thread) and of processes it starts.
+
+    The worker thread and the collection processes it spawns are background work;
+    the HTTP thread that acknowledges webhooks keeps the normal priority.
+    """
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), nice))
+    except (AttributeError, OSError):  # not Linux, or not permitted: run at normal priority
+        pass
 
 
 def _build_in_child(spec: str | None, config: str | None, service: str, at_iso: str) -> str:
     """Runs in a child process: build one prompt with the configured builder."""
-    if not getattr(_build_in_child, "_niced", False):
-        try:
-            os.nice(_CHILD_NICE)  # collections are background work; webhook acks are not
-        except OSError:
-            pass
-        _build_in_child._niced = True  # type: ignore[attr-defined]
     builder = load_prompt_builder(spec) if spec else library_prompt_builder(config)
     return anyio.run(builder, service, datetime.fromisoformat(at_iso))
+
+
+def _warm_child(spec: str | None) -> int:
+    """Runs in a child process: import the pipeline now, not when the first incident arrives."""
+    import ctxgrab  # noqa: F401
+    import ctxgrab.api  # noqa: F401
+
+    if spec:
+        load_prompt_builder(spec)
+    return os.getpid()
 
 
 class SubprocessPromptBuilder:
@@ -118,6 +135,18 @@ class SubprocessPromptBuilder:
             load_prompt_builder(spec)  # fail at start, not at the first incident
         self.spec, self.config, self.processes = spec, config, processes
         self._limiter: anyio.CapacityLimiter | None = None
+
+    async def warm(self) -> None:
+        """Start the collection processes and import the pipeline in them."""
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.processes)
+        async with anyio.create_task_group() as tg:
+            for _ in range(self.processes):
+                tg.start_soon(self._warm_one)
+
+    async def _warm_one(self) -> None:
+        assert self._limiter is not None
+        await anyio.to_process.run_sync(_warm_child, self.spec, cancellable=True, limiter=self._limiter)
 
     async def __call__(self, service: str, at: datetime) -> str:
         if self._limiter is None:
@@ -289,6 +318,7 @@ class WorkerThread(threading.Thread):
         self.ready = threading.Event()
 
     def run(self) -> None:
+        _lower_thread_priority()  # this thread and the collection processes it starts
         anyio.run(self._main)
 
     async def _main(self) -> None:
@@ -318,6 +348,13 @@ class WorkerThread(threading.Thread):
             recovered = self.queue.recover()
             if recovered:
                 log.warning("recovered %d job(s) left running by a previous process", recovered)
+            warm = getattr(self.build_prompt, "warm", None)
+            if warm is not None:
+                try:
+                    with anyio.fail_after(60):
+                        await warm()
+                except Exception as e:  # a broken builder shows up, with its reason, on the first job
+                    log.warning("could not start the collection processes ahead of time: %s", e)
             self.ready.set()
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._housekeeping)
