@@ -123,21 +123,38 @@ def summarize_series(
     series: list[dict[str, Any]], window: Window, baseline: list[dict[str, Any]] | None = None
 ) -> tuple[list[dict[str, Any]], int]:
     """Window-filtered summaries, most relevant first, capped at MAX_SERIES; and how many there were."""
+    summaries, total, _, _ = _summaries(series, window, baseline)
+    return summaries, total
+
+
+def _summaries(
+    series: list[dict[str, Any]], window: Window, baseline: list[dict[str, Any]] | None
+) -> tuple[list[dict[str, Any]], int, int, int]:
+    """:func:`summarize_series`, plus the samples in the window and how many were NaN/Inf (one pass each)."""
     lo, hi = window.start.timestamp(), window.end.timestamp()
-    base_by_labels = {json.dumps(s["labels"], sort_keys=True): s["points"] for s in baseline or []}
+    base_by_labels = {json.dumps(s["labels"], sort_keys=True): s["points"] for s in baseline or []} \
+        if baseline and (len(baseline) > 1 or len(series) > 1) else None
     out = []
+    n_in_window = bad = 0
     for s in series:
-        pts = [(t, v) for t, v in s["points"] if lo <= t <= hi]
+        pts = [p for p in s["points"] if lo <= p[0] <= hi]
         if not pts:
             continue
-        key = json.dumps(s["labels"], sort_keys=True)
-        summary = summarize(pts, base_by_labels.get(key))
+        n_in_window += len(pts)
+        if base_by_labels is None:
+            base = baseline[0]["points"] if baseline and baseline[0]["labels"] == s["labels"] else None
+        else:
+            base = base_by_labels.get(json.dumps(s["labels"], sort_keys=True))
+        summary = summarize(pts, base)
+        dropped = summary.get("dropped_points") or 0
+        bad += dropped
         if not summary.get("points"):
             continue  # every sample NaN/Inf: nothing a person could quote
-        if summary.get("dropped_points"):
-            pts = [(t, v) for t, v in pts if math.isfinite(v)]
+        if dropped:
+            pts = [p for p in pts if math.isfinite(p[1])]
         out.append({"labels": s["labels"], "summary": summary, "points": [[t, v] for t, v in pts]})
-    return rank_series(out, MAX_SERIES)
+    ranked, total = rank_series(out, MAX_SERIES)
+    return ranked, total, n_in_window, bad
 
 
 def baseline_label(window: Window, baseline: Window | None) -> str | None:
@@ -184,11 +201,19 @@ class PromFault(Exception):
 
 @dataclass
 class PromReply:
-    """The ``data`` of a successful reply and the server's ``warnings``."""
+    """The ``data`` of a successful reply and the server's ``warnings``.
+
+    ``series`` is the matrix already turned into ``[{"labels", "points": [(t, v), ...]}]``
+    when the reply was parsed in the worker thread (:func:`fetch_series`), so collectors
+    sharing one query (latency p50 and p99) convert its samples once; ``parse_error`` says
+    why that failed.
+    """
 
     data: Any
     warnings: list[str]
     elapsed_s: float
+    series: list[dict[str, Any]] | None = None
+    parse_error: str | None = None
 
 
 def _public_url(url: str) -> str:
@@ -437,14 +462,27 @@ def _request_timeout(request: CollectRequest, source: "SourceConfig") -> float:
     return source.timeout_s or request.timeout_s
 
 
+def fetch_series(client: "PromClient", query: str, start_s: float, end_s: float, step_s: float,
+                 deadline: float) -> PromReply:
+    """``query_range`` and the conversion of its samples to floats, both in the calling (worker) thread."""
+    reply = client.query_range(query, start_s, end_s, step_s, deadline)
+    try:
+        reply.series = _series_from_data(reply.data, f"{client.what} at {client.public_url}")
+    except InputError as e:
+        reply.parse_error = str(e)
+    reply.data = None  # the floats are all anyone reads from here; let the JSON tree go
+    return reply
+
+
 async def shared_query_range(
     request: CollectRequest, source_name: str, client: PromClient, query: str, start_s: float, end_s: float,
     step_s: float, deadline: float,
 ) -> PromReply:
     """``query_range`` once per run for identical (source, query, range, step); concurrent askers share it.
 
-    Latency p50 and p99 read the same bucket rates: the server evaluates them once.
-    Raises the shared :class:`PromFault` when the query failed.
+    Latency p50 and p99 read the same bucket rates: the server evaluates them once and the
+    samples are converted once (the reply carries ``series``). Raises the shared
+    :class:`PromFault` when the query failed.
     """
     cache: dict[Any, Any] = request.extra.setdefault("_metrics_queries", {})
     key = (source_name, query, start_s, end_s, step_s)
@@ -452,7 +490,7 @@ async def shared_query_range(
     if entry is None:
         entry = cache[key] = {"event": anyio.Event(), "result": None}
         try:
-            entry["result"] = await run_blocking(client.query_range, query, start_s, end_s, step_s, deadline)
+            entry["result"] = await run_blocking(fetch_series, client, query, start_s, end_s, step_s, deadline)
         except PromFault as fault:
             entry["result"] = fault
         finally:
@@ -608,67 +646,88 @@ async def _collect_live(
     window, baseline = request.window, request.baseline
     step_s = pick_step(window.length.total_seconds())
     data["step_s"] = step_s
-    merged = False
+    # A baseline just before the window is fetched with it in one query: half the requests,
+    # the same points, and the series cannot drift apart between two evaluations.
+    merged = (
+        baseline is not None and baseline.end == window.start
+        and (window.end - baseline.start).total_seconds() / step_s < MAX_POINTS
+    )
+    quantile = pack_metric.quantile if pack_metric is not None else None
+    if quantile is None:
+        # Histogram bucket queries are the slowest of a run: let them reach the server first.
+        await anyio.lowlevel.checkpoint()
+    # replies[query][tag]: the same metric may be asked in two namings (see the speculation below)
+    replies: dict[str, dict[str, PromReply | PromFault]] = {}
+
+    async def fetch(q: str, tag: str, w: Window) -> None:
+        try:
+            got: PromReply | PromFault = await shared_query_range(
+                request, source_name, client, q, w.start.timestamp(), w.end.timestamp(), step_s, deadline
+            )
+        except PromFault as fault:
+            got = fault
+        replies.setdefault(q, {})[tag] = got
+
+    def start_fetches(tg: Any, q: str) -> None:
+        tg.start_soon(fetch, q, "window", Window(baseline.start, window.end) if merged and baseline else window)
+        if baseline is not None and not merged:
+            tg.start_soon(fetch, q, "baseline", baseline)
+
     with anyio.move_on_after(max(0.0, deadline - time.monotonic())) as scope:
-        if pack is not None and pack_metric is not None and pack_metric.variants:
-            probe = await choose_naming(request, client, source_name, pack, labels, deadline)
-            if probe["error"]:
-                warnings.append(f"naming probe failed, using the default naming: {probe['error']}")
-            data["naming"] = probe["naming"] or next(iter(pack.probe), None)
-            data["naming_note"] = probe["note"]
-            query = fill(pack_metric.query_for(data["naming"]), labels)
-            data["query"] = query
-            if probe["naming"]:
-                src += f" · {_NAMING_TITLES.get(probe['naming'], probe['naming'])} naming"
-        replies: dict[str, PromReply | PromFault] = {}
-
-        async def fetch(tag: str, w: Window) -> None:
-            try:
-                replies[tag] = await shared_query_range(
-                    request, source_name, client, query, w.start.timestamp(), w.end.timestamp(), step_s, deadline
-                )
-            except PromFault as fault:
-                replies[tag] = fault
-
-        # A baseline just before the window is fetched with it in one query: half the requests,
-        # the same points, and the series cannot drift apart between two evaluations.
-        merged = (
-            baseline is not None and baseline.end == window.start
-            and (window.end - baseline.start).total_seconds() / step_s < MAX_POINTS
-        )
         async with anyio.create_task_group() as tg:
-            tg.start_soon(fetch, "window", Window(baseline.start, window.end) if merged else window)
-            if baseline is not None and not merged:
-                tg.start_soon(fetch, "baseline", baseline)
-    if scope.cancelled_caught and "window" not in replies:
+            if pack is not None and pack_metric is not None and pack_metric.variants:
+                # The probe's first naming wins whenever it exists, so query it while the probe runs:
+                # when the probe agrees (or finds neither), the answer is already on its way; when it
+                # picks another naming, the speculative query matched no series and cost the server little.
+                default = next(iter(pack.probe), None)
+                speculative = fill(pack_metric.query_for(default), labels) if default else None
+                if speculative:
+                    start_fetches(tg, speculative)
+                probe = await choose_naming(request, client, source_name, pack, labels, deadline)
+                if probe["error"]:
+                    warnings.append(f"naming probe failed, using the default naming: {probe['error']}")
+                data["naming"] = probe["naming"] or default
+                data["naming_note"] = probe["note"]
+                query = fill(pack_metric.query_for(data["naming"]), labels)
+                data["query"] = query
+                if probe["naming"]:
+                    src += f" · {_NAMING_TITLES.get(probe['naming'], probe['naming'])} naming"
+                if query != speculative:
+                    start_fetches(tg, query)
+            else:
+                start_fetches(tg, query)
+    got = replies.get(query, {})
+    if scope.cancelled_caught and "window" not in got:
         return Evidence.failed(
             **base, reason=f"{client.what} at {client.public_url} gave no answer within "
                            f"{request.timeout_s:.1f} s (query_range)",
             status=Status.timeout, source=src,
         )
-    main = replies["window"]
+    main = got["window"]
     if isinstance(main, PromFault):
         return Evidence.failed(**base, reason=str(main), status=main.status, source=src)
-    quantile = pack_metric.quantile if pack_metric is not None else None
     if quantile is not None:
         data["query"] = f"histogram_quantile({quantile:g}, {query})"
         data["quantile"] = quantile
 
-    def to_series(payload: Any, where: str) -> list[dict[str, Any]]:
-        got = _series_from_data(payload, where)
-        if quantile is None or not got:
-            return got
-        if not any("le" in s["labels"] for s in got):
-            raise InputError(f"{where}: a quantile needs bucket series with an `le` label; got none")
-        return [{"labels": {}, "points": quantile_series(quantile, got)}]
+    def to_series(reply: PromReply, where: str) -> list[dict[str, Any]]:
+        if reply.parse_error is not None:
+            raise InputError(reply.parse_error)
+        series = reply.series if reply.series is not None else _series_from_data(reply.data, where)
+        if quantile is None or not series:
+            return series
+        if not any("le" in s["labels"] for s in series):
+            raise InputError(f"{client.what} at {client.public_url}: a quantile needs bucket series "
+                             "with an `le` label; got none")
+        return [{"labels": {}, "points": quantile_series(quantile, series)}]
 
     try:
-        series = to_series(main.data, f"{client.what} at {client.public_url}")
+        series = to_series(main, "window")
     except InputError as e:
         return Evidence.failed(**base, reason=str(e), source=src)
     warnings += [f"{client.what} warning: {w}" for w in main.warnings]
     baseline_series = None
-    b = replies.get("baseline")
+    b = got.get("baseline")
     if merged and baseline is not None:
         b_lo, b_hi = baseline.start.timestamp(), baseline.end.timestamp()
         baseline_series = [{"labels": s["labels"], "points": [(t, v) for t, v in s["points"] if b_lo <= t < b_hi]}
@@ -678,7 +737,7 @@ async def _collect_live(
             b_lo, b_hi = baseline.start.timestamp(), baseline.end.timestamp()  # type: ignore[union-attr]
             baseline_series = [  # the window is half-open: its end point belongs to the next one
                 {"labels": s["labels"], "points": [(t, v) for t, v in s["points"] if b_lo <= t < b_hi]}
-                for s in to_series(b.data, "baseline")
+                for s in to_series(b, "baseline")
             ]
         except InputError as e:
             warnings.append(f"baseline not compared: {e}")
@@ -696,11 +755,7 @@ def _finish(
     baseline_series: list[dict[str, Any]] | None, warnings: list[str], request: CollectRequest,
     src: str, optional: bool, labels: dict[str, str] | None = None,
 ) -> Evidence:
-    lo, hi = request.window.start.timestamp(), request.window.end.timestamp()
-    in_window = [[v for t, v in s["points"] if lo <= t <= hi] for s in series]
-    n_in_window = sum(len(vs) for vs in in_window)
-    bad = n_in_window - sum(1 for vs in in_window for v in vs if v - v == 0)  # NaN and ±Inf fail x - x == 0
-    summaries, total = summarize_series(series, request.window, baseline_series)
+    summaries, total, n_in_window, bad = _summaries(series, request.window, baseline_series)
     data["series"] = summaries
     data["series_total"] = total
     data["dropped_points"] = bad
