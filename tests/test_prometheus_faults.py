@@ -186,6 +186,25 @@ def test_tls_options_reach_the_session() -> None:
     assert verify(ca_file="/etc/ssl/internal-ca.pem") == "/etc/ssl/internal-ca.pem"
 
 
+def test_tls_options_reach_the_collection_client(tmp_path) -> None:
+    import ssl
+
+    from ctxgrab.collectors.metrics import PromFault, _ssl_context
+    from ctxgrab.config import SourceConfig
+
+    def ctx(url: str = "https://prom.example:9090", **kw: Any) -> Any:
+        return _ssl_context(SourceConfig(type="prometheus", url=url, **kw))
+
+    strict = ctx()
+    assert strict.verify_mode == ssl.CERT_REQUIRED and strict.check_hostname
+    lax = ctx(verify_tls=False)
+    assert lax.verify_mode == ssl.CERT_NONE and not lax.check_hostname
+    assert ctx() is strict  # built once per setting: a context costs ~20 ms of CPU
+    with pytest.raises(PromFault, match="cannot read ca_file .*missing.pem"):
+        ctx(ca_file=str(tmp_path / "missing.pem"))
+    assert ctx("http://prom.example:9090", ca_file=str(tmp_path / "missing.pem")) is strict  # plain HTTP: unused
+
+
 def test_credentials_never_reach_the_evidence(fault_server: FaultServer) -> None:
     host = fault_server.url.removeprefix("http://")
     ev, md, _ = run(f"http://grafana:hunter2@{host}/http500")

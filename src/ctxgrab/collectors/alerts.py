@@ -41,8 +41,8 @@ from ..analysis.series import episodes, pick_step
 from ..evidence import Evidence, Status
 from ..packs import selector
 from ..timeutil import parse_time
-from . import CollectRequest, run_blocking
-from .metrics import LIVE_TYPES, PromClient, PromFault, _deadline, _request_timeout
+from . import CollectRequest
+from .metrics import LIVE_TYPES, AsyncPromClient, PromFault, _deadline, _request_timeout, live_client
 
 __all__ = ["KIND", "collect", "matches", "merge_active", "history_from_series", "MAX_ALERTS"]
 
@@ -182,9 +182,9 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
     warnings: list[str] = []
     used: list[str] = []
 
-    async def prom_active(client: PromClient) -> None:
+    async def prom_active(client: AsyncPromClient) -> None:
         try:
-            reply = await run_blocking(client.get, "/api/v1/alerts", None, deadline)
+            reply = await client.get("/api/v1/alerts", None, deadline)
             results["prom_active"] = (reply.data or {}).get("alerts") or []
             if not results["prom_active"] and sources[prom_name].type == "victoriametrics" and not am_names:
                 warnings.append("VictoriaMetrics lists active alerts only when -vmalert.proxyURL is set; "
@@ -196,11 +196,11 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
                 note += " (VictoriaMetrics serves alerts only with -vmalert.proxyURL)"
             warnings.append(f"active alerts not read: {note}")
 
-    async def prom_history(client: PromClient) -> None:
+    async def prom_history(client: AsyncPromClient) -> None:
         lo, hi = request.window.start.timestamp(), request.window.end.timestamp()
         query = f'ALERTS{{alertstate="firing",{selector(labels)}}}'
         try:
-            reply = await run_blocking(client.query_range, query, lo, hi, step_s, deadline)
+            reply = await client.query_range(query, lo, hi, step_s, deadline)
             from .metrics import _series_from_data
 
             results["history"] = history_from_series(_series_from_data(reply.data, "ALERTS"), step_s, hi)
@@ -210,16 +210,26 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
         except Exception as e:  # noqa: BLE001 - a malformed reply is a gap, not a crash
             failures.append(f"alert history: {e}")
 
+    async def prom_both(name: str) -> None:
+        try:
+            async with live_client(request, name, sources[name], _request_timeout(request, sources[name])) as client:
+                used.append(f"{sources[name].type} {client.public_url}")
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(prom_active, client)
+                    tg.start_soon(prom_history, client)
+        except PromFault as fault:
+            failures.append(str(fault))
+
     async def am_active(name: str) -> None:
         src = sources.get(name)
         if src is None:
             failures.append(f"alertmanager source {name!r} is not defined")
             return
         try:
-            client = PromClient(src, _request_timeout(request, src), what="Alertmanager")
-            query = [("active", "true"), ("silenced", "true"), ("inhibited", "true"), ("unprocessed", "true")]
-            query += [("filter", selector({k: v})) for k, v in sorted(labels.items())]
-            reply = await run_blocking(client.get, "/api/v2/alerts", query, deadline, False)
+            async with live_client(request, name, src, _request_timeout(request, src), what="Alertmanager") as client:
+                query = [("active", "true"), ("silenced", "true"), ("inhibited", "true"), ("unprocessed", "true")]
+                query += [("filter", selector({k: v})) for k, v in sorted(labels.items())]
+                reply = await client.get("/api/v2/alerts", query, deadline, False)
             if not isinstance(reply.data, list):
                 raise PromFault(f"Alertmanager at {client.public_url}: /api/v2/alerts did not return a list")
             results.setdefault("am_active", []).extend(reply.data)
@@ -230,13 +240,7 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
     with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
         async with anyio.create_task_group() as tg:
             if prom_name:
-                try:
-                    client = PromClient(sources[prom_name], _request_timeout(request, sources[prom_name]))
-                    used.append(f"{sources[prom_name].type} {client.public_url}")
-                    tg.start_soon(prom_active, client)
-                    tg.start_soon(prom_history, client)
-                except PromFault as fault:
-                    failures.append(str(fault))
+                tg.start_soon(prom_both, prom_name)
             for name in am_names:
                 tg.start_soon(am_active, name)
     got_any = any(k in results for k in ("prom_active", "history", "am_active"))
