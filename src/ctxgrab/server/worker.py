@@ -90,27 +90,32 @@ def load_prompt_builder(spec: str) -> PromptBuilder:
 BACKGROUND_NICE = 10
 
 
-def _lower_thread_priority(nice: int = BACKGROUND_NICE) -> None:
-    """Lower the CPU priority of the calling thread (Linux: per thread) and of processes it starts.
+def _lower_priority() -> None:
+    """Lower this process's CPU priority once: collections are background work, webhook acks are not.
 
-    The worker thread and the collection processes it spawns are background work;
-    the HTTP thread that acknowledges webhooks keeps the normal priority.
+    Only the collection processes do this. The server's own threads keep the normal
+    priority: a low-priority thread that holds the GIL would stall the thread that
+    acknowledges webhooks (priority inversion).
     """
+    if getattr(_lower_priority, "done", False):
+        return
     try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), nice))
-    except (AttributeError, OSError):  # not Linux, or not permitted: run at normal priority
+        os.nice(BACKGROUND_NICE)
+    except OSError:  # not permitted: run at normal priority
         pass
+    _lower_priority.done = True  # type: ignore[attr-defined]
 
 
 def _build_in_child(spec: str | None, config: str | None, service: str, at_iso: str) -> str:
     """Runs in a child process: build one prompt with the configured builder."""
+    _lower_priority()
     builder = load_prompt_builder(spec) if spec else library_prompt_builder(config)
     return anyio.run(builder, service, datetime.fromisoformat(at_iso))
 
 
 def _warm_child(spec: str | None) -> int:
     """Runs in a child process: import the pipeline now, not when the first incident arrives."""
+    _lower_priority()
     import ctxgrab  # noqa: F401
     import ctxgrab.api  # noqa: F401
 
@@ -318,7 +323,6 @@ class WorkerThread(threading.Thread):
         self.ready = threading.Event()
 
     def run(self) -> None:
-        _lower_thread_priority()  # this thread and the collection processes it starts
         anyio.run(self._main)
 
     async def _main(self) -> None:
