@@ -493,7 +493,8 @@ def test_prune_forgets_old_deliveries_and_finished_jobs(tmp_path: Path):
     assert q.accept("w1", JobSpec("Q1", "payments", "2026-03-04T09:15:02+00:00")) == "queued"
 
 
-def test_concurrent_deliveries_share_commits_and_each_gets_its_own_outcome(tmp_path: Path):
+@pytest.mark.parametrize("inline", [False, True], ids=["thread", "inline"])
+def test_concurrent_deliveries_share_commits_and_each_gets_its_own_outcome(tmp_path: Path, inline: bool):
     from ctxgrab.server.app import _GroupCommit
 
     q = JobQueue(tmp_path / "q.db")
@@ -506,7 +507,7 @@ def test_concurrent_deliveries_share_commits_and_each_gets_its_own_outcome(tmp_p
         return real(items)
 
     q.accept_many = slow_accept_many  # type: ignore[method-assign]
-    commit = _GroupCommit(q)
+    commit = _GroupCommit(q, inline=inline)
 
     async def main() -> dict[str, str]:
         out: dict[str, str] = {}
