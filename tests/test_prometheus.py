@@ -209,3 +209,86 @@ def test_live_demo_config_reproduces_the_saved_demo(prometheus_url: str, monkeyp
         line = next(l for l in saved_lines if l.startswith(f"- **{title}**"))
         assert line in live.markdown, line
     assert not [ev.name for ev in live.evidence if ev.status.value in ("error", "timeout")]
+
+
+@pytest.fixture(scope="module")
+def sent(prometheus_url: str) -> dict[str, list[tuple[str, str]]]:
+    """Every request each service's collection sends to a real Prometheus: ``(api, query or match[])``."""
+    from ctxgrab.collectors import metrics
+
+    original = metrics.AsyncPromClient._once
+    log: list[tuple[str, str]] = []
+
+    async def once(client: Any, path: str, params: Any, timeout_s: float, api: str, envelope: bool) -> Any:
+        p = params if isinstance(params, dict) else {}
+        log.append((api, p.get("query") or p.get("match[]") or path))
+        return await original(client, path, params, timeout_s, api, envelope)
+
+    out: dict[str, list[tuple[str, str]]] = {}
+    cfg = live_config(prometheus_url)
+    metrics.AsyncPromClient._once = once  # type: ignore[method-assign]
+    try:
+        for svc in ("payments", OTEL_SERVICE):
+            log.clear()
+            result = ctxgrab.incident(svc, config=cfg)
+            assert by_id(result)["heap_used"].ok
+            out[svc] = list(log)
+    finally:
+        metrics.AsyncPromClient._once = original  # type: ignore[method-assign]
+    return out
+
+
+def test_first_naming_needs_one_probe_and_no_second_query(sent) -> None:
+    got = sent["payments"]
+    probes = [q for api, q in got if api == "series"]
+    assert len(probes) == 3 and not any("jvm_memory_type" in q or "duration_seconds" in q for q in probes)
+    queries = [q for api, q in got if api == "query_range"]
+    assert len(queries) == len(set(queries))  # p50/p99 share one bucket query; nothing asked twice
+    assert got[0][0] == "query_range" and got[0][1].startswith("sum by (le)")  # the slowest query goes out first
+    assert not any("jvm_memory_type" in q or "duration_seconds" in q for q in queries)
+
+
+def test_other_naming_is_probed_after_the_first_and_queried_again(sent) -> None:
+    got = sent[OTEL_SERVICE]
+    probes = [q for api, q in got if api == "series"]
+    assert len(probes) == 6  # each pack: Micrometer (absent), then OpenTelemetry
+    queries = [q for api, q in got if api == "query_range"]
+    heap_micrometer = 'sum(jvm_memory_used_bytes{area="heap",namespace="prod",service="payments-otel"})'
+    heap_otel = 'sum(jvm_memory_used_bytes{jvm_memory_type="heap",namespace="prod",service="payments-otel"})'
+    # the speculative Micrometer query went out with the probe, and the OpenTelemetry one after it
+    assert queries.index(heap_micrometer) < queries.index(heap_otel)
+    assert got.index(("query_range", heap_micrometer)) < got.index(("series", probes[1]))
+
+
+def test_the_shared_connection_pool_is_closed_after_the_run(prometheus_url: str) -> None:
+    import anyio
+
+    from ctxgrab.api import resolve_window
+    from ctxgrab.collectors import CollectRequest
+    from ctxgrab.engine import collect_all, plan
+
+    cfg = live_config(prometheus_url)
+    now, window, baseline = resolve_window(cfg)
+    request = CollectRequest("payments", window, baseline, now, cfg.base_dir, cfg, timeout_s=10)
+    pools: list[Any] = []
+
+    async def main() -> None:
+        from ctxgrab.collectors import metrics
+
+        original = metrics._new_http
+
+        def record(*args: Any) -> Any:
+            pools.append(original(*args))
+            return pools[-1]
+
+        metrics._new_http = record  # type: ignore[assignment]
+        try:
+            evs = await collect_all(request, plan(cfg, "payments"), deadline_s=20)
+        finally:
+            metrics._new_http = original  # type: ignore[assignment]
+        assert all(e.status.value in ("ok", "skipped") for e in evs), [(e.name, e.reason) for e in evs]
+
+    anyio.run(main)
+    assert pools and all(p.is_closed for p in pools)
+    assert len(pools) <= 2  # one pool for the run (a second only if every user had left before another came)
+    assert request.extra["_prom_http"] == {}

@@ -721,26 +721,23 @@ async def _probe(
 
     names = list(pack.probe)
     found: dict[str, int] = {}
-    errors: dict[str, str] = {}
     lo, hi = request.window.start.timestamp(), request.window.end.timestamp()
 
-    async def one(name: str) -> None:
-        match = fill(pack.probe[name], labels)
+    # One naming at a time, in the pack's order, stopping at the first that exists: the usual
+    # case (the first naming) costs one lookup, and the metric queries are not waiting on it
+    # (the first naming's queries already run, see _collect_with).
+    for name in names:
         try:
-            reply = await client.series(match, lo, hi, deadline)
+            reply = await client.series(fill(pack.probe[name], labels), lo, hi, deadline)
             found[name] = len(reply.data or [])
         except PromFault as fault:
-            errors[name] = str(fault)
-
-    async with anyio.create_task_group() as tg:
-        for name in names:
-            tg.start_soon(one, name)
+            return {"naming": None, "note": None, "error": str(fault)}  # asking again would meet the same fault
+        if found.get(name):
+            break
     for name in names:
         if found.get(name):
             return {"naming": name, "note": f"{_NAMING_TITLES.get(name, name)} naming ({found[name]} series "
                     f"match `{fill(pack.probe[name], labels)}`)", "error": None}
-    if errors and len(errors) == len(names):
-        return {"naming": None, "note": None, "error": next(iter(errors.values()))}
     return {"naming": None, "note": f"the probe found neither {' nor '.join(_NAMING_TITLES.get(n, n) for n in names)} "
             "series for these labels", "error": None}
 
@@ -876,6 +873,7 @@ async def _collect_with(
                 speculative = fill(pack_metric.query_for(default), labels) if default else None
                 if speculative:
                     start_fetches(tg, speculative)
+                    await anyio.lowlevel.checkpoint()  # let the query go out before the probe
                 probe = await choose_naming(request, client, source_name, pack, labels, deadline)
                 if probe["error"]:
                     warnings.append(f"naming probe failed, using the default naming: {probe['error']}")
