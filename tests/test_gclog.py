@@ -269,6 +269,47 @@ def test_leak_that_already_filled_the_heap() -> None:
     assert any("reclaim" in r for r in v["reasons"])
 
 
+def _young_only_log(points: list[tuple[float, float]], heap_mb: int = 512) -> str:
+    """A unified Serial log of young pauses only (no Full GC): heap after = the given MB at each uptime."""
+    out = ["[0.010s][info][gc] Using Serial"]
+    for i, (t, after) in enumerate(points):
+        out.append(f"[{t:.3f}s][info][gc] GC({i}) Pause Young (Allocation Failure) "
+                   f"{after + 30:.0f}M->{after:.0f}M({heap_mb}M) 2.000ms")
+    return "\n".join(out) + "\n"
+
+
+def test_start_up_ramp_in_a_short_log_is_not_a_leak() -> None:
+    # Like gctoolkit's 170_51mastermind.log: 18 s of JVM start-up, heap after young GCs 4 -> 14 MB of 512 MB.
+    pts = [(0.5 + i * 0.23, 4 + 10 * i / 79) for i in range(80)]
+    s = summarize(parse_gc_text(_young_only_log(pts)))
+    v = s["verdict"]
+    assert s["live_set"]["slope_bytes_per_hour"] > 0 and s["live_set"]["r2"] > 0.9  # it does climb ...
+    assert not v["leak_suspected"], v["reasons"]  # ... but only while the JVM starts
+    assert any("first 60 s" in r for r in v["reasons"])
+
+
+def test_start_up_ramp_then_flat_is_not_a_leak() -> None:
+    ramp = [(0.5 + i * 0.6, 20 + 300 * i / 79) for i in range(80)]  # first 48 s: 20 -> 320 MB
+    flat = [(60 + i * 30, 320 + (i % 5)) for i in range(120)]  # then an hour at 320 MB
+    s = summarize(parse_gc_text(_young_only_log(ramp + flat)))
+    assert not s["verdict"]["leak_suspected"], s["verdict"]["reasons"]
+    assert s["live_set"]["first_bytes"] >= 320 * MB  # the start-up climb is left out of the trend
+
+
+def test_short_log_whose_climb_fills_the_heap_is_still_a_leak() -> None:
+    # 3 s in a 64 MB heap, 8 -> 36 MB: the committed Serial/Parallel leak runs look like this.
+    pts = [(0.3 + i * 0.035, 8 + 28 * i / 79) for i in range(80)]
+    s = summarize(parse_gc_text(_young_only_log(pts, heap_mb=64)))
+    assert s["verdict"]["leak_suspected"], s["verdict"]["reasons"]
+
+
+def test_climb_that_goes_on_after_start_up_is_a_leak() -> None:
+    ramp = [(0.5 + i * 0.6, 20 + 100 * i / 79) for i in range(80)]
+    rise = [(60 + i * 30, 120 + 250 * i / 119) for i in range(120)]  # an hour: 120 -> 370 MB of 512 MB
+    s = summarize(parse_gc_text(_young_only_log(ramp + rise)))
+    assert s["verdict"]["leak_suspected"], s["verdict"]["reasons"]
+
+
 def test_healthy_log_says_healthy() -> None:
     text = "[0.01s][info][gc] Using G1\n" + "".join(
         f"[{1 + i * 10}.000s][info][gc] GC({i}) Pause Young (Normal) (G1 Evacuation Pause) 300M->100M(1024M) 5.000ms\n"

@@ -146,3 +146,11 @@ def test_known_leaks_are_called(summaries: dict[str, dict]) -> None:
     assert slow["verdict"]["leak_suspected"]
     assert 2.2 * 1024**3 < live["first_bytes"] < 2.6 * 1024**3 and 3.6 * 1024**3 < live["last_bytes"] < 4.0 * 1024**3
     assert live["span_hours"] > 48
+
+
+def test_start_up_ramp_is_not_called_a_leak(summaries: dict[str, dict]) -> None:
+    # 18 s of JVM start-up with young GCs only: the heap after them climbs 4 -> 13 MB of a 533 MB heap.
+    startup = summaries[TK + "preunified/g1gc/details/170_51mastermind.log"]
+    assert startup["live_set"]["last_bytes"] > 2 * startup["live_set"]["first_bytes"]  # it does climb
+    assert not startup["verdict"]["leak_suspected"], startup["verdict"]["reasons"]
+    assert any("first 60 s" in r for r in startup["verdict"]["reasons"])

@@ -38,34 +38,43 @@ COLLECTOR_NAMES = {
     "Epsilon": "Epsilon",
 }
 
-# Lines that carry facts start (after the [decorations] and "GC(N) ") with one of these words.
-# Each regex begins with a literal (")" or "]"), which the engine finds at memchr speed; an
-# alternation at the front would be tried at every position, ten times slower. A "Pause" line
-# must end in "ms" (the "gc,start" line of a pause carries nothing).
-_GC_FACTS = re.compile(
-    r"\) +(Pause [^\n]*ms[ \t\r]*$|Garbage Collection \(|Major Collection \(|Minor Collection \(|"
-    r"Concurrent (?:Mark )?Cycle|Concurrent cleanup |To-space exhausted|Live: |DefNew: |PSYoungGen: |ParNew: )",
+# One pass over the raw bytes of a chunk finds every line that carries a fact. It is anchored on
+# "] ", the end of the decorations, which the regex engine finds with a plain byte loop, and the
+# words that follow ("GC(N) Pause ...", "Using G1", ...) decide. Everything else (phases,
+# metaspace, tasks, safepoints: most of a `gc*` log) fails within a few bytes and never reaches
+# Python. Capturing nothing here keeps that per-line attempt cheap (captures make it ~2x slower).
+# Group 1: the message of a line with a GC id; group 2: of a line without one (Shenandoah
+# triggers, ZGC stalls, the collector in use). A "Pause" line must end in "ms" (the "gc,start"
+# line of a pause carries nothing).
+_SCAN = re.compile(
+    rb"\] (?:GC\(\d+\) +("
+    rb"Pause [^\n]*ms[ \t\r]*$|(?:Garbage|Major|Minor) Collection \(|Concurrent (?:(?:Mark )?Cycle|cleanup )"
+    rb"|To-space exhausted|Live: |DefNew: |PSYoungGen: |ParNew: )"
+    rb"|(Trigger: |Cancelling |Allocation Stall |Using (?!\d)))",
     re.M,
 )
-# Facts logged without a GC id: why Shenandoah starts a cycle, ZGC stalls, the collector in use.
-_PLAIN_FACTS = re.compile(r"\] (Trigger: |Cancelling |Allocation Stall |Using (?!\d))")
 # Facts written once at start-up: looked for in the first megabyte of each file.
 _INIT_FACTS = re.compile(
-    r"\] (Heap Max Capacity: |Heap Region Size: |Heap region size: |Heap address: |Max Capacity: |"
-    r"Initialize Shenandoah heap)"
+    rb"\] (Heap Max Capacity: |Heap Region Size: |Heap region size: |Heap address: |Max Capacity: |"
+    rb"Initialize Shenandoah heap)"
 )
 # the "uptime" decoration ("0.233s", "2,048s"); uptimemillis and others take the general path
 _UPTIME = re.compile(r"(?:^|\]\[)(\d+[.,]\d+)s(?:\]|$)")
-# The most common fact line, read in one go: "[...][12.345s][...] GC(7) Pause Young (...) 24M->8M(256M) 1.5ms".
+# The most common fact line, read in one go from its start:
+# "[...][12.345s][...] GC(7) Pause Young (...) 24M->8M(256M) 1.5ms".
 _FAST_PAUSE = re.compile(
-    r"\[(?:[^\]\n]*\]\[)*?(\d+[.,]\d+)s\](?:\[[^\]\n]*\])* ?GC\((\d+)\) +(Pause [^\n]*?) "
-    r"(\d+)([BKMGT])->(\d+)([BKMGT])\((\d+)([BKMGT])\) (\d+[.,]\d+)ms[ \t\r]*$",
+    rb"\[(?:[^\]\n]*\]\[)*?(\d+[.,]\d+)s\](?:\[[^\]\n]*\])* GC\((\d+)\) +(Pause [^\n]*?) "
+    rb"(\d+)([BKMGT])->(\d+)([BKMGT])\((\d+)([BKMGT])\) (\d+[.,]\d+)ms[ \t\r]*$",
     re.M,
 )
+_UNIT_B = {b"B": 1, b"K": 1024, b"M": 1024**2, b"G": 1024**3, b"T": 1024**4}
+_OOM = b"OutOfMemoryError"
+_NL = b"\n"
+_INIT_BYTES = 1 << 20
 _NOT_CAUSES = frozenset({"Evacuation Failure", "To-space exhausted", "To-space Exhausted"})
 _YOUNGISH = frozenset({"young", "mixed", "full", "degenerated"})
-_UNDECORATED = re.compile(r"\n[^\[\n]")
-_PREFIX = re.compile(r"\[((?:[^\]\n]*\]\[)*[^\]\n]*)\] ?(?:GC\((\d+)\) +)?")
+_UNDECORATED = re.compile(rb"\n[^\[\n]")
+_PREFIX = re.compile(rb"\[((?:[^\]\n]*\]\[)*[^\]\n]*)\] ?(?:GC\((\d+)\) +)?")
 
 
 class _Hit:
@@ -179,6 +188,8 @@ class UnifiedParser:
         self._names: dict[str, tuple[str, str | None, bool]] = {}  # pause name -> kind, cause, failure
         self._prev_collector: str | None = None  # collector of the run before a restart
         self._last_wall: float | None = None
+        self._init_left = _INIT_BYTES  # bytes of the current file still searched for start-up facts
+        self._chunk_start = 0
 
     # -- decorations -------------------------------------------------------------------
     def _times(self, deco: str, want_wall: bool = True) -> tuple[float | None, float | None]:
@@ -242,77 +253,89 @@ class UnifiedParser:
             return None
 
     # -- feeding -----------------------------------------------------------------------
-    def feed(self, text: str) -> None:
-        """Parse a chunk of complete lines."""
+    def feed(self, text: str | bytes) -> None:
+        """Parse a chunk of complete lines (text, or UTF-8 bytes as read from the file)."""
+        data = text if isinstance(text, bytes) else text.encode("utf-8", "replace")
+        self.feed_bytes(data, 0, len(data))
+
+    def feed_bytes(self, buf: bytes, start: int, end: int) -> None:
+        """Parse ``buf[start:end]``, which holds complete lines (the last may lack its newline).
+
+        Works on the raw bytes: only the messages of the few lines that carry facts are decoded.
+        """
         log = self.log
-        nlines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+        self._chunk_start = start
+        nlines = buf.count(b"\n", start, end) + (0 if end == start or buf[end - 1] == 10 else 1)
         log.lines_total += nlines
         # Lines without decorations are not unified GC log lines (blank lines are harmless).
-        unknown = len(_UNDECORATED.findall(text)) + (1 if text[:1] not in ("[", "\n", "") else 0)
+        unknown = len(_UNDECORATED.findall(buf, start, end)) + (1 if buf[start:start + 1] not in (b"[", b"\n", b"") else 0)
         log.lines_unknown += unknown
-        if "OutOfMemoryError" in text:
-            log.out_of_memory += text.count("OutOfMemoryError")
-        starts: list[int] = [k.start(1) for k in _GC_FACTS.finditer(text)]
-        extra = [k.start(1) for k in _PLAIN_FACTS.finditer(text)]
+        if buf.find(_OOM, start, end) >= 0:
+            log.out_of_memory += buf.count(_OOM, start, end)
+        hits: Iterable[re.Match[bytes]] = _SCAN.finditer(buf, start, end)
         if self._file_start:
-            extra += [k.start(1) for k in _INIT_FACTS.finditer(text, 0, 1 << 20)]
             self._file_start = False
             self._need_wall = True
             if self._last_deco is not None:  # where the previous file ended, for the overlap check
                 _, lw = self._times(self._last_deco, True)
                 if lw is not None:
                     self._last_wall = lw
-        if extra:
-            starts = sorted(starts + extra)
-        find_nl = text.find
-        rfind_nl = text.rfind
-        prefix = _PREFIX.fullmatch
+        if self._init_left > 0:
+            init_end = min(end, start + self._init_left)
+            self._init_left -= end - start
+            inits = list(_INIT_FACTS.finditer(buf, start, init_end))
+            if inits:
+                hits = sorted([*hits, *inits], key=_msg_start)
+        rfind = buf.rfind
         fast = _FAST_PAUSE.match
-        line = self._line
-        end = len(text)
+        fast_pause = self._fast_pause
         last_ls = -1
-        for pos in starts:
-            ls = rfind_nl("\n", 0, pos) + 1
-            if not self._need_wall:
-                fm = fast(text, ls)
-                if fm is not None and self._fast_pause(fm.groups()):
+        for m in hits:
+            pos = m.start(1)
+            if pos < 0:
+                pos = m.start(2)
+            ls = rfind(b"\n", 0, pos) + 1
+            if buf[pos + 1] == 97 and buf[pos] == 80 and not self._need_wall:  # "Pa": maybe a sized pause, read in one go
+                fm = fast(buf, ls)
+                if fm is not None and fast_pause(fm.groups()):
                     last_ls = ls
                     continue
             last_ls = -1
-            pm = prefix(text, ls, pos)
+            pm = _PREFIX.fullmatch(buf, ls, pos)
             if pm is None:
                 continue  # the words appear inside some other message
-            le = find_nl("\n", pos)
-            msg = text[pos : le if le >= 0 else end]
+            le = buf.find(b"\n", pos, end)
+            msg = buf[pos : le if le >= 0 else end].decode("utf-8", "replace")
             if msg[-1:] == "\r":
                 msg = msg[:-1]
             deco, gid = pm.groups()
-            line(_Hit(deco, gid, msg, ls), text)
+            self._line(_Hit(deco.decode("utf-8", "replace"), gid.decode() if gid is not None else None, msg, ls), buf)
         if last_ls >= 0:  # the fast path does not keep decorations: note where this chunk ended
-            pm = _PREFIX.match(text, last_ls)
+            pm = _PREFIX.match(buf, last_ls)
             if pm is not None:
-                self._last_deco = pm.group(1)
+                self._last_deco = pm.group(1).decode("utf-8", "replace")
         self._line_base += nlines
 
-    def _fast_pause(self, g: tuple[str, ...]) -> bool:
+    def _fast_pause(self, g: tuple[bytes, ...]) -> bool:
         """A pause summary line with uptime and sizes; False sends it down the general path."""
-        up_s, gid_s, name, b, bu, a, au, c, cu, ms_s = g
-        uptime = float(up_s) if up_s[-4] == "." else float(up_s.replace(",", "."))
+        up_s, gid_s, name_b, b, bu, a, au, c, cu, ms_s = g
+        uptime = float(up_s) if up_s[-4] == 46 else float(up_s.replace(b",", b"."))
         last = self._last_uptime
         if last is not None and uptime < last - 1.0:
             return False  # a restart: the general path handles it
         self._last_uptime = uptime
         log = self.log
-        info = self._names.get(name)
+        info = self._names.get(name_b)
         if info is None:
+            name = name_b.decode("utf-8", "replace")
             kind = _pause_kind(name, log.collector)
             info = (kind, _cause(name) if kind in _YOUNGISH else None,
-                    kind in _YOUNGISH and ("Evacuation Failure" in name or "To-space" in name))
-            self._names[name] = info
-        kind, cause, failed = info
+                    kind in _YOUNGISH and ("Evacuation Failure" in name or "To-space" in name), name)
+            self._names[name_b] = info
+        kind, cause, failed, name = info
         gid = int(gid_s)
-        ev = GcEvent(kind, name, uptime, None, gid, float(ms_s) if ms_s[-4] == "." else float(ms_s.replace(",", ".")),
-                     int(b) * UNIT_BYTES[bu], int(a) * UNIT_BYTES[au], int(c) * UNIT_BYTES[cu], cause)
+        ev = GcEvent(kind, name, uptime, None, gid, float(ms_s) if ms_s[-4] == 46 else float(ms_s.replace(b",", b".")),
+                     int(b) * _UNIT_B[bu], int(a) * _UNIT_B[au], int(c) * _UNIT_B[cu], cause)
         if failed:
             log.to_space_exhausted += 1
         if self._young and kind in _YOUNGISH:
@@ -324,10 +347,11 @@ class UnifiedParser:
         self._uptime_seen = True
         return True
 
-    def _where(self, text: str, pos: int) -> str:
-        return f"{self.path}:{self._line_base + text.count(chr(10), 0, pos) + 1}"
+    def _where(self, buf: bytes, pos: int) -> str:
+        line = self._line_base + buf.count(_NL, self._chunk_start, pos) + 1
+        return f"{self.path}:{line}"
 
-    def _line(self, m: _Hit, text: str) -> None:
+    def _line(self, m: _Hit, text: bytes) -> None:
         log = self.log
         msg = m.msg
         gid_s = m.gid
@@ -474,7 +498,7 @@ class UnifiedParser:
         if sm:
             self.log.heap_max_bytes = to_bytes(sm.group(1), sm.group(2))
 
-    def _stamp(self, m: _Hit, text: str, event: bool = True) -> tuple[float | None, float | None]:
+    def _stamp(self, m: _Hit, text: bytes, event: bool = True) -> tuple[float | None, float | None]:
         # With an uptime on every line the wall clock is read only at the start of a file or
         # run: the JVM start time follows from it, and the summary places every event by it.
         uptime, wall = self._times(m.deco, self._need_wall)
@@ -496,7 +520,7 @@ class UnifiedParser:
             self._last_uptime = uptime
         return uptime, wall
 
-    def _restart(self, text: str, pos: int, last: float, now: float) -> None:
+    def _restart(self, text: bytes, pos: int, last: float, now: float) -> None:
         """Uptime went back: a new JVM run. Keep only the newest run, say so."""
         log = self.log
         log.restarts += 1
@@ -526,6 +550,11 @@ class UnifiedParser:
             elif self._gen_hint:
                 log.collector = self._gen_hint
         return log
+
+
+def _msg_start(m: re.Match[bytes]) -> int:
+    """Where the message of a _SCAN or _INIT_FACTS hit starts (after the decorations and GC id)."""
+    return m.start(1) if m.start(1) >= 0 else m.start(2)
 
 
 class _MixedJvms(Exception):
