@@ -175,6 +175,9 @@ class _Pool:
                 self.opened += 1
         if conn is None:
             conn = await _Conn.open(self.host, self.port)
+        elif conn.reader.at_eof():
+            conn.close()  # the server closed it while idle (keep-alive timeout)
+            conn = await _Conn.open(self.host, self.port)
         try:
             status = await conn.post(path, body, headers)
         except BaseException:

@@ -30,6 +30,9 @@ def run(host: str = "127.0.0.1", port: int = 8080, config: str | Path | None = N
     from ..server import create_app, load_server_config
     from ..server.worker import SubprocessPromptBuilder, resolve_queue_path
 
+    # The worker thread shares the GIL with the thread that acknowledges webhooks; a 1 ms switch
+    # interval (default 5 ms) bounds how long an acknowledgement waits for it.
+    sys.setswitchinterval(0.001)
     path = find_config(config)
     cfg = load_server_config(path)
     builder = SubprocessPromptBuilder(cfg.prompt_builder, str(path), cfg.workers)
