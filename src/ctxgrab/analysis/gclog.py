@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import bisect
 import gc
+import heapq
 import itertools
 import math
 import operator
@@ -64,6 +65,8 @@ FALLBACK_MIN_GCS = 50  # the low-water-mark fallback needs this many collections
 # even in a healthy service. The fallback measure skips that minute when the log goes beyond it;
 # a log that ends inside it is a leak only if the climb is large against the max heap.
 STARTUP_S = 60.0
+_KIND = operator.attrgetter("kind")
+_AFTER = operator.attrgetter("after_bytes")
 FALLBACK_BASIS = "lowest heap after any GC per twelfth of the span (too few full collections)"
 FALLBACK_STARTUP_BASIS = FALLBACK_BASIS[:-1] + f", all in the JVM's first {STARTUP_S:.0f} s)"
 PRESSURE_LIVE_OF_MAX = 0.85
@@ -388,6 +391,15 @@ def _percentile(sorted_values: Sequence[float], q: float) -> float | None:
     return sorted_values[min(k, len(sorted_values) - 1)]
 
 
+def _p99(values: list[float]) -> float | None:
+    """``_percentile(sorted(values), 0.99)`` without sorting them all: only the top 1% matters."""
+    n = len(values)
+    if n < 200:
+        return _percentile(sorted(values), 0.99)
+    k = max(0, math.ceil(0.99 * n) - 1)  # the rank _percentile picks
+    return heapq.nlargest(n - k, values)[-1]
+
+
 def _fit(xs: Sequence[float], ys: Sequence[float]) -> tuple[float | None, float | None]:
     """Least-squares slope and R² of ``ys`` over ``xs``."""
     n = len(xs)
@@ -523,11 +535,11 @@ def _summarize(log: ParsedLog) -> dict[str, Any]:
         times = [p[0] for p in pauses]
         if all(map(operator.le, times, itertools.islice(times, 1, None))):  # in time order: cut once
             cut = bisect.bisect_left(times, mid)  # type: ignore[arg-type]
-            a, b = sorted(in_order[:cut]), sorted(in_order[cut:])
+            halves = {"p99_first_half_ms": _p99(in_order[:cut]), "p99_second_half_ms": _p99(in_order[cut:])}
         else:
             a = sorted(p[1] for p in pauses if p[0] is not None and p[0] < mid)
             b = sorted(p[1] for p in pauses if p[0] is not None and p[0] >= mid)
-        halves = {"p99_first_half_ms": _percentile(a, 0.99), "p99_second_half_ms": _percentile(b, 0.99)}
+            halves = {"p99_first_half_ms": _percentile(a, 0.99), "p99_second_half_ms": _percentile(b, 0.99)}
     pause_summary = {
         "count": len(durs),
         "total_ms": round(total_ms, 3),
@@ -603,7 +615,7 @@ def _summarize(log: ParsedLog) -> dict[str, Any]:
             raw = pts
             # Heap after a collection is the live set plus garbage it did not reach (never less),
             # so with many points fit the lower envelope: the lowest point per 1/12 to 1/24 of the span.
-            afters = [(t, e.after_bytes) for e, t in zip(events, ts) if e.after_bytes is not None]
+            afters = [(t, b) for t, b in zip(ts, map(_AFTER, events)) if b is not None]
             if len(pts) >= 8:
                 pts = _tighten(pts, afters)
             if len(pts) > 24:
@@ -629,14 +641,15 @@ def _summarize(log: ParsedLog) -> dict[str, Any]:
                 "series": [[round(t - ts[0], 3), b] for t, b in _thin(pts, 24)],
             })
 
-    cycles = [e for e in events if e.kind == "cycle"]
+    kinds = list(map(_KIND, events))
+    cycles = [e for e, k in zip(events, kinds) if k == "cycle"] if "cycle" in kinds else []
     minutes = span_s / 60.0 if span_s else None
     concurrent = {
         "cycles": len(cycles),
         "cycles_per_min": len(cycles) / minutes if minutes and cycles else None,
         "triggers": dict(Counter(log.triggers).most_common(6)) if log.triggers else
         dict(Counter(e.cause for e in cycles if e.cause).most_common(6)),
-        "degenerated": sum(1 for e in events if e.kind == "degenerated"),
+        "degenerated": kinds.count("degenerated"),
         "cancelled": log.concurrent_cancelled,
         "allocation_stalls": log.allocation_stalls,
         "allocation_stall_ms": round(log.allocation_stall_ms, 3),
@@ -649,7 +662,7 @@ def _summarize(log: ParsedLog) -> dict[str, Any]:
         "files": list(log.files),
         "heap_max_bytes": heap_max,
         "span": span,
-        "events": dict(Counter(e.kind for e in events)),
+        "events": dict(Counter(kinds)),
         "pauses": pause_summary,
         "full_gcs": full_summary,
         "allocation": allocation,
