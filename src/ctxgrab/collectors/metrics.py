@@ -7,15 +7,20 @@ Params (from the planner): ``id``, ``title``, ``query``, ``unit``, ``source``,
   ``query_range`` reply saved as ``curl`` saves it (the demo's default).
 - ``prometheus`` / ``victoriametrics`` (and anything that speaks the Prometheus
   HTTP API under a base URL: Mimir ``/prometheus``, Thanos, VictoriaMetrics
-  cluster ``/select/0/prometheus``): live ``query_range`` through
-  prometheus-api-client, in a worker thread, with a per-request timeout and our
-  own retry policy (one quick retry of a refused connection or a 502/503/504; the
-  library's sleeping retries are switched off).
+  cluster ``/select/0/prometheus``): live ``query_range`` on the event loop
+  through one keep-alive connection pool per source and run
+  (:func:`live_client`), with a per-request timeout and our own retry policy (one
+  quick retry of a refused connection or a 502/503/504, never a sleeping backoff).
+  :class:`PromClient` (prometheus-api-client) is the same requests as a blocking
+  API for scripts; :class:`AsyncPromClient` says why the collection does not use it.
 
 For a pack with naming variants, a cheap ``/api/v1/series`` probe (shared by all
 metrics of the pack in one run) picks Micrometer or OpenTelemetry naming, and the
-evidence says which one it used. The window and the baseline window are queried
-concurrently with the same step (:func:`ctxgrab.analysis.series.pick_step`).
+evidence says which one it used. The probe's first naming is queried while the probe
+runs (it wins whenever it exists), so the probe delays nothing in the usual case.
+An adjacent baseline is fetched with the window in one query, with the same step
+(:func:`ctxgrab.analysis.series.pick_step`); histogram bucket queries, the slowest,
+are sent first, and identical queries in a run are sent once.
 
 Every fault becomes a stated gap, never an exception: server down, no answer in
 time, HTTP 500, a proxy's HTML page, ``status: error`` with its ``errorType``,
@@ -34,7 +39,9 @@ Payload (``data``)::
 Example (library use, outside the engine)::
 
     >>> client = PromClient(SourceConfig(type="prometheus", url="http://127.0.0.1:9090"), 5.0)  # doctest: +SKIP
-    >>> reply = client.query_range("up", 1772400000, 1772443200, 60, 5.0)                       # doctest: +SKIP
+    >>> reply = client.query_range("up", 1772400000, 1772443200, 60, time.monotonic() + 5)      # doctest: +SKIP
+    >>> reply.data["result"][0]["metric"]                                                      # doctest: +SKIP
+    {'__name__': 'up', 'instance': 'localhost:9090', 'job': 'prometheus'}
 """
 
 from __future__ import annotations
@@ -67,6 +74,9 @@ __all__ = [
     "KIND",
     "MAX_SERIES",
     "PromClient",
+    "AsyncPromClient",
+    "live_client",
+    "fetch_series",
     "PromFault",
     "PromReply",
     "parse_query_range",
@@ -610,7 +620,13 @@ async def live_client(request: CollectRequest, source_name: str, source: "Source
     """An :class:`AsyncPromClient` whose connection pool every collector of the run shares for ``source_name``.
 
     The pool is closed when its last user leaves (a later user opens a new one).
-    Raises :class:`PromFault` for a source without a URL.
+    Raises :class:`PromFault` for a source without a URL or with an unreadable ``ca_file``.
+
+    >>> async def heap(request, source):  # doctest: +SKIP
+    ...     async with live_client(request, "prom", source, 5.0) as client:
+    ...         reply = await fetch_series(client, "sum(jvm_memory_used_bytes)", 1772400000, 1772443200, 60,
+    ...                                    time.monotonic() + 5)
+    ...     return reply.series  # [{"labels": {}, "points": [(1772400000.0, 2.1e9), ...]}]
     """
     pools: dict[str, Any] = request.extra.setdefault("_prom_http", {})
     entry = pools.get(source_name)
