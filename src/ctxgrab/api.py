@@ -16,8 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import anyio
-
+from . import aio
 from . import signals as _signals
 from .collectors import CollectFn, CollectRequest
 from .config import Config, load_config
@@ -288,4 +287,4 @@ def incident(service: str, since: str | timedelta | None = None, **kwargs: Any) 
         pass
     else:
         raise RuntimeError("ctxgrab.incident() was called inside a running event loop; use await ctxgrab.aincident()")
-    return anyio.run(lambda: aincident(service, since, **kwargs))
+    return aio.run(lambda: aincident(service, since, **kwargs))

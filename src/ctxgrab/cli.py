@@ -104,17 +104,16 @@ def incident(
 
       ctxgrab incident -s payments --save evidence.json > prompt.md
     """
+    from .aio import run
     from .api import aincident
     from .config import load_config
     from .engine import plan
-
-    import anyio
 
     try:
         cfg = load_config(config)
         cfg.service(service)
         progress = _Progress(len(plan(cfg, service)))
-        result = anyio.run(
+        result = run(
             lambda: aincident(service, since, start=start, end=end, at=at, config=cfg, template=template,
                               budget=budget, on_evidence=progress)
         )

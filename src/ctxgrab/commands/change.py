@@ -27,6 +27,7 @@ from typing import Any, List, Optional
 
 import typer
 
+from .. import aio
 from ..errors import ConfigError, CtxgrabError
 
 __all__ = ["register", "render_change", "database_for"]
@@ -137,8 +138,6 @@ def register(app: typer.Typer) -> None:
 
           ctxgrab change --service payments --table orders "add a NOT NULL column currency, default 'EUR'"
         """
-        import anyio
-
         from ..collectors.postgres import gather, safe_dsn
         from ..evidence import Evidence
         from ..redact import redact_evidence
@@ -163,14 +162,14 @@ def register(app: typer.Typer) -> None:
             raise fail(str(e))
         assert dsn is not None
         try:
-            database, warnings = anyio.run(lambda: gather(dsn, list(tables), sample_s=sample_s))
+            database, warnings = aio.run(lambda: gather(dsn, list(tables), sample_s=sample_s))
         except Exception as e:  # noqa: BLE001 - one line, never a traceback with the DSN in it
             raise fail(f"PostgreSQL {safe_dsn(dsn)}: {' '.join(str(e).split())}")
         missing = [t["name"] for t in database.get("tables", []) if t.get("exists") is False]
         if missing:
             raise fail(f"table {', '.join(missing)} not found in database "
                        f"{(database.get('server') or {}).get('database')} ({safe_dsn(dsn)})")
-        deploys = anyio.run(_deploys, cfg, service, at) if cfg is not None and service else None
+        deploys = aio.run(_deploys, cfg, service, at) if cfg is not None and service else None
         # The same redaction stage as every prompt: query texts can carry literals.
         ev = redact_evidence(Evidence(kind="postgres", name="postgres", title="PostgreSQL",
                                       data={"database": database, "deploys": deploys}, warnings=warnings))
