@@ -773,7 +773,9 @@ def verdict(summary: dict[str, Any]) -> dict[str, Any]:
     the collections that should reclaim it: at least 4 measurements, a rising fit with R² ≥ 0.6,
     growth of at least 10% of the max heap or 25% of the start (whichever is smaller), the last
     quarter's lowest point above the first quarter's median, and a rise in the second half too. A heap that is full but flat
-    (a big cache) is heap pressure at most, never a leak.
+    (a big cache) is heap pressure at most, never a leak. When only young GCs measure the live set (the low-water-mark
+    fallback), the JVM's first minute is left out of the trend; a log that ends within it is a leak only if the climb
+    takes 10% of the max heap (start-up fills the heap from almost nothing as classes and caches load).
     """
     live = summary["live_set"]
     pauses = summary["pauses"]

@@ -195,6 +195,7 @@ class UnifiedParser:
         self._gen_hint: str | None = None
         self._file_start = True  # the next chunk begins a file: look for the start-up facts
         self._need_wall = True  # read the wall clock on the next line that has one
+        self._no_wall = False  # this file's run logs an uptime but no wall clock (the JDK's default decorations)
         self._last_deco: str | None = None
         # pause name as logged -> kind, cause, evacuation failure, name (see _pause_info)
         self._names: dict[bytes, tuple[str, str | None, bool, str]] = {}
@@ -288,6 +289,7 @@ class UnifiedParser:
         if self._file_start:
             self._file_start = False
             self._need_wall = True
+            self._no_wall = False
             if self._last_deco is not None:  # where the previous file ended, for the overlap check
                 _, lw = self._times(self._last_deco, True)
                 if lw is not None:
@@ -312,7 +314,9 @@ class UnifiedParser:
             if pos < 0:
                 pos = m.start(2)
             ls = rfind(b"\n", 0, pos) + 1
-            if buf[pos + 1] == 97 and buf[pos] == 80 and not self._need_wall:  # "Pa": maybe a sized pause
+            # "Pa": maybe a sized pause. Until the wall clock is read, pause lines take the general path,
+            # unless the decorations have none to read.
+            if buf[pos + 1] == 97 and buf[pos] == 80 and (not self._need_wall or self._no_wall):
                 # The common pause summary line, read in one go and turned into an event right here
                 # (this loop body runs for every collection of a long log).
                 fm = fast(buf, ls)
@@ -515,7 +519,8 @@ class UnifiedParser:
     def _stamp(self, m: _Hit, text: bytes, event: bool = True) -> tuple[float | None, float | None]:
         # With an uptime on every line the wall clock is read only at the start of a file or
         # run: the JVM start time follows from it, and the summary places every event by it.
-        uptime, wall = self._times(m.deco, self._need_wall)
+        want_wall = self._need_wall
+        uptime, wall = self._times(m.deco, want_wall)
         self._last_deco = m.deco
         if wall is not None and event:
             self._need_wall = False
@@ -532,6 +537,8 @@ class UnifiedParser:
             if last is not None and uptime < last - 1.0:
                 self._restart(text, m.start(), last, uptime)
             self._last_uptime = uptime
+            if want_wall and wall is None and self._need_wall:
+                self._no_wall = True  # decorations are fixed for a run: the fast path loses nothing
         return uptime, wall
 
     def _restart(self, text: bytes, pos: int, last: float, now: float) -> None:
@@ -544,6 +551,7 @@ class UnifiedParser:
         )
         log.events.clear()
         self._need_wall = True
+        self._no_wall = False
         self._prev_collector = log.collector or self._prev_collector
         log.collector = None
         self._young.clear()
