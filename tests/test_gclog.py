@@ -70,6 +70,16 @@ def test_decimal_comma_in_uptime() -> None:
     assert log.triggers == {} and [e.cause for e in log.events] == ["Warmup", "Allocation Rate"]
 
 
+def test_short_decimals_on_the_fast_path() -> None:
+    # The JDK writes three decimals; hand-made or post-processed logs may not.
+    text = "[0.1s][info][gc] Using Serial\n" + "".join(
+        f"[{t}s][info][gc] GC({i}) Pause Young (Allocation Failure) 30M->10M(64M) {ms}ms\n"
+        for i, (t, ms) in enumerate([("0.5", "1.5"), ("1.5", "2.25"), ("2.5", "3.125"), ("10.0", "0.5")]))
+    log = parse_gc_text(text)
+    assert [e.uptime_s for e in log.events] == [0.5, 1.5, 2.5, 10.0]
+    assert [e.duration_ms for e in log.events] == [1.5, 2.25, 3.125, 0.5]
+
+
 def test_truncated_last_line_is_ignored_and_flagged(tmp_path: Path) -> None:
     full = (LOGS / "g1-leak.log").read_text()
     cut = full[: full.rindex("Pause Young") + 30]  # stops inside the last pause line

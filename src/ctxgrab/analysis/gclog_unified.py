@@ -322,7 +322,7 @@ class UnifiedParser:
                 fm = fast(buf, ls)
                 if fm is not None:
                     up_s, gid_s, name_b, b, bu, a, au, c, cu, ms_s = fm.groups()
-                    uptime = float(up_s) if up_s[-4] == 46 else float(up_s.replace(b",", b"."))
+                    uptime = float(up_s) if up_s[-4:-3] == b"." else float(up_s.replace(b",", b"."))  # "0.5" too
                     if last_up is None or uptime >= last_up - 1.0:  # else a restart: the general path handles it
                         last_up = uptime
                         info = names.get(name_b)
@@ -331,7 +331,7 @@ class UnifiedParser:
                         kind, cause, failed, name = info
                         gid = int(gid_s)
                         ev = GcEvent(kind, name, uptime, None, gid,
-                                     float(ms_s) if ms_s[-4] == 46 else float(ms_s.replace(b",", b".")),
+                                     float(ms_s) if ms_s[-4:-3] == b"." else float(ms_s.replace(b",", b".")),
                                      int(b) * _UNIT_B[bu], int(a) * _UNIT_B[au], int(c) * _UNIT_B[cu], cause)
                         if failed:
                             log.to_space_exhausted += 1
