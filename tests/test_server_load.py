@@ -119,7 +119,8 @@ def _deliveries(valid: list[str], bait: list[str], rng: random.Random) -> list[d
     return out
 
 
-def test_500_concurrent_deliveries_with_duplicates_bad_input_and_a_sigkill(tmp_path: Path):
+@pytest.mark.parametrize("queue_sync", ["normal", "full"])
+def test_500_concurrent_deliveries_with_duplicates_bad_input_and_a_sigkill(tmp_path: Path, queue_sync: str):
     rng = random.Random(8)
     valid = [f"QV{i:03d}" for i in range(90)]
     bait = [f"QX{i:03d}" for i in range(10)]
@@ -148,6 +149,7 @@ def test_500_concurrent_deliveries_with_duplicates_bad_input_and_a_sigkill(tmp_p
             "  note_max_chars: 2000\n"
             "  job_retry_base_s: 0.2\n"
             "  retry: {attempts: 4, base_delay_s: 0.05, max_delay_s: 1}\n"
+            f"  queue_sync: {queue_sync}\n"
         )
         proc = _start(config, port, log)
         try:
@@ -224,7 +226,7 @@ def test_500_concurrent_deliveries_with_duplicates_bad_input_and_a_sigkill(tmp_p
     states = _job_states(db)
     lat = sorted(latencies_ms)
     p50, p99 = lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-    print(f"\nwebhook acks: {len(lat)} answered, p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {lat[-1]:.1f} ms; "
+    print(f"\nqueue_sync {queue_sync}: webhook acks: {len(lat)} answered, p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {lat[-1]:.1f} ms; "
           f"{resent} sends repeated around the SIGKILL (after {killed['at_acks']} acks, "
           f"{killed['running']} jobs running and {killed['queued']} queued at the kill; back in {killed['down_s']:.2f} s)")
 

@@ -106,8 +106,9 @@ class Job:
 class JobQueue:
     """SQLite-backed queue; safe to use from several threads (one connection per thread).
 
-    ``synchronous`` is SQLite's durability level: ``FULL`` (default) survives power loss
-    as well as a killed process; ``NORMAL`` survives a killed process only, and is faster.
+    ``synchronous`` is SQLite's durability level (WAL mode): ``NORMAL`` survives a killed
+    process (the commit is in the write-ahead log before it returns); ``FULL`` also survives
+    an OS crash or power loss, at the cost of a disk sync per commit.
     """
 
     def __init__(self, path: str | Path, *, synchronous: str = "FULL", clock=time.time) -> None:
