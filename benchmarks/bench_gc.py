@@ -103,8 +103,11 @@ def best(fn, repeat: int):  # type: ignore[no-untyped-def]
     return min(r[0] for r in runs), min(r[1] for r in runs), runs[-1][2]
 
 
-def generate_unified(path: Path, size_mb: int, seed: int = 7) -> None:
-    """A G1 log with -Xlog:gc*:time,uptime,level,tags detail, heap slowly leaking, until size_mb."""
+def generate_unified(path: Path, size_mb: int, seed: int = 7, wall_clock: bool = True) -> None:
+    """A G1 log with -Xlog:gc*:time,uptime,level,tags detail, heap slowly leaking, until size_mb.
+
+    wall_clock=False leaves out the time decoration: the JDK's default uptime,level,tags.
+    """
     rnd = random.Random(seed)
     target = size_mb * MB
     start = 1772409600.0  # 2026-03-02T00:00:00Z
@@ -117,7 +120,8 @@ def generate_unified(path: Path, size_mb: int, seed: int = 7) -> None:
         nonlocal written
         wall = time.gmtime(start + t_s)
         ms = int((t_s % 1) * 1000)
-        line = (f"[{time.strftime('%Y-%m-%dT%H:%M:%S', wall)}.{ms:03d}+0000][{t_s:.3f}s][info][{tags:<12}] {msg}\n")
+        stamp = f"[{time.strftime('%Y-%m-%dT%H:%M:%S', wall)}.{ms:03d}+0000]" if wall_clock else ""
+        line = f"{stamp}[{t_s:.3f}s][info][{tags:<12}] {msg}\n"
         out.write(line)
         written += len(line)
 
@@ -223,6 +227,9 @@ def main() -> None:
         generate_unified(path, args.size_mb)
         sys.stderr.write(f"generated {path.stat().st_size / MB:.0f} MB in {time.perf_counter() - t:.1f} s\n")
         speed_row(f"generated G1 `-Xlog:gc*` ({args.size_mb} MB)", path, args.repeat)
+        path.unlink()
+        generate_unified(path, args.size_mb, wall_clock=False)
+        speed_row(f"same, default decorations `uptime,level,tags` ({args.size_mb} MB)", path, args.repeat)
 
 
 if __name__ == "__main__":
