@@ -121,7 +121,7 @@ class JobQueue:
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         self._memory_conn: sqlite3.Connection | None = None
-        self._memory_lock = threading.Lock()
+        self._write_lock = threading.Lock()
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._conn().executescript(_SCHEMA)
@@ -145,7 +145,16 @@ class JobQueue:
         return conn
 
     def _tx(self) -> "_Tx":
-        return _Tx(self._conn(), self._memory_lock if self.path == ":memory:" else None)
+        """A write transaction. Writers of this process queue on a Python lock, which hands over at
+        once, instead of in SQLite's busy handler, which sleeps in growing steps (up to 100 ms) and
+        would stall the event loop that commits webhook deliveries."""
+        return _Tx(self._conn(), self._write_lock, immediate=True)
+
+    def _read(self) -> "_Tx":
+        """A read transaction: a consistent snapshot, no lock (WAL readers never wait for the writer)."""
+        if self.path == ":memory:":
+            return _Tx(self._conn(), self._write_lock, immediate=False)
+        return _Tx(self._conn(), None, immediate=False)
 
     def close(self) -> None:
         """Close every connection (call once, when no thread uses the queue any more)."""
@@ -286,31 +295,31 @@ class JobQueue:
             )
 
     def get_prompt(self, incident_id: str) -> str | None:
-        with self._tx() as c:
+        with self._read() as c:
             row = c.execute("SELECT markdown FROM prompts WHERE incident_id=?", (incident_id,)).fetchone()
         return row[0] if row else None
 
     # -- inspection --------------------------------------------------------------------------
     def get(self, incident_id: str) -> Job | None:
-        with self._tx() as c:
+        with self._read() as c:
             return self._get(c, incident_id)
 
     def jobs(self) -> list[Job]:
-        with self._tx() as c:
+        with self._read() as c:
             rows = c.execute(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY created_at").fetchall()
         return [Job(*r) for r in rows]
 
     def counts(self) -> dict[str, int]:
         """Jobs per state, every state present (0 when none)."""
         out = {"queued": 0, "running": 0, "done": 0, "failed": 0}
-        with self._tx() as c:
+        with self._read() as c:
             for state, n in c.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state"):
                 out[state] = n
         return out
 
     def next_due_in(self) -> float | None:
         """Seconds until the next queued job is due (0 when one is due now), None when none is queued."""
-        with self._tx() as c:
+        with self._read() as c:
             row = c.execute("SELECT MIN(next_run_at) FROM jobs WHERE state='queued'").fetchone()
         return None if row[0] is None else max(0.0, row[0] - self._clock())
 
@@ -328,7 +337,7 @@ class JobQueue:
             return n
 
     def ping(self) -> bool:
-        with self._tx() as c:
+        with self._read() as c:
             return c.execute("SELECT 1").fetchone() == (1,)
 
     @staticmethod
@@ -340,13 +349,18 @@ class JobQueue:
 class _Tx:
     """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK`` on error): one writer at a time, no lost updates."""
 
-    def __init__(self, conn: sqlite3.Connection, lock: threading.Lock | None) -> None:
-        self.conn, self.lock = conn, lock
+    def __init__(self, conn: sqlite3.Connection, lock: threading.Lock | None, *, immediate: bool) -> None:
+        self.conn, self.lock, self.immediate = conn, lock, immediate
 
     def __enter__(self) -> sqlite3.Connection:
         if self.lock:
             self.lock.acquire()
-        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE" if self.immediate else "BEGIN")
+        except BaseException:
+            if self.lock:
+                self.lock.release()
+            raise
         return self.conn
 
     def __exit__(self, exc_type, exc, tb) -> None:
