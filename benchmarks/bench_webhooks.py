@@ -277,7 +277,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--builder", choices=["demo", "synthetic"], default="demo")
     ap.add_argument("--workers", type=int, default=2, help="server.workers (collections at once)")
-    ap.add_argument("--queue-sync", choices=["normal", "full"], default="normal", help="server.queue_sync")
+    ap.add_argument("--queue-sync", choices=["full", "normal"], default="full", help="server.queue_sync")
     ap.add_argument("--repeat", type=int, default=1, help="alternate bare/ctxgrab runs this many times")
     args = ap.parse_args()
     env = _env()

@@ -73,10 +73,10 @@ class ServerConfig(_Model):
     from_email: str | None = Field(None, description="email of a PagerDuty user, sent as `From` on note writes")
     api_base_url: str = Field("https://api.pagerduty.com", description="REST API base (EU: https://api.eu.pagerduty.com)")
     queue_path: str = Field("ctxgrab-queue.sqlite3", description="SQLite job queue file; relative to the config file")
-    queue_sync: Literal["normal", "full"] = Field(
-        "normal",
-        description="normal: an acknowledged job survives a killed process; full: also an OS crash or power loss "
-        "(one disk sync per commit, slower acknowledgements)",
+    queue_sync: Literal["full", "normal"] = Field(
+        "full",
+        description="full: an acknowledged job survives a killed process, an OS crash and power loss; normal: a "
+        "killed process only (no disk sync per commit: a little faster)",
     )
     services: dict[str, str] = Field(
         default_factory=dict, description="PagerDuty service id → ctxgrab service name (events of others are ignored)"
