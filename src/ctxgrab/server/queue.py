@@ -280,10 +280,6 @@ class JobQueue:
                 (error[:500], now, incident_id),
             )
 
-    def set_note_id(self, incident_id: str, note_id: str) -> None:
-        with self._tx() as c:
-            c.execute("UPDATE jobs SET note_id=? WHERE incident_id=?", (note_id, incident_id))
-
     # -- prompts -----------------------------------------------------------------------------
     def save_prompt(self, incident_id: str, service: str, markdown: str) -> None:
         with self._tx() as c:
@@ -316,12 +312,6 @@ class JobQueue:
             for state, n in c.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state"):
                 out[state] = n
         return out
-
-    def next_due_in(self) -> float | None:
-        """Seconds until the next queued job is due (0 when one is due now), None when none is queued."""
-        with self._read() as c:
-            row = c.execute("SELECT MIN(next_run_at) FROM jobs WHERE state='queued'").fetchone()
-        return None if row[0] is None else max(0.0, row[0] - self._clock())
 
     def prune(self, deliveries_older_than_s: float = 7 * 86400, jobs_older_than_s: float = 30 * 86400) -> int:
         """Forget delivery ids after PagerDuty's retry window (48 h) has long passed, and finished

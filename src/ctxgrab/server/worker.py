@@ -116,8 +116,7 @@ def _build_in_child(spec: str | None, config: str | None, service: str, at_iso: 
 def _warm_child(spec: str | None) -> int:
     """Runs in a child process: import the pipeline now, not when the first incident arrives."""
     _lower_priority()
-    import ctxgrab  # noqa: F401
-    import ctxgrab.api  # noqa: F401
+    importlib.import_module("ctxgrab.api")
 
     if spec:
         load_prompt_builder(spec)
