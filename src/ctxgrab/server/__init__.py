@@ -11,11 +11,8 @@ retries and a circuit breaker), :mod:`.notes` (note text, find-and-update),
 ...                  build_prompt=library_prompt_builder("ctxgrab.yaml"))   # doctest: +SKIP
 """
 
-from .app import classify_event, create_app
-from .config import ServerConfig, load_server_config
-from .queue import JobQueue, JobSpec
-from .signature import sign, verify
-from .worker import Worker, library_prompt_builder, load_prompt_builder
+from importlib import import_module
+from typing import Any
 
 __all__ = [
     "ServerConfig",
@@ -30,3 +27,25 @@ __all__ = [
     "sign",
     "verify",
 ]
+
+# Imported on first use, so that ``from ctxgrab.server.config import ServerConfig`` (the main
+# config does this) does not pull in Starlette, uvicorn and the HTTP client.
+_WHERE = {
+    "ServerConfig": "config",
+    "load_server_config": "config",
+    "create_app": "app",
+    "classify_event": "app",
+    "JobQueue": "queue",
+    "JobSpec": "queue",
+    "Worker": "worker",
+    "library_prompt_builder": "worker",
+    "load_prompt_builder": "worker",
+    "sign": "signature",
+    "verify": "signature",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
