@@ -564,3 +564,14 @@ def test_one_file_serves_both_the_server_and_the_pipeline(tmp_path: Path):
     p.write_text("services:\n  payments: {description: Card API}\nserver:\n  services: {PSVC9KX: payments}\n")
     assert list(load_pipeline_config(p).services) == ["payments"]
     assert load_server_config(p, env={}).services == {"PSVC9KX": "payments"}
+
+
+def test_collections_do_not_need_the_server_secrets(tmp_path: Path, monkeypatch):
+    from ctxgrab.server.config import load_pipeline_config
+
+    monkeypatch.delenv("PD_KEY_NOT_SET", raising=False)
+    p = tmp_path / "ctxgrab.yaml"
+    p.write_text("services:\n  payments: {}\nserver:\n  api_token: ${PD_KEY_NOT_SET}\n")
+    assert list(load_pipeline_config(p).services) == ["payments"]
+    with pytest.raises(ConfigError, match="PD_KEY_NOT_SET"):
+        load_server_config(p)

@@ -189,15 +189,14 @@ def load_server_config(path: str | Path, env: dict[str, str] | None = None) -> S
 
 
 def load_pipeline_config(path: str | Path) -> Any:
-    """The whole config as the pipeline's ``Config``, with the ``server:`` section allowed.
+    """The whole config as the pipeline's ``Config``, without the ``server:`` section.
 
-    While the pipeline's model does not declare ``server`` itself, that section is set
-    aside here so one file can serve ``ctxgrab serve`` and the collections it runs.
+    Collections (in ``ctxgrab serve``'s worker and in ``ctxgrab mcp``) never need the
+    server section, so its ``${ENV}`` secrets (PagerDuty key, webhook secret) need not be
+    set where only collections run, e.g. in a chat assistant's environment.
     """
-    from ..config import Config, config_from_dict, load_config
+    from ..config import config_from_dict, load_config
 
-    if "server" in Config.model_fields:
-        return load_config(path)
     p = Path(path)
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
