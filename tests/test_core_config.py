@@ -178,3 +178,24 @@ def test_packs_without_a_metrics_source_are_a_config_error() -> None:
         config_from_dict({"sources": two, "services": {"s": {"packs": ["jvm"]}}}, "c.yaml")
     ok = config_from_dict({"sources": two, "services": {"s": {"packs": ["jvm"], "metrics_source": "b"}}}, "c.yaml")
     assert ok.metrics_source_for(ok.services["s"]) == "b"
+
+
+def test_server_section_is_validated_and_its_secrets_are_needed_only_by_serve(tmp_path: Path) -> None:
+    from ctxgrab.server.config import load_server_config
+
+    text = ("server:\n  api_token: ${CTXGRAB_TEST_PD_TOKEN}\n  services: {PSVC1: payments}\n"
+            "services:\n  payments: {}\n")
+    p = tmp_path / "ctxgrab.yaml"
+    p.write_text(text)
+    cfg = load_config(p, env={})  # `ctxgrab incident` on a file that also serves webhooks
+    assert cfg.server is not None and cfg.server.services == {"PSVC1": "payments"}
+    assert cfg.server.api_token is not None and cfg.server.api_token.get_secret_value() == ""
+    with pytest.raises(ConfigError, match=r"server: environment variable CTXGRAB_TEST_PD_TOKEN is not set"):
+        load_server_config(p, env={})
+    assert load_server_config(p, env={"CTXGRAB_TEST_PD_TOKEN": "t"}).api_token.get_secret_value() == "t"
+    p.write_text(text.replace("PSVC1: payments", "PSVC1: paymnts"))
+    with pytest.raises(ConfigError, match=r"server\.services\.PSVC1: no service named 'paymnts'"):
+        load_config(p, env={})
+    p.write_text(text.replace("api_token", "api_tokn"))
+    with pytest.raises(ConfigError, match=r"server\.api_tokn: unknown key"):
+        load_config(p, env={})

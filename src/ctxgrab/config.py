@@ -23,11 +23,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
+from .configfile import expand_env, read_yaml
 from .errors import ConfigError, UnknownServiceError
 from .redact import RedactionConfig
+from .server.config import ServerConfig
 from .timeutil import parse_duration, parse_time
 
 __all__ = [
@@ -233,6 +234,7 @@ class Config(_Model):
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     services: dict[str, ServiceConfig] = Field(default_factory=dict)
     redaction: RedactionConfig = Field(default_factory=RedactionConfig, description="redaction rules and switches")
+    server: ServerConfig | None = Field(None, description="`ctxgrab serve`: PagerDuty webhooks (docs/pagerduty.md)")
     _path: Path | None = PrivateAttr(None)
 
     @property
@@ -260,31 +262,6 @@ class Config(_Model):
             return service.metrics_source
         metric_sources = [n for n, s in self.sources.items() if s.type in _METRIC_TYPES]
         return metric_sources[0] if len(metric_sources) == 1 else None
-
-
-_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def _expand_env(value: Any, where: str, key: str, env: dict[str, str]) -> Any:
-    if isinstance(value, dict):
-        return {k: _expand_env(v, where, f"{key}.{k}" if key else str(k), env) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_expand_env(v, where, f"{key}[{i}]", env) for i, v in enumerate(value)]
-    if isinstance(value, str):
-
-        def sub(m: re.Match[str]) -> str:
-            name, default = m.group(1), m.group(2)
-            if name in env:
-                return env[name]
-            if default is not None:
-                return default
-            raise ConfigError(
-                f"{where}: {key}: environment variable {name} is not set — fix: export {name}=… "
-                f"or write ${{{name}:-default}}"
-            )
-
-        return _ENV_RE.sub(sub, value)
-    return value
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
@@ -337,7 +314,14 @@ def config_from_dict(data: Any, path: Path | str | None = None, env: dict[str, s
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: the top level must be a mapping with sources/services/defaults")
-    data = _expand_env(data, where, "", dict(os.environ) if env is None else env)
+    env = dict(os.environ) if env is None else env
+    # The server section's secrets are needed only where `ctxgrab serve` runs, which
+    # expands them strictly (ctxgrab.server.config.load_server_config); everywhere else an
+    # unset one is empty, so an engineer can run `ctxgrab incident` on the same file.
+    server = data.get("server")
+    data = expand_env({k: v for k, v in data.items() if k != "server"}, where, "", env)
+    if server is not None:
+        data["server"] = expand_env(server, where, "server", env, lenient=True)
     try:
         cfg = Config.model_validate(data)
     except ValidationError as e:
@@ -353,6 +337,13 @@ def config_from_dict(data: Any, path: Path | str | None = None, env: dict[str, s
 
 
 def _check_references(cfg: Config, where: str) -> None:
+    if cfg.server is not None:
+        for pd_id, name in cfg.server.services.items():
+            if name not in cfg.services:
+                raise ConfigError(
+                    f"{where}: server.services.{pd_id}: no service named {name!r} — fix: use one of: "
+                    f"{', '.join(sorted(cfg.services)) or 'none'}, or add it under `services:`"
+                )
     for name, svc in cfg.services.items():
         needs_source = bool(svc.packs) or any(not m.source for m in svc.metrics)
         if needs_source and not cfg.metrics_source_for(svc):
@@ -425,15 +416,4 @@ def find_config(explicit: str | Path | None = None, env: dict[str, str] | None =
 def load_config(path: str | Path | None = None, env: dict[str, str] | None = None) -> Config:
     """Find, read and validate the config file."""
     p = find_config(path, env)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"{p}: cannot read: {e.strerror or e}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigError(f"{p}:{at}: not valid YAML: {problem} — fix: correct the syntax") from None
-    return config_from_dict(data, p, env)
+    return config_from_dict(read_yaml(p), p, env)

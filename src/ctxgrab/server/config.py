@@ -26,9 +26,9 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from ..configfile import expand_env, read_yaml
 from ..errors import ConfigError
 
 __all__ = [
@@ -135,28 +135,6 @@ class ServerConfig(_Model):
         return p if p.is_absolute() or base_dir is None else base_dir / p
 
 
-_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def _expand(value: Any, where: str, key: str, env: dict[str, str]) -> Any:
-    if isinstance(value, dict):
-        return {k: _expand(v, where, f"{key}.{k}", env) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_expand(v, where, f"{key}[{i}]", env) for i, v in enumerate(value)]
-    if isinstance(value, str):
-
-        def sub(m: re.Match[str]) -> str:
-            name, default = m.group(1), m.group(2)
-            if name in env:
-                return env[name]
-            if default is not None:
-                return default
-            raise ConfigError(f"{where}: {key}: environment variable {name} is not set — fix: export {name}=…")
-
-        return _ENV_RE.sub(sub, value)
-    return value
-
-
 def load_server_config(path: str | Path, env: dict[str, str] | None = None) -> ServerConfig:
     """Read only the ``server:`` section of a config file, expanding ``${ENV}`` references.
 
@@ -168,17 +146,10 @@ def load_server_config(path: str | Path, env: dict[str, str] | None = None) -> S
     """
     p = Path(path)
     where = str(p)
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ConfigError(f"{where}: cannot read: {e.strerror or e}") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{where}:{at}: not valid YAML — fix: correct the syntax") from None
+    data = read_yaml(p)
     if not isinstance(data, dict) or not isinstance(data.get("server"), dict):
         raise ConfigError(f"{where}: server: section missing — fix: add a `server:` mapping (see docs/pagerduty.md)")
-    section = _expand(data["server"], where, "server", dict(os.environ) if env is None else env)
+    section = expand_env(data["server"], where, "server", dict(os.environ) if env is None else env)
     try:
         return ServerConfig.model_validate(section)
     except ValidationError as e:
@@ -195,13 +166,10 @@ def load_pipeline_config(path: str | Path) -> Any:
     server section, so its ``${ENV}`` secrets (PagerDuty key, webhook secret) need not be
     set where only collections run, e.g. in a chat assistant's environment.
     """
-    from ..config import config_from_dict, load_config
+    from ..config import config_from_dict
 
     p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return load_config(p)  # its error message names the file and the line
+    data = read_yaml(p)
     if isinstance(data, dict):
         data.pop("server", None)
     return config_from_dict(data, p)

@@ -1,0 +1,67 @@
+"""Reading a config file: YAML with ``${ENV_VAR}`` references, errors that name file and key.
+
+Shared by the pipeline's config (:mod:`ctxgrab.config`) and the server's section
+(:mod:`ctxgrab.server.config`).
+
+>>> expand_env({"url": "${HOST:-localhost}:9090"}, "c.yaml", "", env={})
+{'url': 'localhost:9090'}
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+__all__ = ["expand_env", "read_yaml"]
+
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_env(value: Any, where: str, key: str, env: dict[str, str], *, lenient: bool = False) -> Any:
+    """Replace ``${NAME}`` and ``${NAME:-default}`` in every string of ``value``.
+
+    An unset variable without a default is a ConfigError naming ``where`` and the key,
+    or, with ``lenient``, the empty string.
+    """
+    if isinstance(value, dict):
+        return {k: expand_env(v, where, f"{key}.{k}" if key else str(k), env, lenient=lenient)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v, where, f"{key}[{i}]", env, lenient=lenient) for i, v in enumerate(value)]
+    if isinstance(value, str):
+
+        def sub(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            if lenient:
+                return ""
+            raise ConfigError(
+                f"{where}: {key}: environment variable {name} is not set — fix: export {name}=… "
+                f"or write ${{{name}:-default}}"
+            )
+
+        return _ENV_RE.sub(sub, value)
+    return value
+
+
+def read_yaml(path: Path) -> Any:
+    """The parsed YAML of ``path``; unreadable files and syntax errors are one-line ConfigErrors."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{path}:{at}: not valid YAML: {problem} — fix: correct the syntax") from None
