@@ -190,7 +190,7 @@ def test_server_section_is_validated_and_its_secrets_are_needed_only_by_serve(tm
     cfg = load_config(p, env={})  # `ctxgrab incident` on a file that also serves webhooks
     assert cfg.server is not None and cfg.server.services == {"PSVC1": "payments"}
     assert cfg.server.api_token is not None and cfg.server.api_token.get_secret_value() == ""
-    with pytest.raises(ConfigError, match=r"server: environment variable CTXGRAB_TEST_PD_TOKEN is not set"):
+    with pytest.raises(ConfigError, match=r"server\.api_token: environment variable CTXGRAB_TEST_PD_TOKEN is not set"):
         load_server_config(p, env={})
     assert load_server_config(p, env={"CTXGRAB_TEST_PD_TOKEN": "t"}).api_token.get_secret_value() == "t"
     p.write_text(text.replace("PSVC1: payments", "PSVC1: paymnts"))
