@@ -33,6 +33,7 @@ import anyio
 import anyio.to_process
 import httpx
 
+from .. import aio
 from ..errors import ConfigError
 from .config import ServerConfig, load_pipeline_config
 from .metrics import Metrics
@@ -110,7 +111,7 @@ def _build_in_child(spec: str | None, config: str | None, service: str, at_iso: 
     """Runs in a child process: build one prompt with the configured builder."""
     _lower_priority()
     builder = load_prompt_builder(spec) if spec else library_prompt_builder(config)
-    return anyio.run(builder, service, datetime.fromisoformat(at_iso))
+    return aio.run(builder, service, datetime.fromisoformat(at_iso))
 
 
 def _warm_child(spec: str | None) -> int:
