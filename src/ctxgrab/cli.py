@@ -8,12 +8,12 @@ Exit codes: 0 a prompt was produced (even with gaps), 1 an unexpected failure,
 from __future__ import annotations
 
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from .commands import Format
 from .errors import ConfigError, CtxgrabError, InputError, RenderError
 
 app = typer.Typer(
@@ -28,11 +28,6 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
 )
-
-
-class Format(str, Enum):
-    markdown = "markdown"
-    json = "json"
 
 
 def fail(message: str, code: int = 2) -> "typer.Exit":

@@ -21,21 +21,16 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from enum import Enum
 from pathlib import Path
 from typing import Any, List, Optional
 
 import typer
 
 from .. import aio
+from . import Format
 from ..errors import ConfigError, CtxgrabError
 
 __all__ = ["register", "render_change", "database_for"]
-
-
-class _Format(str, Enum):
-    markdown = "markdown"
-    json = "json"
 
 
 def render_change(*, service: str | None, table: str, change: str, database: dict[str, Any], warnings: list[str],
@@ -125,7 +120,7 @@ def register(app: typer.Typer) -> None:
                                           "service's database source"),
         sample_s: float = typer.Option(1.0, "--sample-s", help="seconds over which write and transaction rates "
                                        "are measured"),
-        fmt: _Format = typer.Option(_Format.markdown, "--format", "-f", help="markdown prompt or json facts"),
+        fmt: Format = typer.Option(Format.markdown, "--format", "-f", help="markdown prompt or json facts"),
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="write to this file instead of stdout"),
     ) -> None:
         """Print a prompt for planning a risky schema or data change on a live PostgreSQL table.
@@ -176,7 +171,7 @@ def register(app: typer.Typer) -> None:
         database, deploys, warnings = ev.data["database"], ev.data["deploys"], ev.warnings
         for w in warnings:
             typer.echo(f"ctxgrab: warning: {w}", err=True)
-        if fmt is _Format.json:
+        if fmt is Format.json:
             text = json.dumps({"service": service, "change": what, "at": at.isoformat(),
                                "table": _table_facts(database, tables[0]), "database": database,
                                "deploys": deploys, "warnings": warnings}, indent=2, default=str) + "\n"

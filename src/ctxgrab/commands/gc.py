@@ -11,29 +11,22 @@ Markdown output is the same section the incident prompt carries; JSON is the ful
 from __future__ import annotations
 
 import json
-from enum import Enum
 from pathlib import Path
 from typing import Any, List
 
 import typer
 
+from . import Format, render_section
 from ..errors import InputError
 
 __all__ = ["register", "render_markdown"]
 
 
-class _Format(str, Enum):
-    markdown = "markdown"
-    json = "json"
-
-
 def render_markdown(summary: dict[str, Any], title: str = "JVM GC log") -> str:
     """The prompt's GC section (``templates/sections/gc.md.j2``) for one summary."""
     from ..evidence import Evidence
-    from ..render import environment
-
     ev = Evidence(kind="gc", name="gc", title=title, data=summary)
-    body = environment().get_template("sections/gc.md.j2").render(ev=ev)
+    body = render_section(ev)
     return f"## {title}: {', '.join(summary.get('files', []))}\n\n{body}"
 
 
@@ -43,7 +36,7 @@ def register(app: typer.Typer) -> None:
     @app.command("gc")
     def gc(
         files: List[Path] = typer.Argument(..., help="GC log files of one JVM; rotated parts in any order"),
-        fmt: _Format = typer.Option(_Format.markdown, "--format", "-f", help="markdown section or json summary"),
+        fmt: Format = typer.Option(Format.markdown, "--format", "-f", help="markdown section or json summary"),
     ) -> None:
         """Summarise JVM GC logs: collector, pauses, Full GCs, live-set trend and a leak verdict.
 
@@ -67,7 +60,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"ctxgrab: no GC events found in {', '.join(map(str, files))} "
                        f"({summary['lines']['total']} lines read)", err=True)
             raise typer.Exit(2)
-        if fmt is _Format.json:
+        if fmt is Format.json:
             typer.echo(json.dumps(summary, indent=2, sort_keys=False))
         else:
             typer.echo(render_markdown(summary), nl=False)

@@ -14,29 +14,22 @@ retained_bytes, path}] and, with ``--baseline``, ``growth``.
 from __future__ import annotations
 
 import json
-from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
+from . import Format, render_section
 from ..errors import InputError
 
 __all__ = ["register", "render_markdown"]
 
 
-class _Format(str, Enum):
-    markdown = "markdown"
-    json = "json"
-
-
 def render_markdown(report: dict[str, Any], title: str = "Heap dump") -> str:
     """The prompt's heap section (``templates/sections/heap.md.j2``) for one report."""
     from ..evidence import Evidence
-    from ..render import environment
-
     ev = Evidence(kind="heap", name="heap", title=title, data=report, warnings=list(report.get("warnings", [])))
-    body = environment().get_template("sections/heap.md.j2").render(ev=ev)
+    body = render_section(ev)
     return f"## {title}: {report.get('file', '')}\n\n{body}"
 
 
@@ -48,7 +41,7 @@ def register(app: typer.Typer) -> None:
         file: Path = typer.Argument(..., help="HPROF dump (.hprof, .hprof.gz) or class histogram text"),
         baseline: Optional[Path] = typer.Option(None, "--baseline", "-b",
                                                 help="an older dump or histogram of the same process: report growth"),
-        fmt: _Format = typer.Option(_Format.markdown, "--format", "-f", help="markdown section or json report"),
+        fmt: Format = typer.Option(Format.markdown, "--format", "-f", help="markdown section or json report"),
         top: int = typer.Option(20, "--top", help="classes to list", min=1, max=1000),
         compressed_oops: Optional[bool] = typer.Option(
             None, "--compressed-oops/--no-compressed-oops",
@@ -75,7 +68,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"ctxgrab: warning: {w}", err=True)
         if report.get("partial"):
             typer.echo(f"ctxgrab: warning: partial result: {file} is damaged or cut short", err=True)
-        if fmt is _Format.json:
+        if fmt is Format.json:
             typer.echo(json.dumps(report, indent=2))
         else:
             title = "Heap dump" if str(report.get("format", "")).startswith("HPROF") else "Class histogram"

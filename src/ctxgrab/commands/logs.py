@@ -16,29 +16,22 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from enum import Enum
 from pathlib import Path
 from typing import Any, List, Optional
 
 import typer
 
+from . import Format, render_section
 from ..errors import InputError
 
 __all__ = ["register", "render_markdown"]
 
 
-class _Format(str, Enum):
-    markdown = "markdown"
-    json = "json"
-
-
 def render_markdown(data: dict[str, Any], title: str = "Logs") -> str:
     """The prompt's logs section (``templates/sections/logs.md.j2``) for one payload."""
     from ..evidence import Evidence
-    from ..render import environment
-
     ev = Evidence(kind="logs", name="logs", title=title, data=data)
-    body = environment().get_template("sections/logs.md.j2").render(ev=ev)
+    body = render_section(ev)
     return f"## {title}\n\n{body}"
 
 
@@ -91,7 +84,7 @@ def register(app: typer.Typer) -> None:
         since: Optional[str] = typer.Option(None, "--since", help="window length ending at --to (or now): 30m, 2h"),
         start: Optional[str] = typer.Option(None, "--from", help="window start, ISO 8601 (2026-03-02T10:00:00Z)"),
         end: Optional[str] = typer.Option(None, "--to", help="window end, ISO 8601; default now"),
-        fmt: _Format = typer.Option(_Format.markdown, "--format", "-f", help="markdown section or json"),
+        fmt: Format = typer.Option(Format.markdown, "--format", "-f", help="markdown section or json"),
         line_format: str = typer.Option("auto", "--line-format", help="auto, text or json lines"),
         max_patterns: int = typer.Option(20, "--max-patterns", help="patterns shown (0 = all)"),
         assignments: bool = typer.Option(False, "--assignments",
@@ -139,7 +132,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"ctxgrab: warning: {problem}", err=True)
         if not inside:
             typer.echo(f"ctxgrab: no log records inside the window ({stats.lines_read:,} lines read)", err=True)
-        if fmt is _Format.json:
+        if fmt is Format.json:
             typer.echo(json.dumps(data, indent=2))
         else:
             typer.echo(render_markdown(data, "Logs"), nl=False)
