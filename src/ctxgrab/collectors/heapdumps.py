@@ -65,7 +65,7 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
             return Evidence.failed(KIND, name, TITLE, str(e2), source=newest)
         warnings.append(f"baseline not usable: {e}")
     except ImportError as e:  # numpy is the ``heap`` extra
-        return Evidence.failed(KIND, name, TITLE, f"heap analysis needs numpy: pip install 'ctxgrab[heap]' ({e})",
+        return Evidence.failed(KIND, name, TITLE, f"heap analysis needs numpy, a ctxgrab dependency: pip install numpy ({e})",
                                source=newest)
     # Paths as the config names them: the prompt must not depend on where the checkout lives.
     data["file"] = _relative(newest, request)

@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"ctxgrab: {e}", err=True)
             raise typer.Exit(2)
         except ImportError as e:
-            typer.echo(f"ctxgrab: heap analysis needs numpy: pip install 'ctxgrab[heap]' ({e})", err=True)
+            typer.echo(f"ctxgrab: heap analysis needs numpy, a ctxgrab dependency: pip install numpy ({e})", err=True)
             raise typer.Exit(2)
         for w in report.get("warnings", []):
             typer.echo(f"ctxgrab: warning: {w}", err=True)
