@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -39,6 +40,28 @@ def test_readme_demo_command_runs() -> None:
                        timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("# Incident context: payments")
+
+
+@pytest.mark.slow
+def test_readme_first_command_on_a_clean_venv_prints_the_golden_demo(tmp_path: Path) -> None:
+    """The README's first command, as a new user runs it: a venv with nothing but pip.
+
+    Catches a dependency the package needs but does not declare (the test environment
+    itself has every package installed).
+    """
+    demo = readme_commands()[0]
+    clone = tmp_path / "checkout"
+    r = subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:  # not a git checkout (e.g. an sdist): copy the tree
+        import shutil
+
+        shutil.copytree(REPO, clone, ignore=shutil.ignore_patterns(".venv", "__pycache__", ".pytest_cache"))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "CTXGRAB_CONFIG")}
+    r = subprocess.run(["bash", "-c", demo.replace("pip install .", "pip install -q .")], capture_output=True,
+                       text=True, cwd=clone, env=env, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "gave nothing" not in r.stderr, r.stderr  # every source of the demo answered
+    assert r.stdout == (REPO / "tests" / "golden" / "demo_payments.md").read_text()
 
 
 def _commands():
