@@ -22,6 +22,7 @@ Payload (``data``)::
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from typing import Any
 
 import yaml
@@ -60,16 +61,16 @@ def load_events(text: str, where: str) -> list[dict[str, Any]]:
             raise InputError(f"{where}: deploy #{i + 1}: {e}") from None
         ev = {k: item.get(k) for k in _FIELDS}
         ev["version"] = str(ev["version"])
-        ev["time"] = t.isoformat()
+        ev["time"] = t.astimezone(timezone.utc).isoformat()
         ev["status"] = str(ev.get("status") or "succeeded").lower()
         events.append(ev)
-    events.sort(key=lambda e: e["time"])
+    events.sort(key=lambda e: parse_time(e["time"]))
     return events
 
 
-def rollback_plan(events: list[dict[str, Any]], at_iso: str, window_start_iso: str) -> dict[str, Any]:
-    """Current, previous and last known good deploys as of ``at``."""
-    past = [e for e in events if e["time"] <= at_iso]
+def rollback_plan(events: list[dict[str, Any]], at: datetime, window_start: datetime) -> dict[str, Any]:
+    """Current, previous and last known good deploys as of ``at`` (times compared as times, any offset)."""
+    past = [e for e in events if parse_time(e["time"]) <= at]
     if not past:
         return {"current": None, "previous": None, "last_known_good": None, "events": []}
     current = past[-1]
@@ -82,7 +83,7 @@ def rollback_plan(events: list[dict[str, Any]], at_iso: str, window_start_iso: s
         "current": current,
         "previous": previous,
         "last_known_good": good,
-        "in_window": current["time"] >= window_start_iso,
+        "in_window": parse_time(current["time"]) >= window_start,
         "events": past,
     }
 
@@ -94,7 +95,7 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
         return Evidence.failed(**base, reason=f"deploy history file not found: {path}")
     text = await run_blocking(path.read_text, "utf-8")
     events = load_events(text, str(path))
-    plan = rollback_plan(events, request.at.isoformat(), request.window.start.isoformat())
+    plan = rollback_plan(events, request.at, request.window.start)
     if plan["current"] is None:
         return Evidence(**base, status=Status.empty, reason=f"no deploy before {request.at.isoformat()}",
                         data={"events": []})
