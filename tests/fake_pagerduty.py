@@ -13,7 +13,10 @@ What it checks like the reference says PagerDuty does:
   when ``supports_note_edit`` (it is newer than the rest of the API).
 
 Faults are scripted with :meth:`FakePagerDuty.fail_next` (e.g. three 429s with or
-without ``Retry-After``, or a 503).
+without ``Retry-After``, or a 503: the request is not served) and
+:meth:`FakePagerDuty.lose_reply_next` (the request IS served, e.g. a note is stored,
+then the reply is dropped, delayed or replaced by an error: what a client sees when
+a proxy or the network loses PagerDuty's answer).
 
 Also importable by a ``ctxgrab serve`` subprocess (``PYTHONPATH=tests``) for
 ``server.prompt_builder: "fake_pagerduty:synthetic_prompt"``.
@@ -57,6 +60,8 @@ class _Fault:
     method: str | None = None
     path_contains: str | None = None
     body: dict[str, Any] | None = None
+    serve_first: bool = False  # serve the request, then answer with this fault instead of the real reply
+    delay_s: float = 0.0  # wait this long before answering (after serving, when serve_first)
 
 
 class FakePagerDuty:
@@ -107,6 +112,14 @@ class FakePagerDuty:
         with self._lock:
             for _ in range(n):
                 self._faults.append(_Fault(status, dict(headers or {}), method, path_contains, body))
+
+    def lose_reply_next(self, n: int, *, method: str | None = None, path_contains: str | None = None,
+                        status: int | None = None, delay_s: float = 0.0) -> None:
+        """Serve the next ``n`` matching requests (a POST stores its note), then lose the reply:
+        after ``delay_s``, close the connection without an answer (``status`` None) or answer ``status``."""
+        with self._lock:
+            for _ in range(n):
+                self._faults.append(_Fault(status or 0, {}, method, path_contains, None, True, delay_s))
 
     # -- inspection ----------------------------------------------------------------------------
     def ctxgrab_notes(self, incident_id: str) -> list[dict[str, Any]]:
@@ -169,9 +182,15 @@ class FakePagerDuty:
         except ValueError:
             body = raw.decode("utf-8", "replace")
         query = parse_qs(parts.query)
-        status, payload, headers, rate_headers = self._route(h.command, parts.path, query, {k: v for k, v in h.headers.items()}, body)
+        status, payload, headers, rate_headers, delay_s = self._route(
+            h.command, parts.path, query, {k: v for k, v in h.headers.items()}, body)
         with self._lock:
             self.requests.append(Recorded(h.command, parts.path, query, dict(h.headers.items()), body, status))
+        if delay_s:
+            time.sleep(delay_s)
+        if status == 0:  # the reply is lost: close the connection without a word
+            h.close_connection = True
+            return
         data = json.dumps(payload).encode() if payload is not None else b""
         h.send_response(status)
         h.send_header("Content-Type", "application/json")
@@ -186,16 +205,22 @@ class FakePagerDuty:
         h.wfile.write(data)
 
     def _route(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
-               body: Any) -> tuple[int, Any, dict[str, str], bool]:
+               body: Any) -> tuple[int, Any, dict[str, str], bool, float]:
+        fault = None
         with self._lock:
             for i, f in enumerate(self._faults):
                 if (f.method is None or f.method == method) and (f.path_contains is None or f.path_contains in path):
                     del self._faults[i]
-                    default = {"error": {"message": "Rate Limit Exceeded", "code": 2020}} if f.status == 429 else \
-                        {"error": {"message": "Internal Server Error", "code": 2000}}
-                    return f.status, f.body or default, f.headers, False
+                    fault = f
+                    break
+        if fault is not None and fault.serve_first:
+            self._answer(method, path, query, headers, body)  # done, and then the answer goes missing
+        if fault is not None:
+            default = {"error": {"message": "Rate Limit Exceeded", "code": 2020}} if fault.status == 429 else \
+                {"error": {"message": "Internal Server Error", "code": 2000}}
+            return fault.status, fault.body or default, fault.headers, False, fault.delay_s
         status, payload, extra = self._answer(method, path, query, headers, body)
-        return status, payload, extra, True
+        return status, payload, extra, True, 0.0
 
     def _answer(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
                 body: Any) -> tuple[int, Any, dict[str, str]]:

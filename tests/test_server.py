@@ -264,18 +264,74 @@ def test_client_retries_429_and_5xx_honouring_retry_after_with_jittered_backoff(
 
     async def main(pd: FakePagerDuty):
         async with _client(pd, delays) as c:
+            return await c.list_notes("Q1")
+
+    with FakePagerDuty(token=TOKEN, users=(BOT,)) as pd:
+        pd.add_incident("Q1")
+        pd.add_human_note("Q1", "looking")
+        pd.fail_next(1, 429, {"Retry-After": "7"}, method="GET")
+        pd.fail_next(1, 429, {}, method="GET")  # a 429 without headers: plain backoff
+        pd.fail_next(1, 503, method="GET")
+        notes = anyio.run(main, pd)
+        assert [n["content"] for n in notes] == ["looking"]
+        assert len(pd.requests_to("GET", "/notes")) == 4
+    # Retry-After 7 s wins over backoff 0.5; then full-jitter backoff 0.5*2**1, 0.5*2**2
+    assert delays == [7.0, 1.0, 2.0]
+
+
+@pytest.mark.parametrize("lose", ["dropped", "timeout", "502"])
+def test_client_does_not_resend_a_post_whose_reply_was_lost(lose: str):
+    delays: list[float] = []
+
+    async def create(pd: FakePagerDuty):
+        async with _client(pd, delays, timeout_s=0.3) as c:
             return await c.create_note("Q1", f"{MARKER} x")
 
     with FakePagerDuty(token=TOKEN, users=(BOT,)) as pd:
         pd.add_incident("Q1")
-        pd.fail_next(1, 429, {"Retry-After": "7"}, method="POST")
-        pd.fail_next(1, 429, {}, method="POST")  # a 429 without headers: plain backoff
-        pd.fail_next(1, 503, method="POST")
-        note = anyio.run(main, pd)
-        assert note["content"] == f"{MARKER} x"
-        assert len(pd.requests_to("POST", "/notes")) == 4
-    # Retry-After 7 s wins over backoff 0.5; then full-jitter backoff 0.5*2**1, 0.5*2**2
-    assert delays == [7.0, 1.0, 2.0]
+        if lose == "dropped":
+            pd.lose_reply_next(1, method="POST")
+        elif lose == "timeout":
+            pd.lose_reply_next(1, method="POST", delay_s=1.0)
+        else:
+            pd.lose_reply_next(1, method="POST", status=502)
+        with pytest.raises(PagerDutyError) as e:
+            anyio.run(create, pd)
+        assert e.value.retryable and "not resent" in str(e.value)
+        assert len(pd.requests_to("POST", "/notes")) == 1  # sent once: PagerDuty stored it
+        assert len(pd.ctxgrab_notes("Q1")) == 1
+        pd.fail_next(1, 429, {}, method="POST")  # a 429 was refused, not stored: resent at once
+        assert anyio.run(create, pd)["content"] == f"{MARKER} x"
+        assert len(pd.requests_to("POST", "/notes")) == 3
+    assert delays == [0.5]
+
+
+def test_worker_reruns_after_a_lost_post_reply_and_leaves_one_note(tmp_path: Path):
+    with FakePagerDuty(token=TOKEN, users=(BOT,)) as pd:
+        pd.add_incident("Q1")
+        pd.lose_reply_next(1, method="POST")  # stored by PagerDuty, the answer never arrives
+        cfg = _cfg(pd.url, job_retry_base_s=0.01)
+        q = JobQueue(tmp_path / "q.db")
+        q.accept("w1", JobSpec("Q1", "payments", "2026-03-04T09:15:02+00:00"))
+
+        async def main() -> Worker:
+            async with PagerDutyClient(TOKEN, BOT, pd.url, retry=RetryPolicy(attempts=3, base_delay_s=0.01)) as c:
+                w = _worker(q, cfg, _prompt, c)
+                for _ in range(200):
+                    if q.get("Q1").state in ("done", "failed"):
+                        break
+                    await w.run_once()
+                    await anyio.sleep(0.01)
+                return w
+
+        w = anyio.run(main)
+        notes = pd.ctxgrab_notes("Q1")
+        posts = pd.requests_to("POST", "/notes")
+    job = q.get("Q1")
+    assert job.state == "done" and job.note_id == notes[0]["id"]
+    assert len(notes) == 1 and len(posts) == 1
+    assert w.metrics.get("ctxgrab_jobs_retried_total", cause="pagerduty") == 1
+    assert w.metrics.get("ctxgrab_notes_total", action="unchanged") == 1
 
 
 def test_client_does_not_retry_4xx_and_gives_up_on_long_retry_after():
@@ -311,7 +367,7 @@ def test_circuit_breaker_opens_after_consecutive_failures_and_recovers():
 
     async def create(pd: FakePagerDuty):
         async with _client(pd, delays, breaker=breaker, retry=RetryPolicy(attempts=2, base_delay_s=0.1)) as c:
-            return await c.create_note("Q1", "x")
+            return await c.get_incident("Q1")  # a GET: retried within the call
 
     with FakePagerDuty(token=TOKEN, users=(BOT,)) as pd:
         pd.add_incident("Q1")
@@ -328,7 +384,7 @@ def test_circuit_breaker_opens_after_consecutive_failures_and_recovers():
         with pytest.raises(CircuitOpenError):
             anyio.run(create, pd)  # the one trial call meets the last 502 and re-opens
         now[0] = 62.0
-        assert anyio.run(create, pd)["content"] == "x"
+        assert anyio.run(create, pd)["id"] == "Q1"
         assert breaker.state == "closed" and breaker.times_opened == 2
 
 

@@ -2,12 +2,20 @@
 
 Every request carries ``Authorization: Token token=<key>`` and the v2 ``Accept``
 header; writes carry ``From: <user email>``. 429, 408, 5xx, timeouts and connection
-errors are retried with exponential backoff and full jitter, honouring
+errors of idempotent calls (GET, PUT, DELETE) are retried with exponential backoff and full jitter, honouring
 ``Retry-After`` (or PagerDuty's ``ratelimit-reset``); a wait longer than the policy
 allows raises :class:`RetryLater` so the job is rescheduled instead of holding a
 worker. 5xx and transport failures feed a :class:`CircuitBreaker` per API host;
 while it is open calls fail at once with ``CircuitOpenError``. Other 4xx are
 permanent and raise :class:`PagerDutyError` with ``retryable=False``.
+
+A POST (a new note) is not idempotent: when its answer is lost (timeout, dropped
+connection, 408, 5xx) PagerDuty may have stored the note anyway, and sending it
+again would add a second one. Such a POST is retried only when it cannot have been
+processed (a 429, or a connection that was never made); otherwise it raises a
+retryable :class:`PagerDutyError` at once, and the job runs again later from the
+start, where :func:`~ctxgrab.server.notes.upsert_note` lists the notes and finds
+the stored one by its marker.
 
 >>> client = PagerDutyClient("k3y", "bot@example.com")          # doctest: +SKIP
 >>> note = await client.create_note("Q1ABCD2EFGH3IJ", "text")   # doctest: +SKIP
@@ -31,6 +39,9 @@ __all__ = ["PagerDutyClient", "PagerDutyError", "RetryLater", "ACCEPT"]
 
 ACCEPT = "application/vnd.pagerduty+json;version=2"
 _RETRY_STATUS = {408, 429, 500, 502, 503, 504}
+_IDEMPOTENT = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}
+# transport errors raised before the request left this process: safe to resend even a POST
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class PagerDutyError(SourceError):
@@ -151,6 +162,7 @@ class PagerDutyClient:
             headers["From"] = self.from_email
         if json is not None:
             headers["Content-Type"] = "application/json"
+        idempotent = method.upper() in _IDEMPOTENT
         last: PagerDutyError | None = None
         for attempt in range(self.retry.attempts):
             self.breaker.before_call()  # raises CircuitOpenError when open
@@ -161,6 +173,8 @@ class PagerDutyClient:
                 self.breaker.record_failure()
                 self._notify(None)
                 last = PagerDutyError(f"{method} {path}: {type(e).__name__}: {e}".rstrip(": "))
+                if not idempotent and not isinstance(e, _NOT_SENT):
+                    raise _unsure(last) from None
                 delay = backoff_delay_s(attempt, self.retry.base_delay_s, self.retry.max_delay_s, self._rand)
             except BaseException:
                 self.breaker.release_trial()
@@ -181,6 +195,8 @@ class PagerDutyClient:
                 else:
                     self.breaker.record_failure()
                 last = PagerDutyError(message, status=resp.status_code, code=_error_code(resp))
+                if not idempotent and resp.status_code != 429:  # a 429 was refused, not processed
+                    raise _unsure(last)
                 delay = backoff_delay_s(attempt, self.retry.base_delay_s, self.retry.max_delay_s, self._rand)
                 asked = parse_retry_after_s(resp.headers.get("retry-after"))
                 if asked is None and resp.status_code == 429:
@@ -197,6 +213,16 @@ class PagerDutyClient:
     def _notify(self, status: int | None) -> None:
         if self._on_response is not None:
             self._on_response(status)
+
+
+def _unsure(err: PagerDutyError) -> PagerDutyError:
+    """A non-idempotent call whose outcome is unknown: not resent here (it may have been stored)."""
+    return PagerDutyError(
+        f"{err}; not resent: it may have been processed, the job checks again on its next run",
+        status=err.status,
+        code=err.code,
+        retryable=True,
+    )
 
 
 def _seg(value: str) -> str:
