@@ -394,6 +394,38 @@ def test_retry_after_parses_seconds_and_http_dates():
     assert parse_retry_after_s("soon") is None and parse_retry_after_s(None) is None
 
 
+def test_retry_after_is_always_finite_and_capped():
+    now = lambda: 1445412480.0  # noqa: E731
+    assert parse_retry_after_s("inf") is None and parse_retry_after_s("-inf") is None
+    assert parse_retry_after_s("nan") is None and parse_retry_after_s("1e400") is None
+    assert parse_retry_after_s("999999999999") == 3600.0  # capped at an hour
+    assert parse_retry_after_s("Fri, 31 Dec 9999 23:59:59 GMT", now=now) == 3600.0
+    assert parse_retry_after_s("Wed, 21 Oct 2015 07:00:00 GMT", now=now) == 0.0  # a date in the past: now
+    assert parse_retry_after_s("-5") == 0.0
+
+
+@pytest.mark.parametrize("header", ["inf", "1e12", "Fri, 31 Dec 9999 23:59:59 GMT"])
+def test_a_bad_retry_after_never_parks_a_job_for_ever(tmp_path: Path, header: str):
+    with FakePagerDuty(token=TOKEN, users=(BOT,)) as pd:
+        pd.add_incident("Q1")
+        pd.fail_next(1, 429, {"Retry-After": header}, method="GET")
+        q = JobQueue(tmp_path / "q.db")
+        q.accept("w1", JobSpec("Q1", "payments", "2026-03-04T09:15:02+00:00"))
+
+        async def main() -> None:
+            async with PagerDutyClient(TOKEN, BOT, pd.url, retry=RetryPolicy(attempts=3, base_delay_s=0.01)) as c:
+                await _worker(q, _cfg(pd.url), _prompt, c).run_once()
+
+        before = time.time()
+        anyio.run(main)
+    job = q.get("Q1")
+    if header == "inf":  # not a number of seconds: ignored, the call's own backoff retried it
+        assert job.state == "done" and len(pd.ctxgrab_notes("Q1")) == 1
+    else:  # rescheduled, at most about an hour away
+        assert job.state == "queued" and "429" in job.last_error
+        assert before + 3000 < job.next_run_at < before + 2 * 3600
+
+
 # -- worker ---------------------------------------------------------------------------------------
 def _worker(q: JobQueue, cfg: ServerConfig, builder, pd_client=None) -> Worker:
     return Worker(q, cfg, build_prompt=builder, metrics=Metrics(), pd_client=pd_client, rand=lambda: 1.0)

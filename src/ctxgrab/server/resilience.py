@@ -7,13 +7,14 @@
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 
-__all__ = ["backoff_delay_s", "parse_retry_after_s", "CircuitBreaker", "CircuitOpenError"]
+__all__ = ["backoff_delay_s", "parse_retry_after_s", "MAX_RETRY_AFTER_S", "CircuitBreaker", "CircuitOpenError"]
 
 
 def backoff_delay_s(
@@ -27,21 +28,37 @@ def backoff_delay_s(
     return rand() * min(max_s, base_s * (2 ** max(0, attempt)))
 
 
-def parse_retry_after_s(value: str | None, now: Callable[[], float] = time.time) -> float | None:
-    """Seconds to wait from a ``Retry-After`` (seconds or HTTP date) or ``ratelimit-reset`` value."""
+MAX_RETRY_AFTER_S = 3600.0
+
+
+def parse_retry_after_s(
+    value: str | None, now: Callable[[], float] = time.time, max_s: float = MAX_RETRY_AFTER_S
+) -> float | None:
+    """Seconds to wait from a ``Retry-After`` (seconds or HTTP date) or ``ratelimit-reset`` value.
+
+    The answer is always finite and within [0, ``max_s``]: a negative number or a
+    date in the past means "now" (0); a huge number or a far date is capped, so a
+    broken or hostile header cannot park a job for ever; ``inf``/``nan`` and other
+    non-numbers are ignored (None: the caller falls back to its own backoff).
+
+    >>> parse_retry_after_s("12"), parse_retry_after_s("1e12"), parse_retry_after_s("inf")
+    (12.0, 3600.0, None)
+    """
     if value is None:
         return None
     value = value.strip()
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - now())
-    except (TypeError, ValueError, IndexError, OverflowError):
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - now()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    if not math.isfinite(seconds):
         return None
+    return min(max(0.0, seconds), max_s)
 
 
 class CircuitOpenError(Exception):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import math
 import os
 import random
 import threading
@@ -89,6 +90,7 @@ def load_prompt_builder(spec: str) -> PromptBuilder:
 
 
 BACKGROUND_NICE = 10
+MAX_RESCHEDULE_S = 2 * 3600.0  # longest wait before a job's next run, jitter included
 
 
 def _lower_priority() -> None:
@@ -289,6 +291,8 @@ class Worker:
         log.info("incident %s (%s): note %s", job.incident_id, job.service, action)
 
     def _retry(self, job: Job, delay_s: float, error: str, cause: str) -> None:
+        # whatever a downstream asked for, a job is never parked out of reach (inf/nan would never be due)
+        delay_s = min(max(0.0, delay_s), MAX_RESCHEDULE_S) if math.isfinite(delay_s) else MAX_RESCHEDULE_S
         state = self.queue.retry_later(job.incident_id, delay_s, error, self.cfg.job_attempts)
         if state == "failed":
             self.metrics.inc("ctxgrab_jobs_failed_total")
