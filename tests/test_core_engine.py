@@ -127,7 +127,7 @@ def test_missing_input_file_is_a_stated_gap_and_the_prompt_still_renders(tmp_pat
     dep = next(e for e in result.evidence if e.kind == "deploys")
     assert dep.status is Status.error and "no-such-deploys.yaml" in dep.reason
     assert "## Gaps in the evidence" in result.markdown
-    assert "Deployments: error — deploy history file not found" in result.markdown
+    assert "Deployments: error — `deploy history file not found" in result.markdown
     assert "JVM heap used" in result.markdown  # the rest still renders
 
 

@@ -137,9 +137,10 @@ def test_template_packs_from_an_installed_package(tmp_path: Path, monkeypatch: p
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-ctxgrab\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text("[ctxgrab.packs]\nacme = acme_ctxgrab\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    from ctxgrab import packs, resources
+    from ctxgrab import packs, render, resources
 
     resources.plugin_dirs.cache_clear()
+    render.environment.cache_clear()
     try:
         r = results["latency"]
         out = render_result(r.service, r.at, r.window, r.baseline, r.evidence, template="acme").markdown
@@ -147,6 +148,7 @@ def test_template_packs_from_an_installed_package(tmp_path: Path, monkeypatch: p
         assert packs.load_pack("acmepack").name == "acmepack"
     finally:
         resources.plugin_dirs.cache_clear()
+        render.environment.cache_clear()
 
 
 def _template_variables() -> dict[str, set[str]]:

@@ -98,3 +98,11 @@ def test_kind_order_causes_before_symptoms() -> None:
     assert choose_kind([{"name": n} for n in ("latency_regression", "saturation")])[0] == "saturation"
     assert choose_kind([{"name": "new_exception"}, {"name": "recent_deploy"}]) == ("error_spike", ["new_exception"])
     assert choose_kind([{"name": "recent_deploy"}]) == ("incident", [])
+
+
+def test_error_spike_from_a_zero_baseline() -> None:
+    sig = next(s for s in derive([metric("error_ratio", [0.0] * 200 + [0.15] * 100)], WINDOW)
+               if s["name"] == "error_spike")
+    assert "15.0% since" in sig["summary"] and "from zero" in sig["summary"]
+    assert sig["facts"]["ratio"] is None and sig["facts"]["before"] == 0.0
+    assert "error_spike" not in names([metric("error_ratio", [0.0] * 300)])

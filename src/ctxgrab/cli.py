@@ -119,7 +119,7 @@ def incident(
 
         save_evidence(result, save)
         typer.echo(f"ctxgrab: saved evidence to {save}", err=True)
-    gaps = [ev for ev in result.evidence if ev.status.value not in ("ok", "skipped")]
+    gaps = [ev for ev in result.evidence if ev.is_gap]
     if gaps:
         typer.echo(f"ctxgrab: {len(gaps)} of {len(result.evidence)} sources gave nothing: "
                    + "; ".join(f"{ev.title} ({ev.status.value})" for ev in gaps), err=True)

@@ -134,11 +134,12 @@ async def _run_one(
                 item.kind, item.name, item.title, f"no answer within {budget:.1f} s", status=Status.timeout
             )
         ev.duration_ms = round((time.monotonic() - started) * 1000, 1)
+        # Redacted before anything leaves: spans are exported too.
+        ev = redact_evidence(ev, redaction)
         span.set_attribute("ctxgrab.status", ev.status.value)
         span.set_attribute("ctxgrab.duration_ms", ev.duration_ms)
         if ev.reason:
             span.set_attribute("ctxgrab.reason", ev.reason)
-    ev = redact_evidence(ev, redaction)
     if on_done:
         on_done(ev)
     return ev

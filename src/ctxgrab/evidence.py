@@ -57,6 +57,14 @@ class Evidence(BaseModel):
     def ok(self) -> bool:
         return self.status is Status.ok
 
+    @property
+    def is_gap(self) -> bool:
+        """Something the prompt should say is missing: an error, a timeout or nothing found.
+
+        Skipped collectors (an optional metric a backend does not expose) are not gaps.
+        """
+        return self.status in (Status.error, Status.timeout, Status.empty)
+
     @classmethod
     def failed(
         cls,

@@ -135,9 +135,14 @@ def _level_spike(m: dict[str, Any] | None, ratio: float, min_after: float = 0.0)
     if not m or not m.get("change_point"):
         return None
     cp = m["change_point"]
-    if cp["before"] <= 0 or cp["after"] < ratio * cp["before"] or cp["after"] < min_after:
+    if cp["after"] <= 0 or cp["after"] < ratio * cp["before"] or cp["after"] < min_after:
         return None
     return cp
+
+
+def _times(cp: dict[str, Any]) -> str:
+    """``×51``, or ``from zero`` when the level before was 0."""
+    return f"×{cp['after'] / cp['before']:.0f}" if cp["before"] > 0 else "from zero"
 
 
 def _error_spike(evidence: list[Evidence], metrics: dict[str, dict[str, Any]], window_h: float) -> Signal | None:
@@ -147,9 +152,9 @@ def _error_spike(evidence: list[Evidence], metrics: dict[str, dict[str, Any]], w
         return {
             "name": "error_spike",
             "summary": (f"5xx ratio {format_pct(cp['after'])} since {_hhmm(cp['at'])} vs "
-                        f"{format_pct(cp['before'])} before (×{cp['after'] / cp['before']:.0f})"),
+                        f"{format_pct(cp['before'])} before ({_times(cp)})"),
             "facts": {"source": "metrics", "before": cp["before"], "after": cp["after"], "since_ts": cp["at"],
-                      "ratio": cp["after"] / cp["before"]},
+                      "ratio": cp["after"] / cp["before"] if cp["before"] > 0 else None},
         }
     for ev in evidence:
         if ev.kind in ("logs", "loki") and ev.ok:
@@ -175,7 +180,8 @@ def _latency(metrics: dict[str, dict[str, Any]]) -> Signal | None:
             return {
                 "name": "latency_regression",
                 "summary": (f"{label} latency {format_value(cp['after'], 'seconds')} since {_hhmm(cp['at'])} vs "
-                            f"{format_value(cp['before'], 'seconds')} before (×{cp['after'] / cp['before']:.1f})"),
+                            f"{format_value(cp['before'], 'seconds')} before "
+                            f"({'×%.1f' % (cp['after'] / cp['before']) if cp['before'] > 0 else 'from zero'})"),
                 "facts": {"metric": mid, "before_s": cp["before"], "after_s": cp["after"], "since_ts": cp["at"]},
             }
     return None

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio
-
 from ..analysis.gclog import parse_gc_files, restrict, summarize
 from ..errors import InputError
 from ..evidence import Evidence, Status
-from . import CollectRequest, find_inputs
+from . import CollectRequest, find_inputs, run_blocking
 
 __all__ = ["collect"]
 
@@ -42,7 +40,7 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
     paths = [p for p in inputs.files if not p.endswith((".lck", ".lock"))]
     missing, source = inputs.missing, inputs.source
     try:
-        data = await anyio.to_thread.run_sync(_analyse, paths, request)
+        data = await run_blocking(_analyse, paths, request)
     except InputError as e:
         return Evidence.failed(KIND, name, TITLE, str(e), source=source)
     warnings = list(data.get("warnings", []))

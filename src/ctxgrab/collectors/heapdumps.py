@@ -17,11 +17,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import anyio
-
 from ..errors import InputError
 from ..evidence import Evidence
-from . import CollectRequest, find_inputs
+from . import CollectRequest, find_inputs, run_blocking
 
 __all__ = ["collect"]
 
@@ -54,13 +52,13 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
     newest, previous = files[0], (files[1] if len(files) > 1 else None)
     warnings = [f"no file matches {m}" for m in missing]
     try:
-        data = await anyio.to_thread.run_sync(_analyse, newest, previous)
+        data = await run_blocking(_analyse, newest, previous)
     except InputError as e:
         if previous is None:
             return Evidence.failed(KIND, name, TITLE, str(e), source=newest)
         # The baseline may be the broken one: keep the newest file's analysis.
         try:
-            data = await anyio.to_thread.run_sync(_analyse, newest, None)
+            data = await run_blocking(_analyse, newest, None)
         except InputError as e2:
             return Evidence.failed(KIND, name, TITLE, str(e2), source=newest)
         warnings.append(f"baseline not usable: {e}")

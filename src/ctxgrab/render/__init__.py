@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from functools import lru_cache
+
 import jinja2
 
 from ..errors import RenderError
@@ -19,7 +21,7 @@ from ..evidence import Evidence
 from ..resources import bundled_dir, plugin_dirs
 from ..timeutil import format_duration, format_time, parse_time
 from ..units import format_bytes, format_ms, format_num, format_pct, format_seconds, format_value
-from .fence import fence, inline
+from .fence import DATA_NOTICE, fence, inline
 
 __all__ = ["environment", "render_template", "template_names", "FILTERS"]
 
@@ -70,6 +72,7 @@ def template_dirs(user_dir: Path | None) -> list[Path]:
     return dirs
 
 
+@lru_cache(maxsize=16)
 def environment(user_dir: Path | None = None) -> jinja2.Environment:
     """A strict Jinja environment. ``bundled/NAME`` always names a bundled template,
     so a user template of the same name can extend it: ``{% extends "bundled/incident.md.j2" %}``."""
@@ -85,6 +88,7 @@ def environment(user_dir: Path | None = None) -> jinja2.Environment:
         autoescape=False,
     )
     env.filters.update(FILTERS)
+    env.globals["data_notice"] = DATA_NOTICE
     return env
 
 
@@ -123,6 +127,5 @@ def evidence_context(evidence: list[Evidence]) -> dict[str, Any]:
         "evidence": evidence,
         "by_kind": by_kind,
         "metrics": metrics,
-        # Skipped collectors (optional metrics a backend does not expose) are not gaps.
-        "gaps": [ev for ev in evidence if ev.status.value not in ("ok", "skipped")],
+        "gaps": [ev for ev in evidence if ev.is_gap],
     }
