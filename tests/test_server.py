@@ -498,6 +498,51 @@ def test_worker_waits_out_an_open_pagerduty_circuit(tmp_path: Path):
         assert len(pd.requests) == 2
 
 
+def test_waiting_on_an_open_circuit_or_a_rate_limit_uses_no_attempt_and_is_jittered(tmp_path: Path):
+    now = [1_000_000.0]
+    q = JobQueue(tmp_path / "q.db", clock=lambda: now[0])
+    for inc in ("Q1", "Q2"):
+        q.accept(f"w-{inc}", JobSpec(inc, "payments", "2026-03-04T09:15:02+00:00"))
+    rands = iter([0.0, 1.0] * 50)
+    with FakePagerDuty(token=TOKEN, users=(BOT,)) as pd:
+        pd.add_incident("Q1")
+        pd.add_incident("Q2")
+        cfg = _cfg(pd.url, job_attempts=2)
+        breaker = CircuitBreaker("pd", failure_threshold=1, reset_after_s=60, clock=lambda: 0.0)
+
+        async def main() -> list[float]:
+            waits: list[float] = []
+            async with PagerDutyClient(TOKEN, BOT, pd.url, breaker=breaker,
+                                       retry=RetryPolicy(attempts=2, base_delay_s=0.01, max_delay_s=1)) as c:
+                w = Worker(q, cfg, build_prompt=_prompt, metrics=Metrics(), pd_client=c, rand=lambda: next(rands))
+                pd.fail_next(3, 429, {"Retry-After": "120"}, method="GET")  # three long rate-limit waits
+                breaker.record_failure()  # then a PagerDuty outage: the circuit is open
+                breaker.record_success()
+                for i in range(8):  # 8 waits for a job that may fail twice
+                    if i == 3:
+                        breaker.record_failure()
+                    claimed = q.claim()  # the job due first, as run_once would take it
+                    assert claimed is not None
+                    await w.process(claimed)
+                    job = q.get(claimed.incident_id)
+                    assert job.state == "queued" and job.attempts == 0, (i, job)
+                    waits.append(job.next_run_at - now[0])
+                    now[0] += 10_000
+                breaker.record_success()  # PagerDuty is back
+                while await w.run_once():
+                    pass
+                assert w.metrics.get("ctxgrab_jobs_retried_total", cause="rate_limited") == 3
+                assert w.metrics.get("ctxgrab_jobs_retried_total", cause="circuit_open") == 5
+                return waits
+
+        waits = anyio.run(main)
+        assert {inc: len(pd.ctxgrab_notes(inc)) for inc in ("Q1", "Q2")} == {"Q1": 1, "Q2": 1}
+    assert [q.get(inc).state for inc in ("Q1", "Q2")] == ["done", "done"]
+    # jitter: up to half the wait on top, never earlier than asked
+    assert waits[:3] == [120.0, 180.0, 120.0]
+    assert waits[3:] == [90.0, 60.0, 90.0, 60.0, 90.0]
+
+
 # -- queue ----------------------------------------------------------------------------------------
 def test_queue_recovers_running_jobs_and_folds_repeated_triggers(tmp_path: Path):
     path = tmp_path / "q.db"

@@ -258,9 +258,23 @@ class JobQueue:
             )
             return c.execute("SELECT state FROM jobs WHERE incident_id=?", (incident_id,)).fetchone()[0]
 
-    def retry_later(self, incident_id: str, delay_s: float, error: str, max_attempts: int) -> str:
-        """Requeue after ``delay_s``, or mark ``failed`` when ``max_attempts`` are used; returns the state."""
+    def retry_later(
+        self, incident_id: str, delay_s: float, error: str, max_attempts: int, *, count_attempt: bool = True
+    ) -> str:
+        """Requeue after ``delay_s``, or mark ``failed`` when ``max_attempts`` are used; returns the state.
+
+        ``count_attempt=False`` is for a run that only met a wait (an open circuit, a rate
+        limit): the attempt that :meth:`claim` counted is given back and the job never fails here.
+        """
         now = self._clock()
+        if not count_attempt:
+            with self._tx() as c:
+                c.execute(
+                    "UPDATE jobs SET state='queued', attempts=CASE WHEN rerun=1 THEN 0 ELSE MAX(0, attempts-1) END, "
+                    "rerun=0, next_run_at=?, last_error=?, lease_until=NULL, updated_at=? WHERE incident_id=?",
+                    (now + delay_s, error[:500], now, incident_id),
+                )
+                return c.execute("SELECT state FROM jobs WHERE incident_id=?", (incident_id,)).fetchone()[0]
         with self._tx() as c:
             c.execute(
                 "UPDATE jobs SET state=CASE WHEN attempts>=? AND rerun=0 THEN 'failed' ELSE 'queued' END, "

@@ -9,7 +9,8 @@ coroutine function; the default is ctxgrab's library call
 Failures never lose a job: a collection error or timeout, a 429/5xx PagerDuty
 answer after its retries, or an open circuit reschedule the job with exponential
 backoff; only permanent errors (e.g. 401 on the API key, 404 on the incident) or
-used-up attempts mark it ``failed``.
+used-up attempts mark it ``failed``. Meeting an open circuit or a long rate-limit
+wait is not an attempt: the job waits (with jitter) as long as it takes.
 
 >>> worker = Worker(queue, cfg, build_prompt=my_builder, metrics=Metrics())   # doctest: +SKIP
 >>> await worker.run_once()                                                    # doctest: +SKIP
@@ -234,7 +235,7 @@ class Worker:
         try:
             breaker.before_call()
         except CircuitOpenError as e:
-            self._retry(job, e.retry_in_s, str(e), "circuit_open")
+            self._wait(job, e.retry_in_s, str(e), "circuit_open")
             return
         started = time.perf_counter()
         try:
@@ -265,10 +266,10 @@ class Worker:
         try:
             result = await upsert_note(self.pd, job.incident_id, content, self.cfg.bot_user_id)
         except RetryLater as e:
-            self._retry(job, e.delay_s, str(e), "rate_limited")
+            self._wait(job, e.delay_s, str(e), "rate_limited")
             return
         except CircuitOpenError as e:
-            self._retry(job, e.retry_in_s, str(e), "circuit_open")
+            self._wait(job, e.retry_in_s, str(e), "circuit_open")
             return
         except PagerDutyError as e:
             if e.retryable:
@@ -290,10 +291,23 @@ class Worker:
             self.metrics.inc("ctxgrab_jobs_queued_total")
         log.info("incident %s (%s): note %s", job.incident_id, job.service, action)
 
-    def _retry(self, job: Job, delay_s: float, error: str, cause: str) -> None:
+    def _wait(self, job: Job, delay_s: float, error: str, cause: str) -> None:
+        """Reschedule a job that only met a wait (open circuit, rate limit): no attempt is used up.
+
+        Such waits are not failures of the job: a few minutes of PagerDuty outage must
+        not use up ``job_attempts``. Jitter (up to half the wait, at least 1 s) spreads the
+        jobs that all met the same open circuit, so they do not return in one burst.
+        """
+        if math.isfinite(delay_s):
+            delay_s = max(0.0, delay_s) + self._rand() * max(1.0, max(0.0, delay_s) / 2)
+        self._retry(job, delay_s, error, cause, count_attempt=False)
+
+    def _retry(self, job: Job, delay_s: float, error: str, cause: str, *, count_attempt: bool = True) -> None:
         # whatever a downstream asked for, a job is never parked out of reach (inf/nan would never be due)
         delay_s = min(max(0.0, delay_s), MAX_RESCHEDULE_S) if math.isfinite(delay_s) else MAX_RESCHEDULE_S
-        state = self.queue.retry_later(job.incident_id, delay_s, error, self.cfg.job_attempts)
+        state = self.queue.retry_later(
+            job.incident_id, delay_s, error, self.cfg.job_attempts, count_attempt=count_attempt
+        )
         if state == "failed":
             self.metrics.inc("ctxgrab_jobs_failed_total")
             log.error("incident %s (%s): giving up after %d attempts: %s", job.incident_id, job.service, job.attempts, error)
