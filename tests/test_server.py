@@ -543,6 +543,34 @@ def test_waiting_on_an_open_circuit_or_a_rate_limit_uses_no_attempt_and_is_jitte
     assert waits[3:] == [90.0, 60.0, 90.0, 60.0, 90.0]
 
 
+def test_an_unexpected_error_reschedules_the_job_and_ends_failed(tmp_path: Path, caplog):
+    class Broken(PagerDutyClient):
+        async def list_notes(self, incident_id: str):
+            raise KeyError("id")  # e.g. a note without an id in PagerDuty's answer
+
+    q = JobQueue(tmp_path / "q.db")
+    q.accept("w1", JobSpec("Q1", "payments", "2026-03-04T09:15:02+00:00"))
+    cfg = _cfg("http://127.0.0.1:9", job_attempts=3, job_retry_base_s=0.01)
+
+    async def main() -> Worker:
+        async with Broken(TOKEN, BOT, "http://127.0.0.1:9") as c:
+            w = _worker(q, cfg, _prompt, c)
+            for _ in range(300):
+                if q.get("Q1").state == "failed":
+                    break
+                await w.run_once()
+                await anyio.sleep(0.005)
+            return w
+
+    w = anyio.run(main)
+    job = q.get("Q1")
+    assert job.state == "failed" and job.attempts == 3 and job.lease_until is None
+    assert "unexpected error: KeyError" in job.last_error
+    assert w.metrics.get("ctxgrab_jobs_retried_total", cause="error") == 2
+    assert w.metrics.get("ctxgrab_jobs_failed_total") == 1
+    assert "Traceback" in caplog.text  # the bug is logged with its traceback
+
+
 # -- queue ----------------------------------------------------------------------------------------
 def test_queue_recovers_running_jobs_and_folds_repeated_triggers(tmp_path: Path):
     path = tmp_path / "q.db"

@@ -226,6 +226,22 @@ class Worker:
 
     # -- one job -----------------------------------------------------------------------------
     async def process(self, job: Job) -> None:
+        """Run one claimed job to done, rescheduled or failed.
+
+        An exception nobody expected (a bug, an odd API answer) is logged and treated
+        like a failed run: the job is rescheduled with backoff and counts an attempt,
+        so it ends ``failed`` after ``job_attempts`` instead of staying ``running``
+        until its lease expires and retrying for ever.
+        """
+        try:
+            await self._process(job)
+        except Exception as e:
+            log.exception("incident %s (%s): unexpected error", job.incident_id, job.service)
+            current = self.queue.get(job.incident_id)
+            if current is not None and current.state == "running":  # not finished before the error
+                self._retry(job, self._job_backoff(job), f"unexpected error: {type(e).__name__}: {e}", "error")
+
+    async def _process(self, job: Job) -> None:
         try:
             at = datetime.fromisoformat(job.at)
         except ValueError:
