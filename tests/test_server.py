@@ -250,6 +250,40 @@ def test_without_note_edit_the_existing_note_is_kept_and_extra_notes_are_removed
         assert [n["content"] for n in pd.ctxgrab_notes("Q1")] == [f"{MARKER} new"]
 
 
+def test_a_put_404_because_our_note_was_deleted_writes_a_new_note():
+    class DeletedMeanwhile(PagerDutyClient):
+        async def update_note(self, incident_id: str, note_id: str, content: str):
+            with pd._lock:  # a person deletes ctxgrab's note between our list and our PUT
+                pd.notes[incident_id] = [n for n in pd.notes[incident_id] if n["id"] != note_id]
+            return await super().update_note(incident_id, note_id, content)
+
+    async def main() -> list[str]:
+        async with PagerDutyClient(TOKEN, BOT, pd.url) as c:
+            first = await upsert_note(c, "Q1", f"{MARKER} v1")
+        async with DeletedMeanwhile(TOKEN, BOT, pd.url) as c:
+            second = await upsert_note(c, "Q1", f"{MARKER} v2")
+        return [first.action, second.action]
+
+    with FakePagerDuty(token=TOKEN, users=(BOT,)) as pd:
+        pd.add_incident("Q1")
+        assert anyio.run(main) == ["created", "created"]
+        assert [n["content"] for n in pd.ctxgrab_notes("Q1")] == [f"{MARKER} v2"]
+
+
+def test_a_put_405_keeps_the_note():
+    async def main() -> str:
+        async with PagerDutyClient(TOKEN, BOT, pd.url) as c:
+            await upsert_note(c, "Q1", f"{MARKER} v1")
+            return (await upsert_note(c, "Q1", f"{MARKER} v2")).action
+
+    with FakePagerDuty(token=TOKEN, users=(BOT,)) as pd:
+        pd.add_incident("Q1")
+        pd.fail_next(1, 405, method="PUT", body={"error": {"message": "Method Not Allowed", "code": 2000}})
+        assert anyio.run(main) == "kept"
+        assert [n["content"] for n in pd.ctxgrab_notes("Q1")] == [f"{MARKER} v1"]
+        assert len(pd.requests_to("POST", "/notes")) == 1
+
+
 # -- PagerDuty client: retries, Retry-After, breaker -------------------------------------------------
 def _client(pd: FakePagerDuty, delays: list[float], **kw) -> PagerDutyClient:
     async def sleep(s: float) -> None:

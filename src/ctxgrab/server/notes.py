@@ -7,9 +7,10 @@ to ignore the ``incident.annotated`` event that its own note causes (loop guard)
 "Update" follows what the REST API allows. Since Nov 2025 PagerDuty has
 ``PUT /incidents/{id}/notes/{note_id}``; ctxgrab lists the incident's notes, finds
 its own by the marker, and replaces the content with PUT. On an account or API
-version that refuses the PUT (404/405), the existing note is kept as it is — its
-link to ``GET /incidents/{id}/prompt`` always serves the newest prompt — and no
-second note is added. Finding the note by marker (not only by a stored note id)
+version that refuses the PUT (405, or 404 while the note is still listed), the
+existing note is kept as it is — its link to ``GET /incidents/{id}/prompt`` always
+serves the newest prompt — and no second note is added. A 404 because the note was
+deleted meanwhile (it is no longer listed) writes a new one. Finding the note by marker (not only by a stored note id)
 makes this safe across a crash between the POST and the job being marked done.
 
 >>> text = format_note("# Incident\\n" + "line\\n" * 2000, service="payments", at="2026-03-04T09:15:02Z",
@@ -92,6 +93,12 @@ async def upsert_note(
     A note is ctxgrab's when it starts with :data:`MARKER` and, if ``bot_user_id`` is
     known, was written by that user (a person quoting the marker is left alone).
     """
+    return await _upsert(client, incident_id, content, bot_user_id, relist=True)
+
+
+async def _upsert(
+    client: PagerDutyClient, incident_id: str, content: str, bot_user_id: str | None, *, relist: bool
+) -> NoteResult:
     notes = await client.list_notes(incident_id)
     ours = [
         n
@@ -116,9 +123,15 @@ async def upsert_note(
     try:
         note = await client.update_note(incident_id, keep["id"], content)
     except PagerDutyError as e:
-        if e.status in (404, 405) and not e.retryable:
-            return NoteResult(keep.get("id"), "kept", removed)
-        raise
+        if e.retryable or e.status not in (404, 405):
+            raise
+        if e.status == 404 and relist:
+            # 404 means "no such note" as well as "no note edits here": look again
+            fresh = await client.list_notes(incident_id)
+            if not any(n.get("id") == keep.get("id") for n in fresh):  # ours was deleted meanwhile
+                again = await _upsert(client, incident_id, content, bot_user_id, relist=False)
+                return NoteResult(again.note_id, again.action, removed + again.removed_duplicates)
+        return NoteResult(keep.get("id"), "kept", removed)  # the note is there; it cannot be edited
     return NoteResult(note.get("id") or keep.get("id"), "updated", removed)
 
 
