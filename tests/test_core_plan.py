@@ -56,5 +56,5 @@ def test_wrongly_typed_source_references_are_config_errors() -> None:
         kinds({"kubernetes": {"source": "db", "deployment": "x"}})
     with pytest.raises(ConfigError, match=r"services\.svc\.kubernetes: give `deployment` or `rollout`"):
         kinds({"kubernetes": {"source": "k8s"}})
-    with pytest.raises(ConfigError, match="unknown pack 'nope'"):
+    with pytest.raises(ConfigError, match=r"c\.yaml: services\.svc\.packs\[0\]: unknown pack .nope. — fix: use one of: http, jvm, process"):
         kinds({"packs": ["nope"]})

@@ -194,3 +194,27 @@ def test_signals_come_with_their_numbers(results) -> None:
             assert re.search(r"\d", s["summary"]), s
             assert s["facts"], s
     assert [s["name"] for s in derive([])] == []
+
+
+def test_saved_template_and_budget_apply_when_rendering_again(tmp_path: Path) -> None:
+    cfg, service, _ = SCENARIOS["memory_leak"]
+    saved = tmp_path / "ev.json"
+    live = subprocess.run([sys.executable, "-m", "ctxgrab.cli", "incident", "-s", service, "-c", str(cfg),
+                           "--template", "latency", "--budget", "2000", "--save", str(saved)],
+                          capture_output=True, text=True, timeout=120)
+    assert live.returncode == 0, live.stderr
+    assert "rendered with the `latency` template as asked" in live.stdout
+    again = subprocess.run([sys.executable, "-m", "ctxgrab.cli", "render", str(saved)], capture_output=True,
+                           text=True, timeout=120)
+    assert again.stdout == live.stdout
+    data = json.loads(saved.read_text())
+    assert "duration_ms" not in data["evidence"][0]  # same evidence, same bytes
+
+
+def test_unwritable_output_is_a_one_line_error(tmp_path: Path) -> None:
+    cfg, service, _ = SCENARIOS["generic"]
+    for flag in ("--save", "-o"):
+        r = subprocess.run([sys.executable, "-m", "ctxgrab.cli", "incident", "-s", service, "-c", str(cfg), flag,
+                            str(tmp_path / "no" / "such" / "dir" / "x")], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2, r.stderr
+        assert "cannot write: No such file or directory" in r.stderr and "Traceback" not in r.stderr

@@ -23,6 +23,7 @@ from .config import Config, load_config
 from .engine import collect_all, plan
 from .errors import ConfigError, InputError
 from .evidence import Evidence
+from .redact import redact_evidence
 from .render import evidence_context, render_template
 from .telemetry import get_tracer
 from .timeutil import Window, format_duration, format_time, parse_duration, parse_time
@@ -56,6 +57,7 @@ class IncidentResult:
     description: str | None = None
     trimmed: list[str] = field(default_factory=list)
     kind: str = "incident"
+    budget: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """All evidence as data (already redacted), for chatbots and ``--format json``."""
@@ -67,9 +69,11 @@ class IncidentResult:
             "window": self.window.to_dict(),
             "baseline": self.baseline.to_dict() if self.baseline else None,
             "template": self.template,
+            "budget": self.budget,
             "kind": self.kind,
             "signals": self.signals,
-            "evidence": [ev.model_dump(mode="json") for ev in self.evidence],
+            # Durations stay out: the same evidence is the same bytes (they are in the spans).
+            "evidence": [ev.model_dump(mode="json", exclude={"duration_ms"}) for ev in self.evidence],
         }
 
     def to_json(self) -> str:
@@ -157,7 +161,8 @@ def render_result(
         )
     else:
         markdown = _render(fields, evidence, name, templates_dir, trimmed)
-    return IncidentResult(service, at, window, baseline, evidence, sigs, name, markdown, description, trimmed, kind)
+    return IncidentResult(service, at, window, baseline, evidence, sigs, name, markdown, description, trimmed, kind,
+                          budget)
 
 
 def save_evidence(result: IncidentResult, path: str | Path) -> None:
@@ -169,7 +174,7 @@ def load_evidence(path: str | Path) -> dict[str, Any]:
     """Read a file written by ``--save``; the schema version is checked.
 
     Returns the keyword arguments of :func:`render_result` (service, at, window,
-    baseline, evidence, description).
+    baseline, evidence, description, and the template and budget of the run that saved it).
     """
     p = Path(path)
     try:
@@ -191,7 +196,8 @@ def load_evidence(path: str | Path) -> dict[str, Any]:
         window = Window(parse_time(data["window"]["start"]), parse_time(data["window"]["end"]))
         baseline = (Window(parse_time(data["baseline"]["start"]), parse_time(data["baseline"]["end"]))
                     if data.get("baseline") else None)
-        evidence = [Evidence.model_validate(e) for e in data["evidence"]]
+        # Redacted again: files saved before a redaction rule existed get it too (idempotent).
+        evidence = [redact_evidence(Evidence.model_validate(e)) for e in data["evidence"]]
         return {
             "service": str(data["service"]),
             "at": parse_time(data["at"]),
@@ -199,6 +205,8 @@ def load_evidence(path: str | Path) -> dict[str, Any]:
             "baseline": baseline,
             "evidence": evidence,
             "description": data.get("description"),
+            "template": data.get("template"),
+            "budget": data.get("budget"),
         }
     except (KeyError, TypeError, ValueError) as e:
         raise InputError(f"{p}: malformed evidence file: {type(e).__name__}: {e}") from None

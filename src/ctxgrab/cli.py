@@ -41,8 +41,16 @@ def write_output(text: str, output: Optional[Path]) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
-        output.write_text(text, encoding="utf-8")
+        write_file(output, text)
         typer.echo(f"ctxgrab: wrote {output}", err=True)
+
+
+def write_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``; an unwritable path is a one-line error, exit 2."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise fail(f"{path}: cannot write: {e.strerror or e}")
 
 
 class _Progress:
@@ -115,9 +123,7 @@ def incident(
     except (ConfigError, InputError, RenderError) as e:
         raise fail(str(e))
     if save is not None:
-        from .api import save_evidence
-
-        save_evidence(result, save)
+        write_file(save, result.to_json())
         typer.echo(f"ctxgrab: saved evidence to {save}", err=True)
     gaps = [ev for ev in result.evidence if ev.is_gap]
     if gaps:
@@ -152,7 +158,10 @@ def render(
 
     try:
         saved = load_evidence(evidence_file)
-        result = render_result(**saved, template=template, templates_dir=templates_dir, budget=budget)
+        # The saved run's template and budget apply unless overridden here.
+        saved["template"] = template or saved["template"]
+        saved["budget"] = budget if budget is not None else saved["budget"]
+        result = render_result(**saved, templates_dir=templates_dir)
     except (InputError, RenderError, ConfigError) as e:
         raise fail(str(e))
     write_output(result.markdown if fmt is Format.markdown else result.to_json(), output)

@@ -337,6 +337,8 @@ def config_from_dict(data: Any, path: Path | str | None = None, env: dict[str, s
 
 
 def _check_references(cfg: Config, where: str) -> None:
+    from .packs import load_pack  # packs read their files through this module's helpers
+
     if cfg.server is not None:
         for pd_id, name in cfg.server.services.items():
             if name not in cfg.services:
@@ -345,6 +347,12 @@ def _check_references(cfg: Config, where: str) -> None:
                     f"{', '.join(sorted(cfg.services)) or 'none'}, or add it under `services:`"
                 )
     for name, svc in cfg.services.items():
+        for i, pack in enumerate(svc.packs):
+            user_packs = cfg.base_dir / cfg.defaults.packs_dir if cfg.defaults.packs_dir else None
+            try:
+                load_pack(pack, user_packs)
+            except ConfigError as e:
+                raise ConfigError(f"{where}: services.{name}.packs[{i}]: {e}") from None
         needs_source = bool(svc.packs) or any(not m.source for m in svc.metrics)
         if needs_source and not cfg.metrics_source_for(svc):
             metric_sources = [n for n, s in cfg.sources.items() if s.type in _METRIC_TYPES]

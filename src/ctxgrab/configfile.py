@@ -17,7 +17,7 @@ import yaml
 
 from .errors import ConfigError
 
-__all__ = ["expand_env", "read_yaml"]
+__all__ = ["expand_env", "read_yaml", "yaml_error_line"]
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -61,7 +61,12 @@ def read_yaml(path: Path) -> Any:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigError(f"{path}:{at}: not valid YAML: {problem} — fix: correct the syntax") from None
+        raise ConfigError(f"{path}:{yaml_error_line(e)} — fix: correct the syntax") from None
+
+
+def yaml_error_line(e: Exception) -> str:
+    """`` line 3, column 7: not valid YAML: expected ':'``: a YAML error on one line."""
+    mark = getattr(e, "problem_mark", None)
+    at = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    return f"{at}: not valid YAML: {problem}"

@@ -80,7 +80,7 @@ def plan(config: Config, service: str) -> list[Planned]:
             out.append(Planned("logs", f"logs:{entry.path}", entry.title or f"Logs {entry.path}",
                                entry.model_dump()))
     if svc.gc_logs:
-        out.append(Planned("gc", "gc", "GC log", {"paths": list(svc.gc_logs)}))
+        out.append(Planned("gc", "gc", "JVM GC log", {"paths": list(svc.gc_logs)}))
     if svc.heap_dumps:
         # Production dumps take about a second per million objects: only the global deadline bounds them.
         out.append(Planned("heap", "heap", "Heap dump", {"paths": list(svc.heap_dumps)},

@@ -46,6 +46,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .configfile import yaml_error_line
 from .errors import ConfigError
 from .resources import bundled_dir, plugin_dirs
 
@@ -137,7 +138,7 @@ def _parse_pack(path: str, mtime_ns: int) -> Pack:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
         return Pack.model_validate(data)
     except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: not valid YAML: {e}") from None
+        raise ConfigError(f"{p}:{yaml_error_line(e)} — fix: correct the pack file") from None
     except ValidationError as e:
         err = e.errors()[0]
         key = ".".join(str(x) for x in err["loc"])

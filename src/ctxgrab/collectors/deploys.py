@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from ..configfile import yaml_error_line
 from ..errors import InputError
 from ..evidence import Evidence, Status
 from ..timeutil import parse_time
@@ -41,8 +42,10 @@ def load_events(text: str, where: str) -> list[dict[str, Any]]:
     """Validated deploy events, oldest first; times as ISO strings in UTC."""
     try:
         raw = json.loads(text) if where.endswith(".json") else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as e:
-        raise InputError(f"{where}: not valid {'JSON' if where.endswith('.json') else 'YAML'}: {e}") from None
+    except json.JSONDecodeError as e:
+        raise InputError(f"{where}: not valid JSON (line {e.lineno}, column {e.colno}): {e.msg}") from None
+    except yaml.YAMLError as e:
+        raise InputError(f"{where}:{yaml_error_line(e)}") from None
     if isinstance(raw, dict):
         raw = raw.get("deploys")
     if not isinstance(raw, list):

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from ..configfile import yaml_error_line
 from ..errors import InputError
 from ..evidence import Evidence, Status
 from . import CollectRequest, run_blocking
@@ -125,8 +126,10 @@ def read_settings(path: Path, fmt: str) -> tuple[str, dict[str, str]]:
             values = parse_jvm_flags(text)
         else:
             values = parse_properties(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as e:
-        raise InputError(f"{path}: not valid {fmt}: {e}") from None
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}): {e.msg}") from None
+    except yaml.YAMLError as e:
+        raise InputError(f"{path}:{yaml_error_line(e)}") from None
     return fmt, values
 
 

@@ -2,7 +2,7 @@
 
 A schema change suggested without the table's size and load locks production.
 This command reads them from the real server (read-only, under a statement
-timeout) and renders ``templates/change.md.j2``: rows, sizes, indexes, columns,
+timeout) and renders ``templates/commands/change.md.j2``: rows, sizes, indexes, columns,
 write rate, long transactions and locks, connections, replication lag per
 replica, PostgreSQL version and settings; and the ask for a zero-downtime plan
 (online migration tooling, batched and throttled backfill, replication lag
@@ -39,7 +39,7 @@ def render_change(*, service: str | None, table: str, change: str, database: dic
     from ..render import render_template
 
     facts = _table_facts(database, table)
-    return render_template("change", {
+    return render_template("commands/change", {
         "service": service,
         "change": change,
         "table": facts,
