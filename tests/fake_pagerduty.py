@@ -25,6 +25,7 @@ Also importable by a ``ctxgrab serve`` subprocess (``PYTHONPATH=tests``) for
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -316,11 +317,15 @@ def _now() -> str:
 
 
 # -- Webhooks V3 deliveries ----------------------------------------------------------------------
+_EVENT_SEQ = itertools.count()  # every built event has its own id, like PagerDuty's
+
+
 def incident_event(event_type: str, incident_id: str, *, service_id: str = "PSVC9KX",
                    created_at: str = "2026-03-04T09:15:02Z", event_id: str | None = None,
                    agent: dict[str, Any] | None = None, title: str = "[FIRING:1] HighErrorRate payments prod") -> dict:
     """An ``incident.*`` event envelope shaped like the reference's example."""
-    eid = event_id or hashlib.sha1(f"{event_type}/{incident_id}/{time.time_ns()}".encode()).hexdigest()[:26].upper()
+    eid = event_id or hashlib.sha1(
+        f"{event_type}/{incident_id}/{time.time_ns()}/{next(_EVENT_SEQ)}".encode()).hexdigest()[:26].upper()
     return {"event": {
         "id": eid, "event_type": event_type, "resource_type": "incident",
         "occurred_at": "2026-03-04T09:15:02.481Z", "agent": agent, "client": {"name": "PagerDuty"},
@@ -339,7 +344,7 @@ def incident_event(event_type: str, incident_id: str, *, service_id: str = "PSVC
 def annotated_event(incident_id: str, content: str, *, agent_id: str = "PHUMAN1", event_id: str | None = None) -> dict:
     """``incident.annotated``: the incident id is at ``data.incident.id``."""
     return {"event": {
-        "id": event_id or f"ANN{time.time_ns()}", "event_type": "incident.annotated", "resource_type": "incident",
+        "id": event_id or f"ANN{time.time_ns()}-{next(_EVENT_SEQ)}", "event_type": "incident.annotated", "resource_type": "incident",
         "occurred_at": "2026-03-04T09:20:00.000Z",
         "agent": {"id": agent_id, "type": "user_reference", "summary": "someone"}, "client": None,
         "data": {"type": "incident_note", "id": "PNOTE1", "content": content, "trimmed": False,

@@ -153,6 +153,27 @@ def test_webhook_queues_triggers_dedupes_and_ignores_what_it_does_not_act_on(tmp
     ]
 
 
+def test_a_signed_body_resent_under_a_new_webhook_id_is_a_duplicate(tmp_path: Path):
+    app = create_app(_cfg(), queue_path=tmp_path / "q.db", build_prompt=_prompt, start_worker=False)
+    raw = json.dumps(incident_event("incident.triggered", "Q1", event_id="EVT1")).encode()
+    with TestClient(app) as client:
+        assert _post(client, None, raw=raw, webhook_id="wh-1").json()["status"] == "queued"
+        q = JobQueue(tmp_path / "q.db")
+        q.claim()
+        assert q.complete("Q1", "PN1") == "done"
+        # a captured delivery replayed: same signed body, a new X-Webhook-Id (the header is not signed)
+        r = _post(client, None, raw=raw, webhook_id="wh-attacker-2")
+        assert r.status_code == 202 and r.json()["status"] == "duplicate"
+        assert q.get("Q1").state == "done"  # the collection is not run again
+        # and without any X-Webhook-Id at all
+        r = client.post("/webhooks/pagerduty", content=raw,
+                        headers={"X-PagerDuty-Signature": signature_header(raw, [SECRET])})
+        assert r.json()["status"] == "duplicate"
+        # a new event for the incident (its own id) still reruns it
+        other = incident_event("incident.reopened", "Q1", event_id="EVT2")
+        assert _post(client, other, webhook_id="wh-3").json()["status"] == "requeued"
+
+
 def test_health_ready_and_metrics(tmp_path: Path):
     app = create_app(_cfg(), queue_path=tmp_path / "q.db", build_prompt=_prompt)
     with TestClient(app) as client:

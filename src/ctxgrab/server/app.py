@@ -101,10 +101,10 @@ def _iso_utc(value: Any) -> str | None:
 
 
 class _Entry:
-    __slots__ = ("webhook_id", "spec", "reason", "result", "error")
+    __slots__ = ("webhook_id", "spec", "reason", "event_id", "result", "error")
 
-    def __init__(self, webhook_id: str | None, spec: JobSpec | None, reason: str) -> None:
-        self.webhook_id, self.spec, self.reason = webhook_id, spec, reason
+    def __init__(self, webhook_id: str | None, spec: JobSpec | None, reason: str, event_id: str | None) -> None:
+        self.webhook_id, self.spec, self.reason, self.event_id = webhook_id, spec, reason, event_id
         self.result: str | None = None
         self.error: BaseException | None = None
 
@@ -127,8 +127,10 @@ class _GroupCommit:
         self._done = anyio.Event()
         self._limiter = anyio.CapacityLimiter(1)
 
-    async def accept(self, webhook_id: str | None, spec: JobSpec | None, reason: str) -> str:
-        entry = _Entry(webhook_id, spec, reason)
+    async def accept(
+        self, webhook_id: str | None, spec: JobSpec | None, reason: str, event_id: str | None = None
+    ) -> str:
+        entry = _Entry(webhook_id, spec, reason, event_id)
         self._pending.append(entry)
         if self._flushing:
             while entry.result is None and entry.error is None:
@@ -140,7 +142,7 @@ class _GroupCommit:
                     await anyio.sleep(0)  # let requests that are already read join this commit
                 while self._pending:
                     batch, self._pending = self._pending, []
-                    items = [(e.webhook_id, e.spec, e.reason) for e in batch]
+                    items = [(e.webhook_id, e.spec, e.reason, e.event_id) for e in batch]
                     try:
                         if self.inline:
                             results = self.queue.accept_many(items)
@@ -245,10 +247,11 @@ def create_app(
             metrics.inc("ctxgrab_webhooks_rejected_total", reason="malformed")
             log.warning("webhook %s rejected: no event object with an event_type", webhook_id)
             return JSONResponse({"error": "expected {\"event\": {\"event_type\": …, \"data\": …}}"}, status_code=400)
-        if not webhook_id and isinstance(event.get("id"), str):
-            webhook_id = "event:" + event["id"]
+        # the event id is inside the signed body: a captured delivery re-sent under a new
+        # X-Webhook-Id (a header the signature does not cover) is still a duplicate
+        event_id = event["id"] if isinstance(event.get("id"), str) and event["id"] else None
         spec, reason = classify_event(event, cfg)
-        outcome = await state["commit"].accept(webhook_id, spec, reason)
+        outcome = await state["commit"].accept(webhook_id, spec, reason, event_id)
         metrics.inc("ctxgrab_webhooks_accepted_total", outcome=outcome)
         if outcome in ("queued", "requeued"):
             metrics.inc("ctxgrab_jobs_queued_total")

@@ -168,30 +168,48 @@ class JobQueue:
             self._memory_conn = None
 
     # -- webhook side ------------------------------------------------------------------------
-    def accept(self, webhook_id: str | None, job: JobSpec | None, outcome: str = "queued") -> str:
+    def accept(
+        self, webhook_id: str | None, job: JobSpec | None, outcome: str = "queued", event_id: str | None = None
+    ) -> str:
         """Record a delivery and (maybe) its job in one transaction.
 
-        Returns ``duplicate`` (webhook id seen before: nothing changes), ``queued`` (new
+        ``event_id`` is the ``event.id`` inside the signed body. It is recorded beside the
+        ``X-Webhook-Id`` (kept as ``event:<id>``), and either one seen before makes the
+        delivery a duplicate: the webhook id header is not covered by the signature, so a
+        captured body re-sent under a new id is still recognised.
+
+        Returns ``duplicate`` (webhook id or event id seen before: nothing changes), ``queued`` (new
         job), ``coalesced`` (folded into a queued or running job), ``requeued`` (a finished
         job runs again) or ``ignored`` (recorded, no job).
         """
-        return self.accept_many([(webhook_id, job, outcome)])[0]
+        return self.accept_many([(webhook_id, job, outcome, event_id)])[0]
 
-    def accept_many(self, deliveries: list[tuple[str | None, JobSpec | None, str]]) -> list[str]:
-        """:meth:`accept` for several deliveries in one transaction (one disk sync for all)."""
+    def accept_many(self, deliveries: list[tuple]) -> list[str]:
+        """:meth:`accept` for several deliveries in one transaction (one disk sync for all).
+
+        Each item is ``(webhook_id, job, outcome)`` or ``(webhook_id, job, outcome, event_id)``.
+        """
         now = self._clock()
         with self._tx() as c:
-            return [self._accept(c, now, wid, job, outcome) for wid, job, outcome in deliveries]
+            return [self._accept(c, now, *item) for item in deliveries]
 
     @staticmethod
-    def _accept(c: sqlite3.Connection, now: float, webhook_id: str | None, job: JobSpec | None, outcome: str) -> str:
-        if webhook_id:
+    def _accept(
+        c: sqlite3.Connection, now: float, webhook_id: str | None, job: JobSpec | None, outcome: str,
+        event_id: str | None = None,
+    ) -> str:
+        keys = [webhook_id] if webhook_id else []
+        if event_id and f"event:{event_id}" not in keys:
+            keys.append(f"event:{event_id}")
+        seen = False
+        for key in keys:  # record every key, so a later delivery under either one is a duplicate
             cur = c.execute(
                 "INSERT OR IGNORE INTO deliveries(webhook_id, received_at, outcome) VALUES (?,?,?)",
-                (webhook_id, now, outcome if job is None else "job"),
+                (key, now, outcome if job is None else "job"),
             )
-            if cur.rowcount == 0:
-                return "duplicate"
+            seen |= cur.rowcount == 0
+        if seen:
+            return "duplicate"
         if job is None:
             return "ignored"
         row = c.execute("SELECT state FROM jobs WHERE incident_id=?", (job.incident_id,)).fetchone()
