@@ -9,6 +9,8 @@ import httpx
 import typer
 
 from .config import Config, SourceConfig, load_config
+from .redact import redact
+from .sources import auth_headers, basic_auth, public_url, verify_option
 
 __all__ = ["run_check", "probe_source"]
 
@@ -28,11 +30,14 @@ def probe_source(name: str, source: SourceConfig, cfg: Config) -> tuple[bool, st
         return (bool(files), f"{len(files)} saved responses in {folder}" if files else f"no saved responses in {folder}")
     if source.type in _READY_PATHS and source.url:
         url = source.url + _READY_PATHS[source.type]
+        shown = public_url(url)  # never print credentials from the URL
+        creds = basic_auth(source)
         try:
-            r = httpx.get(url, timeout=source.timeout_s or 5.0, verify=source.verify_tls, headers=source.headers)
+            r = httpx.get(url, timeout=source.timeout_s or 5.0, verify=verify_option(source),
+                          headers=auth_headers(source), auth=httpx.BasicAuth(*creds) if creds else None)
         except httpx.HTTPError as e:
-            return False, f"{url}: {type(e).__name__}: {e}"
-        return r.status_code < 400, f"{url}: HTTP {r.status_code}"
+            return False, f"{shown}: {type(e).__name__}: {redact(str(e))}"
+        return r.status_code < 400, f"{shown}: HTTP {r.status_code}"
     return True, f"type {source.type}: not probed by check"
 
 

@@ -33,6 +33,7 @@ from ..analysis.logpatterns import LogRecord, mine, normalize_level
 from ..errors import SourceError, SourceTimeout
 from ..evidence import Evidence, Status
 from ..logread import _json_record, parse_timestamp, split_header
+from ..sources import auth_headers, basic_auth, verify_option
 from ..timeutil import Window
 from . import CollectRequest
 from .logfiles import MAX_PATTERNS, build_payload
@@ -174,18 +175,9 @@ def to_record(ts_ns: int, line: str, labels: dict[str, str]) -> LogRecord:
 
 
 def _client(src: Any, timeout_s: float) -> httpx.AsyncClient:
-    headers = dict(getattr(src, "headers", None) or {})
-    if getattr(src, "org_id", None):
-        headers["X-Scope-OrgID"] = src.org_id
-    if getattr(src, "bearer_token", None):
-        headers["Authorization"] = f"Bearer {src.bearer_token}"
-    auth = None
-    if getattr(src, "username", None):
-        auth = httpx.BasicAuth(src.username, getattr(src, "password", None) or "")
-    verify: Any = getattr(src, "verify_tls", True)
-    if verify and getattr(src, "ca_file", None):
-        verify = src.ca_file
-    return httpx.AsyncClient(base_url=src.url.rstrip("/"), headers=headers, auth=auth, verify=verify,
+    creds = basic_auth(src)
+    return httpx.AsyncClient(base_url=src.url.rstrip("/"), headers=auth_headers(src),
+                             auth=httpx.BasicAuth(*creds) if creds else None, verify=verify_option(src),
                              timeout=httpx.Timeout(timeout_s))
 
 

@@ -56,13 +56,13 @@ from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
-from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 
 from ..analysis.series import MAX_POINTS, pick_step, quantile_series, rank_series, summarize
 from ..errors import InputError
 from ..evidence import Evidence, Status
+from ..sources import auth_headers, basic_auth, public_url
 from ..timeutil import Window, format_duration
 from . import CollectRequest, run_blocking
 
@@ -237,15 +237,6 @@ class PromReply:
     parse_error: str | None = None
 
 
-def _public_url(url: str) -> str:
-    """The URL without user:password@ (it goes into the evidence)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
 def _snippet(body: bytes, limit: int = 80) -> str:
     text = " ".join(body[:400].decode("utf-8", "replace").split())
     return (text[: limit - 1] + "…") if len(text) > limit else (text or "empty body")
@@ -296,7 +287,7 @@ class PromClient:
             raise PromFault(f"source of type {source.type} has no url — fix: set sources.<name>.url")
         self.source = source
         self.url = source.url.rstrip("/")
-        self.public_url = _public_url(self.url)
+        self.public_url = public_url(self.url)
         self.timeout_s = timeout_s
         self.what = what or {"victoriametrics": "VictoriaMetrics", "alertmanager": "Alertmanager"}.get(
             source.type, "Prometheus"
@@ -305,17 +296,10 @@ class PromClient:
     # -- plumbing
 
     def _headers(self) -> dict[str, str]:
-        headers = {"Accept": "application/json", **self.source.headers}
-        if self.source.org_id:
-            headers["X-Scope-OrgID"] = self.source.org_id
-        if self.source.bearer_token:
-            headers["Authorization"] = f"Bearer {self.source.bearer_token}"
-        return headers
+        return {"Accept": "application/json", **auth_headers(self.source)}
 
     def _auth(self) -> tuple[str, str] | None:
-        if self.source.username is not None:
-            return (self.source.username, self.source.password or "")
-        return None
+        return basic_auth(self.source)
 
     def _session(self) -> tuple[Any, list[Any]]:
         import requests
@@ -589,7 +573,7 @@ def _ssl_context(source: "SourceConfig") -> Any:
         try:
             ctx = ssl.create_default_context(cafile=key[1] or None)
         except (OSError, ssl.SSLError) as e:
-            raise PromFault(f"source {source.type} {_public_url(source.url or '')}: cannot read ca_file "
+            raise PromFault(f"source {source.type} {public_url(source.url or '')}: cannot read ca_file "
                             f"{key[1]}: {getattr(e, 'strerror', None) or e}") from None
         if not key[0]:
             ctx.check_hostname = False
