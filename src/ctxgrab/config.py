@@ -21,7 +21,7 @@ import os
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
@@ -48,15 +48,10 @@ __all__ = [
     "SOURCE_TYPES",
 ]
 
-SOURCE_TYPES = (
-    "prometheus",
-    "victoriametrics",
-    "prometheus_files",
-    "alertmanager",
-    "loki",
-    "kubernetes",
-    "postgres",
-)
+SourceType = Literal[
+    "prometheus", "victoriametrics", "prometheus_files", "alertmanager", "loki", "kubernetes", "postgres"
+]
+SOURCE_TYPES: tuple[str, ...] = get_args(SourceType)
 
 
 _METRIC_TYPES = ("prometheus", "victoriametrics", "prometheus_files")
@@ -115,9 +110,7 @@ class Defaults(_Model):
 class SourceConfig(_Model):
     """A data source. Which fields apply depends on ``type``; secrets only as ``${ENV_VAR}``."""
 
-    type: Literal[
-        "prometheus", "victoriametrics", "prometheus_files", "alertmanager", "loki", "kubernetes", "postgres"
-    ]
+    type: SourceType
     url: str | None = Field(None, description="base URL, may carry a path prefix (e.g. /prometheus)")
     path: str | None = Field(None, description="directory of saved API responses (prometheus_files)")
     headers: dict[str, str] = Field(default_factory=dict, description="extra HTTP headers")
