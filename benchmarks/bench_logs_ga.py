@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import logging
 import sys
 import time
 from collections import defaultdict
@@ -27,9 +26,7 @@ from pathlib import Path
 
 from ctxgrab.analysis.logpatterns import group_messages
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-DATASETS = ["Android", "Apache", "BGL", "HDFS", "HPC", "Hadoop", "HealthApp", "Linux", "Mac", "OpenSSH",
-            "OpenStack", "Proxifier", "Spark", "Thunderbird", "Windows", "Zookeeper"]
+from loghub import DATASETS, SHARED, drain_miner  # noqa: E402 - benchmarks/ is on sys.path when run
 
 
 def load(root: Path, name: str, truth: str) -> tuple[list[str], list[str], str]:
@@ -52,15 +49,9 @@ def grouping_accuracy(predicted: list, truth: list[str]) -> float:
 
 
 def drain3_groups(messages: list[str]) -> list[int] | None:
-    try:
-        from drain3 import TemplateMiner
-        from drain3.template_miner_config import TemplateMinerConfig
-    except ImportError:
+    miner = drain_miner()
+    if miner is None:
         return None
-    logging.getLogger("drain3").setLevel(logging.WARNING)
-    config = TemplateMinerConfig()
-    config.profiling_enabled = False
-    miner = TemplateMiner(config=config)
     return [miner.add_log_message(m)["cluster_id"] for m in messages]
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import logging
 import random
 import sys
 import time
@@ -36,9 +35,7 @@ from ctxgrab.analysis.logpatterns import PatternMiner
 from ctxgrab.logread import read_window
 from ctxgrab.timeutil import Window
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-DATASETS = ["Android", "Apache", "BGL", "HDFS", "HPC", "Hadoop", "HealthApp", "Linux", "Mac", "OpenSSH",
-            "OpenStack", "Proxifier", "Spark", "Thunderbird", "Windows", "Zookeeper"]
+from loghub import DATASETS, SHARED, drain_miner  # noqa: E402 - benchmarks/ is on sys.path when run
 
 
 def loghub_messages(root: Path) -> list[str]:
@@ -52,18 +49,6 @@ def loghub_messages(root: Path) -> list[str]:
     return out
 
 
-def _drain_miner():  # noqa: ANN202
-    try:
-        from drain3 import TemplateMiner
-        from drain3.template_miner_config import TemplateMinerConfig
-    except ImportError:
-        return None
-    logging.getLogger("drain3").setLevel(logging.WARNING)
-    config = TemplateMinerConfig()
-    config.profiling_enabled = False
-    return TemplateMiner(config=config)
-
-
 def interleaved(lines: list[str], chunks: int = 20) -> dict[str, tuple[float, int]]:
     """Seconds and template count per tool, fed the same lines chunk by chunk in turn.
 
@@ -71,7 +56,7 @@ def interleaved(lines: list[str], chunks: int = 20) -> dict[str, tuple[float, in
     turn makes the tools see the same load, so the ratio is fair even when the
     absolute rates are not.
     """
-    ours, nocache, drain = PatternMiner(), PatternMiner(cache_size=0), _drain_miner()
+    ours, nocache, drain = PatternMiner(), PatternMiner(cache_size=0), drain_miner()
     spent = {"ctxgrab": 0.0, "ctxgrab, caches off": 0.0, "Drain3": 0.0}
     size = len(lines) // chunks + 1
     for k in range(0, len(lines), size):
