@@ -6,6 +6,7 @@ PagerDuty cannot run here: the REST API is ``tests/fake_pagerduty.py``, a fake o
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import datetime
 from pathlib import Path
@@ -182,9 +183,9 @@ def test_health_ready_and_metrics(tmp_path: Path):
         _post(client, incident_event("incident.triggered", "Q1"))
         _wait_until(lambda: 'ctxgrab_jobs{state="done"} 1' in client.get("/metrics").text, what="job done")
         text = client.get("/metrics").text
-    assert "ctxgrab_webhooks_received_total 1" in text
-    assert "ctxgrab_jobs_done_total 1" in text
-    assert "ctxgrab_collection_duration_seconds_count 1" in text
+    for line in ("ctxgrab_webhooks_received_total 1", "ctxgrab_jobs_done_total 1",
+                 "ctxgrab_collection_duration_seconds_count 1"):  # the whole line: "… 1" is not "… 10"
+        assert re.search(rf"^{re.escape(line)}$", text, re.M), line
     assert "# TYPE ctxgrab_collection_duration_seconds histogram" in text
 
 
@@ -742,6 +743,50 @@ def test_concurrent_deliveries_share_commits_and_each_gets_its_own_outcome(tmp_p
     assert sorted(out.values()).count("duplicate") == 5  # w25..w29 reuse ids w0..w4
     assert sorted(out.values()).count("queued") == 10  # one job per incident
     assert {j.incident_id for j in q.jobs()} == {f"Q{i}" for i in range(10)}
+
+
+def test_a_cancelled_committing_request_does_not_strand_the_others(tmp_path: Path):
+    from ctxgrab.server.app import _GroupCommit
+
+    q = JobQueue(tmp_path / "q.db")
+    real = q.accept_many
+    started = __import__("threading").Event()
+
+    def slow_accept_many(items):
+        started.set()
+        time.sleep(0.2)  # a slow disk sync
+        return real(items)
+
+    q.accept_many = slow_accept_many  # type: ignore[method-assign]
+    commit = _GroupCommit(q)
+    spec = JobSpec("Q1", "payments", "2026-03-04T09:15:02+00:00")
+
+    async def main() -> dict[str, str]:
+        out: dict[str, str] = {}
+        first = anyio.CancelScope()
+
+        async def committer() -> None:
+            with first:  # the request that commits for everyone; its client goes away
+                out["w0"] = await commit.accept("w0", spec, "queued")
+
+        async def waiter(wid: str) -> None:
+            out[wid] = await commit.accept(wid, spec, "queued")
+
+        with anyio.fail_after(10):  # before the fix w1 and w2 waited for ever
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(committer)
+                await anyio.to_thread.run_sync(started.wait)  # w0's commit is on the disk now
+                tg.start_soon(waiter, "w1")  # these join the next batch, which w0 commits
+                tg.start_soon(waiter, "w2")
+                await anyio.sleep(0.02)
+                first.cancel()
+        return out
+
+    out = anyio.run(main)
+    assert out.get("w1") == "coalesced" and out.get("w2") == "coalesced"
+    assert out.get("w0") in (None, "queued")  # cancelled or not, its delivery is committed
+    assert q.accept("w0", spec) == "duplicate"
+    assert q.counts()["queued"] == 1
 
 
 # -- the real pipeline ------------------------------------------------------------------------------

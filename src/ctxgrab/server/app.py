@@ -137,28 +137,41 @@ class _GroupCommit:
                 await self._done.wait()
         else:
             self._flushing = True
+            batch: list[_Entry] = []
             try:
-                if self.inline:
-                    await anyio.sleep(0)  # let requests that are already read join this commit
-                while self._pending:
-                    batch, self._pending = self._pending, []
-                    items = [(e.webhook_id, e.spec, e.reason, e.event_id) for e in batch]
-                    try:
-                        if self.inline:
-                            results = self.queue.accept_many(items)
-                        else:
-                            results = await anyio.to_thread.run_sync(
-                                self.queue.accept_many, items, limiter=self._limiter
-                            )
-                        for e, r in zip(batch, results):
-                            e.result = r
-                    except Exception as exc:  # disk full, locked database: every waiter answers 500
-                        for e in batch:
-                            e.error = exc
-                    done, self._done = self._done, anyio.Event()
-                    done.set()
+                # Shielded: the other requests wait for this one to commit their deliveries. If
+                # this request were cancelled (client gone, shutdown) mid-commit, they would
+                # wait for ever; the cancellation takes effect once everything is committed.
+                with anyio.CancelScope(shield=True):
+                    if self.inline:
+                        await anyio.sleep(0)  # let requests that are already read join this commit
+                    while self._pending:
+                        batch, self._pending = self._pending, []
+                        items = [(e.webhook_id, e.spec, e.reason, e.event_id) for e in batch]
+                        try:
+                            if self.inline:
+                                results = self.queue.accept_many(items)
+                            else:
+                                results = await anyio.to_thread.run_sync(
+                                    self.queue.accept_many, items, limiter=self._limiter
+                                )
+                            for e, r in zip(batch, results):
+                                e.result = r
+                        except Exception as exc:  # disk full, locked database: every waiter answers 500
+                            for e in batch:
+                                e.error = exc
+                        done, self._done = self._done, anyio.Event()
+                        done.set()
             finally:
                 self._flushing = False
+                # anything still unanswered (only after an error that is not an Exception) answers 500
+                stranded = [e for e in batch + self._pending if e.result is None and e.error is None]
+                if stranded:
+                    self._pending = []
+                    for e in stranded:
+                        e.error = RuntimeError("the commit of this delivery was interrupted")
+                    done, self._done = self._done, anyio.Event()
+                    done.set()
         if entry.error is not None:
             raise entry.error
         assert entry.result is not None
