@@ -67,6 +67,15 @@ def _wait_ready(base: str, proc: subprocess.Popen, log: Path, timeout_s: float =
     raise AssertionError(f"server not ready after {timeout_s} s:\n{log.read_text()[-3000:]}")
 
 
+def _delivery_keys(db: Path) -> set[str]:
+    """Every delivery id the server recorded (``X-Webhook-Id`` values and ``event:<event.id>``)."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        return {row[0] for row in conn.execute("SELECT webhook_id FROM deliveries")}
+    finally:
+        conn.close()
+
+
 def _job_states(db: Path) -> dict[str, str]:
     if not db.exists():
         return {}
@@ -238,6 +247,14 @@ def test_500_concurrent_deliveries_with_duplicates_bad_input_and_a_sigkill(tmp_p
     assert {i: len(pd.ctxgrab_notes(i)) for i in valid} == {i: 1 for i in valid}
     assert sorted(states) == sorted(valid) and set(states.values()) == {"done"}
     assert all(pd.ctxgrab_notes(i) == [] for i in bait)
+    # the 25 badly signed deliveries (15 of them for valid incidents) were not recorded, let alone acted on
+    keys = _delivery_keys(db)
+    signed_ok = {d["id"] for d in deliveries if d["kind"] == "valid"}
+    assert signed_ok <= keys, "every accepted delivery id is in the deliveries table"
+    bad = [d for d in deliveries if d["kind"] == "bad_signature"]
+    assert len(bad) == 25 and sum(d["incident"] in valid for d in bad) == 15
+    assert not {d["id"] for d in bad} & keys
+    assert not {"event:" + json.loads(d["raw"])["event"]["id"] for d in bad} & keys
     assert not [r for r in pd.requests if any(b in r.path for b in bait)]
     assert "recovered" in log.read_text(), "the restarted server put the interrupted jobs back"
     note = pd.ctxgrab_notes(valid[0])[0]["content"]
