@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -750,7 +751,7 @@ def test_a_cancelled_committing_request_does_not_strand_the_others(tmp_path: Pat
 
     q = JobQueue(tmp_path / "q.db")
     real = q.accept_many
-    started = __import__("threading").Event()
+    started = threading.Event()
 
     def slow_accept_many(items):
         started.set()
