@@ -144,3 +144,12 @@ def test_bad_window_options_are_config_errors(demo_config: Path) -> None:
         ctxgrab.incident("payments", since="soon", config=demo_config)
     with pytest.raises(ConfigError, match="--to needs --from"):
         ctxgrab.incident("payments", end="2026-03-02T12:00:00Z", config=demo_config)
+
+
+def test_progress_callbacks_see_the_plan_and_every_evidence(demo_config: Path) -> None:
+    planned: list[int] = []
+    seen: list[str] = []
+    result = ctxgrab.incident("payments", config=demo_config, on_plan=planned.append,
+                              on_evidence=lambda ev: seen.append(ev.name))
+    assert planned == [len(result.evidence)]
+    assert sorted(seen) == sorted(ev.name for ev in result.evidence)

@@ -223,6 +223,7 @@ async def aincident(
     template: str | None = None,
     budget: int | None = None,
     tracer_provider: Any = None,
+    on_plan: Callable[[int], None] | None = None,
     on_evidence: Callable[[Evidence], None] | None = None,
     collectors: Mapping[str, CollectFn] | None = None,
 ) -> IncidentResult:
@@ -231,8 +232,10 @@ async def aincident(
     ``since`` is the window length ending at ``at`` (default: the config's
     ``defaults.since`` ending now, or at the config's pinned ``defaults.at``);
     ``start``/``end`` give the window explicitly. ``config`` is a path, a loaded
-    :class:`~ctxgrab.config.Config`, or None for discovery. ``collectors`` maps
-    collector kinds to functions that replace the registered ones for this run.
+    :class:`~ctxgrab.config.Config`, or None for discovery. ``on_plan`` gets the
+    number of collectors once the run is planned and ``on_evidence`` each Evidence as
+    it arrives (progress). ``collectors`` maps collector kinds to functions that
+    replace the registered ones for this run.
 
     Example::
 
@@ -255,6 +258,8 @@ async def aincident(
     with tracer.start_as_current_span("ctxgrab incident") as span:
         span.set_attribute("ctxgrab.service", service)
         planned = plan(cfg, service)
+        if on_plan:
+            on_plan(len(planned))
         span.set_attribute("ctxgrab.collectors", len(planned))
         evidence = await collect_all(
             request,

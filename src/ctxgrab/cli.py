@@ -54,11 +54,17 @@ def write_file(path: Path, text: str) -> None:
 
 
 class _Progress:
-    """One line per finished collector on stderr, only when stderr is a terminal."""
+    """One line per finished collector on stderr, only when stderr is a terminal.
 
-    def __init__(self, total: int) -> None:
+    ``planned`` is called with the number of collectors once the run is planned.
+    """
+
+    def __init__(self) -> None:
         self.enabled = sys.stderr.isatty()
         self.done = 0
+        self.total = 0
+
+    def planned(self, total: int) -> None:
         self.total = total
 
     def __call__(self, ev) -> None:  # type: ignore[no-untyped-def]
@@ -110,15 +116,13 @@ def incident(
     from .aio import run
     from .api import aincident
     from .config import load_config
-    from .engine import plan
 
     try:
         cfg = load_config(config)
-        cfg.service(service)
-        progress = _Progress(len(plan(cfg, service)))
+        progress = _Progress()
         result = run(
             lambda: aincident(service, since, start=start, end=end, at=at, config=cfg, template=template,
-                              budget=budget, on_evidence=progress)
+                              budget=budget, on_plan=progress.planned, on_evidence=progress)
         )
     except (ConfigError, InputError, RenderError) as e:
         raise fail(str(e))
