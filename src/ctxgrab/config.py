@@ -206,6 +206,10 @@ class ServiceConfig(_Model):
     logs: list[LogEntry] = Field(default_factory=list, description="log files or log queries")
     gc_logs: list[str] = Field(default_factory=list, description="GC log globs")
     heap_dumps: list[str] = Field(default_factory=list, description="heap dump (HPROF) or class histogram globs")
+    thread_dumps: list[str] = Field(default_factory=list, description="JVM thread dump globs (jstack, jcmd "
+                                    "Thread.print, kill -3 output in a log, JDK 21 JSON), read together in time order")
+    flight_recordings: list[str] = Field(default_factory=list, description="JFR recording globs (.jfr); the newest "
+                                         "is read with the JDK's jfr tool")
     deploys: DeploysEntry | None = Field(None, description="deploy history file and rollback command")
     settings: list[SettingsEntry] = Field(default_factory=list, description="settings files and keys")
     kubernetes: KubernetesEntry | None = Field(None, description="Kubernetes workload (replaces `deploys`)")

@@ -85,6 +85,10 @@ def plan(config: Config, service: str) -> list[Planned]:
         # Production dumps take about a second per million objects: only the global deadline bounds them.
         out.append(Planned("heap", "heap", "Heap dump", {"paths": list(svc.heap_dumps)},
                            timeout_s=config.defaults.deadline_s))
+    if svc.thread_dumps:
+        out.append(Planned("threads", "threads", "JVM threads", {"paths": list(svc.thread_dumps)}))
+    if svc.flight_recordings:
+        out.append(Planned("jfr", "jfr", "JFR recording", {"paths": list(svc.flight_recordings)}))
     if svc.kubernetes:
         out.append(Planned("kubernetes", "deploys", "Deployment", svc.kubernetes.model_dump(exclude_none=True)))
     elif svc.deploys:
