@@ -351,8 +351,10 @@ def _connection_pool_saturation(signals: list[Signal]) -> None:
         return
     resources = [{"metric": "thread_pool", "pool": p["pool"], "used": p["busy"], "limit": p["total"],
                   "share": p["busy"] / p["total"], "waiting_for": "connection"} for p in hits]
-    text = "; ".join(f"{p['waiting']} of {p['total']} threads of pool {p['pool']} wait for a database connection"
-                     for p in hits)
+    from .render.fence import inline
+
+    text = "; ".join(f"{p['waiting']} of {p['total']} threads of pool {inline(p['pool'], 60)} wait for a database "
+                     "connection" for p in hits)
     sat = next((s for s in signals if s["name"] == "saturation"), None)
     if sat is None:
         at = next(i for i, s in enumerate(signals) if s["name"] == "pool_exhausted")

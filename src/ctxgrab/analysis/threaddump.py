@@ -90,6 +90,18 @@ _IDLE_FRAMES = (
     "java.lang.ref.Reference.waitForReferencePendingList",
     "java.lang.ref.ReferenceQueue.remove",
 )
+# Frames of a pool's run loop: threads with one are workers of an executor, so a pool of them can be exhausted.
+_WORKER_FRAMES = (
+    "java.util.concurrent.ThreadPoolExecutor.runWorker",
+    "java.util.concurrent.ForkJoinWorkerThread.run",
+    "org.apache.tomcat.util.threads.TaskThread",
+    "org.apache.tomcat.util.threads.ThreadPoolExecutor.runWorker",
+    "org.eclipse.jetty.util.thread.QueuedThreadPool",
+    "io.netty.util.concurrent.SingleThreadEventExecutor",
+    "io.undertow.",
+    "org.xnio.XnioWorker",
+    "java.util.concurrent.ThreadPerTaskExecutor",
+)
 # Machinery frames: skipped when naming where a thread waits.
 _JDK_PREFIXES = ("java.", "javax.", "jdk.", "sun.", "com.sun.")
 _LOCK_CLASSES = re.compile(r"ReentrantLock|ReentrantReadWriteLock|Semaphore|StampedLock")
@@ -115,6 +127,8 @@ _DL_THREAD = re.compile(r'^"(.*)":\s*$')
 _DL_WAIT = re.compile(r"^\s+waiting (?:to lock monitor|to lock|for ownable synchronizer) (0x[0-9a-f]+)[, ]*"
                       r"(?:\(object (0x[0-9a-f]+), a (.*?)\)|\(a (.*?)\))?,?\s*$")
 _DL_HELD = re.compile(r'^\s+which is held by "(.*)"\s*$')
+# RUNNABLE in these native frames is a thread waiting for input (a listener, stdin), not a stuck one.
+_WAITING_FOR_INPUT = re.compile(r"accept|epoll|[sS]elect|\.poll|FileInputStream\.read|waitForReferencePendingList")
 _TRAILING_NUM = re.compile(r"(?<=[-_#.\s])\d+$|(?<=[a-zA-Z])\d+$")
 
 
@@ -361,10 +375,9 @@ def parse_text(text: str, source: str = "<text>") -> list[ThreadDump]:
             if section == "after" and (line.startswith("Heap") or line.startswith(" ")):
                 continue
             # A column-0 line that is not dump text: application output interleaved (kill -3).
+            # The thread block goes on after it: kill -3 output and the application's share one stdout.
             if section == "threads":
                 cur.foreign_lines += 1
-                if th is not None:
-                    finish_thread()
             continue
         last_stamp = None
         outside += 1
@@ -685,8 +698,10 @@ def _pools(d: ThreadDump) -> list[dict[str, Any]]:
     for pool, ts in groups.items():
         busy = [t for t in ts if not _is_idle(t)]
         states = Counter(t.state or "UNKNOWN" for t in ts)
+        worker = any(t.virtual or any(f.startswith(_WORKER_FRAMES) for f in t.frames) for t in ts[:20])
         entry: dict[str, Any] = {"pool": pool, "total": len(ts), "busy": len(busy), "idle": len(ts) - len(busy),
-                                 "states": dict(sorted(states.items())), "virtual": sum(t.virtual for t in ts)}
+                                 "states": dict(sorted(states.items())), "virtual": sum(t.virtual for t in ts),
+                                 "workers": worker}
         if busy:
             waits = Counter()
             example: dict[tuple, dict[str, Any]] = {}
@@ -742,8 +757,7 @@ def _across(dumps: list[ThreadDump]) -> dict[str, Any] | None:
     per_dump = [{_key(t): t for t in _java_threads(d)} for d in dumps]
     stuck_groups: dict[tuple[str, ...], list[ThreadInfo]] = defaultdict(list)
     for k, t in per_dump[-1].items():
-        if not t.frames or _is_idle(t) or t.state == "RUNNABLE" and t.frames[0].endswith("(Native Method)") and \
-                ("accept" in t.frames[0] or "epoll" in t.frames[0].lower() or "select" in t.frames[0].lower()):
+        if not t.frames or _is_idle(t) or (t.state == "RUNNABLE" and _WAITING_FOR_INPUT.search(t.frames[0])):
             continue
         top = tuple(t.frames[:HOT_FRAMES])
         if all(k in pd and tuple(pd[k].frames[:HOT_FRAMES]) == top for pd in per_dump[:-1]):
@@ -812,7 +826,7 @@ def summarize(dumps: list[ThreadDump]) -> dict[str, Any]:
     exhausted = []
     for p in pools:
         tw = p.get("top_wait")
-        if (p["total"] >= EXHAUSTED_MIN_THREADS and p["busy"] >= EXHAUSTED_SHARE * p["total"] and tw
+        if (p["workers"] and p["total"] >= EXHAUSTED_MIN_THREADS and p["busy"] >= EXHAUSTED_SHARE * p["total"] and tw
                 and tw["threads"] >= 0.5 * p["busy"] and tw["state"] != "RUNNABLE"):
             exhausted.append({"pool": p["pool"], "busy": p["busy"], "total": p["total"], "wait": tw})
     multi = [p for p in pools if p["total"] >= 2]

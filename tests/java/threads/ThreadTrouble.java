@@ -24,9 +24,7 @@ import java.util.concurrent.locks.ReentrantLock;
  *   connections from ConnectionPool (a Semaphore): two threads hold a connection in a slow query, the
  *   rest park in ConnectionPool.getConnection: the pool is exhausted waiting on the slow resource;
  * - a second fixed pool of IDLE threads (pool-2-thread-N) has nothing to do;
- * - "leak K" on stdin starts K more threads named "leaky-N" that park for ever;
- * - "chatter on" starts a thread that prints log lines as fast as it can (the output a kill -3 dump
- *   lands in the middle of), "chatter off" stops it; "echo X" prints X.
+ * - "leak K" on stdin starts K more threads named "leaky-N" that park for ever; "echo X" prints X.
  *
  * It prints "READY pid=…" once both deadlocks are seen by the JVM (ThreadMXBean) and every pool
  * thread is started, and "LEAKED total=N" after each "leak K".
@@ -109,17 +107,6 @@ public class ThreadTrouble {
         }
     }
 
-    static volatile boolean chatter;
-
-    static void chatter() {
-        long n = 0;
-        while (chatter) {
-            System.out.println("2026-03-02T11:59:00.000Z INFO  [chatter] threadtest.App - request " + (n++) + " served");
-        }
-        System.out.println("CHATTER stopped");
-        System.out.flush();
-    }
-
     static final List<Thread> LEAKED = new ArrayList<>();
 
     static void leak(int k) {
@@ -187,11 +174,6 @@ public class ThreadTrouble {
                 leak(Integer.parseInt(line.substring(5).trim()));
                 System.out.println("LEAKED total=" + LEAKED.size());
                 System.out.flush();
-            } else if (line.equals("chatter on")) {
-                chatter = true;
-                daemon("chatter", ThreadTrouble::chatter);
-            } else if (line.equals("chatter off")) {
-                chatter = false;
             } else if (line.startsWith("echo ")) {
                 System.out.println(line.substring(5));
                 System.out.flush();
