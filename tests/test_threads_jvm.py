@@ -225,6 +225,8 @@ def test_kill_3_output_inside_a_container_log(jvm_files, summary):
     s = summarize(read_thread_dump_files([jvm_files["quit"]]))
     assert len(s["dumps"]) == 1 and not s["partial"]
     assert any("not thread-dump text" in w for w in s["warnings"])
+    plain = summarize(read_thread_dump_files([jvm_files["dump1"], jvm_files["dump2"]]))
+    assert not any("not thread-dump text" in w for w in plain["warnings"]), plain["warnings"]
     assert s["threads"] == summary["threads"]  # all 60 leaky threads and the rest, none lost to the noise
     assert len(s["deadlocks"]) == 2
     assert [(x["pool"], x["busy"], x["total"]) for x in s["exhausted"]] == [("pool-1-thread-*", POOL, POOL)]
@@ -266,7 +268,9 @@ def test_cli_prompt_names_deadlock_pool_leak_and_jfr_hot_spots(jvm_files):
     doc = json.loads(r.stdout)
     [rec] = doc["flight_recordings"]
     top = rec["cpu"]["top_methods"][0]
-    assert top["method"] == "jfrtest.HotLoop$Pricing.score(long)" and top["share"] > 0.5
+    # javac (the source launcher) runs in the recording too, spread over many methods: the hot one still leads
+    second = rec["cpu"]["top_methods"][1]
+    assert top["method"] == "jfrtest.HotLoop$Pricing.score(long)" and top["samples"] >= 2 * second["samples"]
     site = rec["allocation"]["top_sites"][0]
     assert site["class"] == "byte[]" and site["frame"].startswith("jfrtest.HotLoop$Receipts.render(int)")
     assert rec["gc"] and rec["gc"][0]["count"] > 0

@@ -166,6 +166,7 @@ class ThreadDump:
     partial: bool = False
     warnings: list[str] = field(default_factory=list)
     foreign_lines: int = 0  # lines inside the dump that are not dump text (application output)
+    foreign_examples: list[str] = field(default_factory=list)
     threads_dropped: int = 0
 
     @property
@@ -282,7 +283,7 @@ def parse_text(text: str, source: str = "<text>") -> list[ThreadDump]:
                 if s.startswith("Locked ownable synchronizers:"):
                     in_owned = True
                     continue
-                if s.startswith("No compile task") or s.startswith("Carrying virtual thread"):
+                if s.startswith(("No compile task", "Compiling:", "Carrying virtual thread")):
                     continue
             elif section == "deadlock":
                 m = _DL_WAIT.match(line)
@@ -299,6 +300,8 @@ def parse_text(text: str, source: str = "<text>") -> list[ThreadDump]:
                 continue
             if cur is not None:
                 cur.foreign_lines += 1
+                if len(cur.foreign_examples) < 3:
+                    cur.foreign_examples.append(line[:120])
             else:
                 outside += 1
             continue
@@ -378,6 +381,8 @@ def parse_text(text: str, source: str = "<text>") -> list[ThreadDump]:
             # The thread block goes on after it: kill -3 output and the application's share one stdout.
             if section == "threads":
                 cur.foreign_lines += 1
+                if len(cur.foreign_examples) < 3:
+                    cur.foreign_examples.append(line[:120])
             continue
         last_stamp = None
         outside += 1
@@ -385,8 +390,9 @@ def parse_text(text: str, source: str = "<text>") -> list[ThreadDump]:
         finish_dump(section in ("after", "deadlock_stacks"))
     for d in dumps:
         if d.foreign_lines:
-            d.warnings.append(f"{d.foreign_lines:,} lines inside dump {d.index + 1} of {source} are not thread-dump "
-                              "text (application output interleaved) and were skipped")
+            what = "1 line" if d.foreign_lines == 1 else f"{d.foreign_lines:,} lines"
+            d.warnings.append(f"{what} inside dump {d.index + 1} of {source} {'is' if d.foreign_lines == 1 else 'are'} "
+                              "not thread-dump text (application output interleaved) and skipped")
         if d.threads_dropped:
             d.partial = True
             d.warnings.append(f"{d.threads_dropped:,} threads beyond {MAX_THREADS:,} not read")
