@@ -221,6 +221,11 @@ def test_leak_growth_across_dumps_in_time_order(summary):
     assert uptimes == sorted(uptimes) and len(set(uptimes)) == 3
 
 
+def test_non_ascii_thread_names_survive(summary):
+    pools = {p["pool"]: p for p in summary["pools"]}
+    assert pools["支付-выплата-*"]["total"] == 2
+
+
 def test_kill_3_output_inside_a_container_log(jvm_files, summary):
     s = summarize(read_thread_dump_files([jvm_files["quit"]]))
     assert len(s["dumps"]) == 1 and not s["partial"]

@@ -373,7 +373,10 @@ def parse_text(text: str, source: str = "<text>") -> list[ThreadDump]:
                 dl_current.clear()
                 section = "deadlock_stacks"
                 continue
-            if line.startswith("=====") or (section == "after" and line.startswith("Found ")):
+            if line.startswith("Found ") and "deadlock" in line:
+                section = "after"  # "Found 2 deadlocks.": the end of the JVM's report
+                continue
+            if line.startswith("====="):
                 continue
             if section == "after" and (line.startswith("Heap") or line.startswith(" ")):
                 continue
@@ -387,7 +390,11 @@ def parse_text(text: str, source: str = "<text>") -> list[ThreadDump]:
         last_stamp = None
         outside += 1
     if cur is not None:
-        finish_dump(section in ("after", "deadlock_stacks"))
+        if section in ("deadlock", "deadlock_stacks"):
+            cur.partial = True
+            cur.warnings.append(f"dump {cur.index + 1} of {source}: the JVM's deadlock report is cut short; "
+                                "every thread was read")
+        finish_dump(section in ("after", "deadlock", "deadlock_stacks"))
     for d in dumps:
         if d.foreign_lines:
             what = "1 line" if d.foreign_lines == 1 else f"{d.foreign_lines:,} lines"
@@ -402,15 +409,21 @@ def parse_text(text: str, source: str = "<text>") -> list[ThreadDump]:
 # --------------------------------------------------------------------------- JSON dumps (JDK 21+)
 
 
+_JSON_MODULE = re.compile(r"^[\w.$-]*(?:@[\w.+-]+)?/+(?=[\w$]+\.)")  # "java.base/", "app//", "m@1.0/"
+
+
 def _json_thread(obj: dict[str, Any], container: str | None) -> ThreadInfo:
     name = str(obj.get("name") or "")
     stack = obj.get("stack") or []
-    th = ThreadInfo(name=name, tid=str(obj.get("tid")) if obj.get("tid") is not None else None, container=container)
+    tid = str(obj.get("tid")) if obj.get("tid") is not None else None
+    virtual = str(obj.get("virtual", "")).lower() == "true" or (not name and container not in (None, "<root>"))
+    # Virtual threads usually have no name: the tid tells them apart.
+    th = ThreadInfo(name=name or f"#{tid or '?'}", tid=tid, container=container, virtual=virtual)
     st = obj.get("state")
     th.state = str(st) if st else None
-    th.virtual = str(obj.get("virtual", "")).lower() == "true" or (not name and container not in (None, "<root>"))
     for f in stack[:MAX_FRAMES]:
-        th.frames.append(_short_frame(str(f)))
+        f = str(f)
+        th.frames.append(_JSON_MODULE.sub("", f, count=1) if "/" in f.split("(", 1)[0] else f)
     th.frames_dropped = max(0, len(stack) - MAX_FRAMES)
     blocked = obj.get("blockedOn")
     if blocked:
@@ -695,11 +708,17 @@ def _thread_wait(t: ThreadInfo, holders: dict[str, ThreadInfo]) -> dict[str, Any
     return {"state": t.state, "lock_class": None, "lock": None, "holder": None, "frame": _wait_frame(t)}
 
 
+def _pool_key(t: ThreadInfo) -> str:
+    if t.virtual:
+        return f"virtual threads in {(t.container or '?').split('@')[0].split('/')[0]}"
+    return pool_of(t.name)
+
+
 def _pools(d: ThreadDump) -> list[dict[str, Any]]:
     holders, _ = _lock_graph(d)
     groups: dict[str, list[ThreadInfo]] = defaultdict(list)
     for t in _java_threads(d):
-        groups[pool_of(t.name) if t.name else f"virtual threads ({(t.container or '?').split('@')[0]})"].append(t)
+        groups[_pool_key(t)].append(t)
     out = []
     for pool, ts in groups.items():
         busy = [t for t in ts if not _is_idle(t)]
@@ -737,7 +756,7 @@ def _hot_stacks(d: ThreadDump) -> list[dict[str, Any]]:
     for frames, ts in groups.items():
         if len(ts) < HOT_MIN_THREADS:
             continue
-        pools = Counter(pool_of(t.name) for t in ts)
+        pools = Counter(_pool_key(t) for t in ts)
         out.append({"threads": len(ts), "states": dict(Counter(t.state or "UNKNOWN" for t in ts)),
                     "pools": dict(pools.most_common(3)), "pool_totals": {},
                     "frames": list(frames), "app_frames": _app_frames(ts[0]),
@@ -773,7 +792,7 @@ def _across(dumps: list[ThreadDump]) -> dict[str, Any] | None:
              for top, ts in stuck_groups.items()]
     stuck.sort(key=lambda s: (-s["threads"], s["frames"]))
     # pool growth
-    counts = [Counter(pool_of(t.name) if t.name else "(unnamed)" for t in _java_threads(d)) for d in dumps]
+    counts = [Counter(_pool_key(t) for t in _java_threads(d)) for d in dumps]
     growth = []
     for pool in set(counts[-1]) | set(counts[0]):
         series = [c.get(pool, 0) for c in counts]

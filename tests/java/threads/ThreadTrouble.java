@@ -24,6 +24,7 @@ import java.util.concurrent.locks.ReentrantLock;
  *   connections from ConnectionPool (a Semaphore): two threads hold a connection in a slow query, the
  *   rest park in ConnectionPool.getConnection: the pool is exhausted waiting on the slow resource;
  * - a second fixed pool of IDLE threads (pool-2-thread-N) has nothing to do;
+ * - two threads with non-ASCII names ("支付-выплата-1", "支付-выплата-2") park for ever;
  * - "leak K" on stdin starts K more threads named "leaky-N" that park for ever; "echo X" prints X.
  *
  * It prints "READY pid=…" once both deadlocks are seen by the JVM (ThreadMXBean) and every pool
@@ -138,6 +139,14 @@ public class ThreadTrouble {
         daemon("refund-worker", () -> lockBoth(REFUNDS, SETTLEMENTS, locks));
         daemon("settle-worker", () -> lockBoth(SETTLEMENTS, REFUNDS, locks));
 
+        // Thread names are not ASCII everywhere: two parked workers named in Chinese and Russian.
+        for (int i = 1; i <= 2; i++) {
+            daemon("支付-выплата-" + i, () -> {
+                while (true) {
+                    LockSupport.park();
+                }
+            });
+        }
         SlowDatabase db = new SlowDatabase();
         ExecutorService pool = Executors.newFixedThreadPool(poolSize);
         CountDownLatch started = new CountDownLatch(poolSize);
