@@ -217,6 +217,7 @@ def parse_text(text: str, source: str = "<text>") -> list[ThreadDump]:
     dl_entry: dict[str, str] = {}
     in_owned = False
     outside = 0
+    frames_seen: dict[str, str] = {}
 
     def finish_thread() -> None:
         nonlocal th
@@ -246,9 +247,7 @@ def parse_text(text: str, source: str = "<text>") -> list[ThreadDump]:
         line = raw
         if line[:4].isdigit() and _PREFIX.match(line):
             line = _PREFIX.sub("", line, count=1)
-        if not line.strip():
-            if th is not None and not in_owned:
-                pass  # a blank line separates a stack from its ownable synchronizers
+        if not line or line.isspace():
             continue
         c0 = line[0]
         if c0 == "\t" or c0 == " ":
@@ -256,7 +255,11 @@ def parse_text(text: str, source: str = "<text>") -> list[ThreadDump]:
             if section == "threads" and th is not None:
                 if s.startswith("at "):
                     if len(th.frames) < MAX_FRAMES:
-                        th.frames.append(_short_frame(s[3:]))
+                        # Threads of one pool share their frames: shorten each distinct one once.
+                        f = frames_seen.get(s)
+                        if f is None:
+                            f = frames_seen[s] = _short_frame(s[3:])
+                        th.frames.append(f)
                     else:
                         th.frames_dropped += 1
                     continue
