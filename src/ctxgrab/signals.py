@@ -309,15 +309,19 @@ def _pool_exhausted(evidence: list[Evidence]) -> Signal | None:
         texts, facts = [], []
         for p in pools[:3]:
             w = p["wait"]
-            on = f" on {_short_class(w['lock_class'])}" if w.get("lock_class") else ""
-            held = f" held by {inline(w['holder'], 60)}" if w.get("holder") else ""
+            method = _frame_method(w.get("frame"))
+            lock = _short_class(w.get("lock_class")) if w.get("lock_class") else ""
+            # The lock's class is left out when the frame already names it (RedisCache.get waits on RedisCache).
+            on = f" on {lock}" if lock and not method.startswith(lock.split("$")[0] + ".") else ""
             conn = " (waiting for a database connection)" if w.get("on_connections") else ""
-            texts.append(f"pool {inline(p['pool'], 60)} {p['busy']}/{p['total']} busy, {w['threads']} {w['state']}"
-                         f"{on}{held} in {_frame_method(w.get('frame'))}{conn}")
+            if not texts:  # one short line: the first pool; all of them, with lock holders, in the facts
+                texts.append(f"pool {inline(p['pool'], 60)} {p['busy']}/{p['total']} busy, {w['threads']} "
+                             f"{w['state']}{on} in {method}{conn}")
             facts.append({"pool": p["pool"], "busy": p["busy"], "total": p["total"], "waiting": w["threads"],
                           "state": w["state"], "lock_class": w.get("lock_class"), "holder": w.get("holder"),
                           "frame": w.get("frame"), "on_connections": bool(w.get("on_connections"))})
-        return {"name": "pool_exhausted", "summary": "; ".join(texts), "facts": {"pools": facts}}
+        more = f" (+{len(pools) - 1} pool{'s' if len(pools) > 2 else ''})" if len(pools) > 1 else ""
+        return {"name": "pool_exhausted", "summary": texts[0] + more, "facts": {"pools": facts}}
     return None
 
 

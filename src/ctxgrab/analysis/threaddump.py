@@ -128,7 +128,7 @@ _DL_WAIT = re.compile(r"^\s+waiting (?:to lock monitor|to lock|for ownable synch
                       r"(?:\(object (0x[0-9a-f]+), a (.*?)\)|\(a (.*?)\))?,?\s*$")
 _DL_HELD = re.compile(r'^\s+which is held by "(.*)"\s*$')
 # RUNNABLE in these native frames is a thread waiting for input (a listener, stdin), not a stuck one.
-_WAITING_FOR_INPUT = re.compile(r"accept|epoll|[sS]elect|\.poll|FileInputStream\.read|waitForReferencePendingList")
+_WAITING_FOR_INPUT = re.compile(r"accept|epoll|select|\.poll|FileInputStream\.read|waitForReferencePendingList", re.I)
 _TRAILING_NUM = re.compile(r"(?<=[-_#.\s])\d+$|(?<=[a-zA-Z])\d+$")
 
 
