@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 # --- bounds (docs/signals.md quotes them) ---
-MAX_FILE_BYTES = 256 << 20  # a 10,000-thread dump is ~15 MiB; more is not a thread dump
+MAX_FILE_BYTES = 64 << 20  # a 10,000-thread dump is ~7 MiB; of a bigger file (a long log) the last 64 MiB are read
 MAX_FRAMES = 64  # frames kept per thread; the rest are counted
 MAX_THREADS = 200_000  # threads kept per dump
 HOT_FRAMES = 8  # frames that make two stacks "the same"
@@ -423,7 +423,8 @@ def _json_thread(obj: dict[str, Any], container: str | None) -> ThreadInfo:
     # Virtual threads usually have no name: the tid tells them apart.
     th = ThreadInfo(name=name or f"#{tid or '?'}", tid=tid, container=container, virtual=virtual)
     st = obj.get("state")
-    th.state = str(st) if st else None
+    # Only a state name is a state: anything else in a damaged or forged file is no state at all.
+    th.state = str(st) if isinstance(st, str) and re.fullmatch(r"[A-Z_]{3,20}", st) else None
     for f in stack[:MAX_FRAMES]:
         f = str(f)
         th.frames.append(_JSON_MODULE.sub("", f, count=1) if "/" in f.split("(", 1)[0] else f)
@@ -524,25 +525,45 @@ def parse_thread_dumps(texts: Iterable[tuple[str, str]]) -> list[ThreadDump]:
 
 def read_thread_dump_files(paths: Iterable[str | Path]) -> list[ThreadDump]:
     """Read and parse files; an unreadable or oversized file is an :class:`InputError` naming it."""
+    import gzip
+    import zlib
+
     texts = []
+    tails: dict[str, str] = {}
     for p in paths:
         p = Path(p)
         try:
             size = p.stat().st_size
-            if size > MAX_FILE_BYTES:
-                raise InputError(f"{p}: {size:,} bytes is more than the {MAX_FILE_BYTES >> 20} MiB a thread dump "
-                                 "can be — fix: pass the dump itself, not the whole log")
-            raw = p.read_bytes()
+            with open(p, "rb") as fh:
+                gz = fh.read(2) == b"\x1f\x8b"
+                fh.seek(0)
+                if gz:
+                    with gzip.open(fh) as z:
+                        raw = z.read(MAX_FILE_BYTES + 1)
+                    size = len(raw)
+                elif size > MAX_FILE_BYTES:
+                    fh.seek(size - MAX_FILE_BYTES)
+                    raw = fh.read(MAX_FILE_BYTES)
+                else:
+                    raw = fh.read()
+        except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+            raise InputError(f"{p}: damaged gzip: {e}") from None
         except OSError as e:
             raise InputError(f"{p}: cannot read: {e.strerror or e}") from None
-        if raw[:2] == b"\x1f\x8b":
-            import gzip
-            try:
-                raw = gzip.decompress(raw)[:MAX_FILE_BYTES]
-            except (OSError, EOFError) as e:
-                raise InputError(f"{p}: damaged gzip: {e}") from None
+        if len(raw) > MAX_FILE_BYTES or size > MAX_FILE_BYTES:
+            # A long log: its newest dumps are at the end.
+            raw = raw[-MAX_FILE_BYTES:]
+            raw = raw[raw.find(b"\n") + 1:]
+            tails[str(p)] = (f"{p}: larger than {MAX_FILE_BYTES >> 20} MiB; only its last "
+                             f"{MAX_FILE_BYTES >> 20} MiB were read")
         texts.append((str(p), _decode(raw)))
-    return parse_thread_dumps(texts)
+    dumps = parse_thread_dumps(texts)
+    for src, note in tails.items():
+        first = next((d for d in dumps if d.source == src), None)
+        if first is not None:
+            first.partial = True
+            first.warnings.insert(0, note)
+    return dumps
 
 
 # --------------------------------------------------------------------------- analysis
