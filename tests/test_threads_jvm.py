@@ -279,6 +279,11 @@ def test_cli_prompt_names_deadlock_pool_leak_and_jfr_hot_spots(jvm_files):
     site = rec["allocation"]["top_sites"][0]
     assert site["class"] == "byte[]" and site["frame"].startswith("jfrtest.HotLoop$Receipts.render(int)")
     assert rec["gc"] and rec["gc"][0]["count"] > 0
+    mon = rec["monitor_enter"]["top"][0]
+    assert mon["class"] == "java.lang.Object" and mon["frame"].startswith("jfrtest.HotLoop$Ledger.post()")
+    park = rec["park"]["top"][0]
+    assert "ReentrantLock" in park["class"] and park["frame"].startswith("jfrtest.HotLoop$Ledger.journal()")
+    assert rec["monitor_enter"]["total_s"] > 0.02 * rec["monitor_enter"]["events"]  # every wait is > 20 ms
     assert doc["threads"]["across"]["dumps"] == 3
 
 

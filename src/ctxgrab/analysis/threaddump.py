@@ -435,8 +435,6 @@ def _json_thread(obj: dict[str, Any], container: str | None) -> ThreadInfo:
     pb = obj.get("parkBlocker")
     if isinstance(pb, dict) and pb.get("object"):
         th.locks.append((0, "parking", str(pb["object"]), str(pb["object"]).split("@")[0]))
-        if pb.get("owner") is not None:
-            th.locks[-1] = (0, "parking", str(pb["object"]), str(pb["object"]).split("@")[0])
     for mon in obj.get("monitorsOwned") or []:
         if isinstance(mon, dict):
             for lk in mon.get("locks") or []:
@@ -677,8 +675,7 @@ def _deadlocks(d: ThreadDump) -> list[dict[str, Any]]:
         if not dl or names in matched:
             continue
         entries = []
-        wanted = {e["thread"]: e for e in dl}
-        holds = {e.get("held_by"): e for e in dl}
+        holds = {e.get("held_by"): e for e in dl}  # what a thread holds is what its waiter wants
         for e in dl:
             t = by_name.get(e["thread"])
             held = holds.get(e["thread"]) or {}
@@ -690,7 +687,6 @@ def _deadlocks(d: ThreadDump) -> list[dict[str, Any]]:
                 "waits_in": _wait_frame(t) if t else None,
                 "frames": t.frames[:6] if t else [],
             })
-        del wanted
         out.append({"threads": entries, "found_by": ["JVM"]})
     return out
 

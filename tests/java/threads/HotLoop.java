@@ -11,7 +11,7 @@ import java.util.List;
  *
  * "pricing" spins in Pricing.score (arithmetic, no allocation); "receipts" allocates in
  * Receipts.render (a new byte[16 KiB] per receipt, kept briefly). Both run for MILLIS ms, then the
- * JVM exits and writes the recording.
+ * JVM exits and writes the recording. Four "clerk" threads contend for Ledger's monitor and lock.
  */
 public class HotLoop {
     static final class Pricing {
@@ -39,6 +39,29 @@ public class HotLoop {
         }
     }
 
+    /* Threads take turns on one monitor and on one ReentrantLock, holding each for 30 ms: JFR's
+     * profile settings record monitor waits (jdk.JavaMonitorEnter) and parks (jdk.ThreadPark)
+     * longer than 20 ms. */
+    static final class Ledger {
+        static final Object BOOK = new Object();
+        static final java.util.concurrent.locks.ReentrantLock JOURNAL = new java.util.concurrent.locks.ReentrantLock();
+
+        static void post() throws InterruptedException {
+            synchronized (BOOK) {
+                Thread.sleep(30);
+            }
+        }
+
+        static void journal() throws InterruptedException {
+            JOURNAL.lock();
+            try {
+                Thread.sleep(30);
+            } finally {
+                JOURNAL.unlock();
+            }
+        }
+    }
+
     static volatile long sink;
 
     public static void main(String[] args) throws Exception {
@@ -59,12 +82,34 @@ public class HotLoop {
             }
             sink = total;
         }, "receipts");
+        // Clerks 1 and 2 contend for the monitor only, 3 and 4 for the lock only: always one waits.
+        Thread[] clerks = new Thread[4];
+        for (int i = 0; i < clerks.length; i++) {
+            boolean monitor = i < 2;
+            clerks[i] = new Thread(() -> {
+                try {
+                    while (System.currentTimeMillis() < end) {
+                        if (monitor) {
+                            Ledger.post();
+                        } else {
+                            Ledger.journal();
+                        }
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }, "clerk-" + (i + 1));
+            clerks[i].start();
+        }
         pricing.start();
         receipts.start();
         System.out.println("RUNNING pid=" + ProcessHandle.current().pid());
         System.out.flush();
         pricing.join();
         receipts.join();
+        for (Thread c : clerks) {
+            c.join();
+        }
         System.out.println("DONE");
     }
 }
