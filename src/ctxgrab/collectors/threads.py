@@ -40,6 +40,20 @@ def _analyse(paths: list[str]) -> dict[str, Any]:
     return summarize(read_thread_dump_files(paths))
 
 
+def _outside_window(data: dict[str, Any], request: CollectRequest) -> list[str]:
+    """A dump is a moment: say when the latest one was not taken inside the incident's window."""
+    from ..timeutil import format_time, parse_time
+
+    when = data["dumps"][-1].get("time")
+    if not when:
+        return ["the dumps carry no time: it is not known whether they show the incident"]
+    t = parse_time(when)
+    if request.window.start <= t <= request.window.end:
+        return []
+    return [f"the latest dump was taken {format_time(t)}, outside the window "
+            f"({format_time(request.window.start)} → {format_time(request.window.end)}): it may not show the incident"]
+
+
 async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
     """Parse every matching dump off the event loop and summarise them as one JVM's."""
     name = str(params.get("name", KIND))
@@ -57,6 +71,7 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
     warnings = [w.replace(base, "") for w in data.get("warnings", [])
                 for base in [str(request.base_dir) + os.sep]]
     warnings += [f"no file matches {m}" for m in inputs.missing]
+    warnings += _outside_window(data, request)
     if data.get("partial"):
         warnings.insert(0, "partial result: a dump is damaged or cut short; figures cover what was readable")
     return Evidence(kind=KIND, name=name, title=TITLE, source=inputs.source, data=data, warnings=warnings)
