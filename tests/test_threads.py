@@ -281,3 +281,25 @@ def test_collector_says_when_the_dumps_miss_the_window(tmp_path: Path) -> None:
         assert ev.ok and ev.data["across"]["dumps"] == 3
         assert any("outside the window" in w for w in ev.warnings) is outside, ev.warnings
         assert ev.data["files"] == sorted(ev.data["files"]) and not ev.data["files"][0].startswith("/")
+
+
+def test_json_dump_deadlock_from_blocked_on_and_monitors_owned(tmp_path: Path) -> None:
+    """Newer JDKs add ``blockedOn`` and ``monitorsOwned`` to the JSON threads (the JDK's ThreadDump.java reads them)."""
+    def thread(tid: str, name: str, owns: str, wants: str, frame: str) -> dict:
+        return {"tid": tid, "name": name, "state": "BLOCKED", "blockedOn": wants,
+                "monitorsOwned": [{"depth": "0", "locks": [owns]}],
+                "stack": [frame, "java.base/java.lang.Thread.run(Thread.java:1583)"]}
+
+    doc = {"threadDump": {"processId": "1", "time": "2026-03-02T11:59:00Z", "runtimeVersion": "24", "threadContainers": [
+        {"container": "<root>", "parent": None, "owner": None, "threads": [
+            thread("21", "ledger-writer", "com.acme.Ledger@1b6d3586", "com.acme.AuditLog@4554617c",
+                   "com.acme.Books.post(Books.java:10)"),
+            thread("22", "audit-writer", "com.acme.AuditLog@4554617c", "com.acme.Ledger@1b6d3586",
+                   "com.acme.Books.audit(Books.java:20)")]}]}}
+    p = tmp_path / "dl.json"
+    p.write_text(json.dumps(doc))
+    [dl] = summarize(read_thread_dump_files([p]))["deadlocks"]
+    assert dl["found_by"] == ["lock graph"]
+    t = {x["thread"]: x for x in dl["threads"]}
+    assert t["ledger-writer"]["holds"]["class"] == "com.acme.Ledger" and t["ledger-writer"]["wants"]["class"] == "com.acme.AuditLog"
+    assert t["audit-writer"]["waits_in"] == "com.acme.Books.audit(Books.java:20)"

@@ -25,7 +25,7 @@ import pytest
 from conftest import find_binary
 from ctxgrab.analysis.threaddump import read_thread_dump_files, summarize
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # two JVMs, about 20 s together
 
 JAVA = Path(__file__).parent / "java" / "threads"
 POOL, IDLE = 8, 3
@@ -211,7 +211,8 @@ def test_leak_growth_across_dumps_in_time_order(summary):
     g = next(x for x in ac["growth"] if x["pool"] == "leaky-*")
     assert g["counts"] == [10, 30, 60] and g["leak"] is True
     assert g["per_minute"] == pytest.approx(50 / ac["span_s"] * 60)
-    assert ac["totals"][2] - ac["totals"][0] == 50
+    # the JIT may start or stop a compiler thread between dumps: the total moves with the leak, give or take those
+    assert 50 <= ac["totals"][2] - ac["totals"][0] <= 53
     assert not any(x["leak"] for x in ac["growth"] if x["pool"] != "leaky-*")
     stuck = {n for s in ac["stuck"] for n in s["names"]}
     assert {"ledger-writer", "audit-writer", "refund-worker", "settle-worker"} <= stuck
@@ -232,7 +233,10 @@ def test_kill_3_output_inside_a_container_log(jvm_files, summary):
     assert any("not thread-dump text" in w for w in s["warnings"])
     plain = summarize(read_thread_dump_files([jvm_files["dump1"], jvm_files["dump2"]]))
     assert not any("not thread-dump text" in w for w in plain["warnings"]), plain["warnings"]
-    assert s["threads"] == summary["threads"]  # all 60 leaky threads and the rest, none lost to the noise
+    # every thread of the dump read, none lost to the interleaved lines (give or take a JIT compiler thread)
+    assert abs(s["threads"] - summary["threads"]) <= 3
+    pools = {p["pool"]: p["total"] for p in s["pools"]}
+    assert pools["leaky-*"] == 60 and pools["pool-1-thread-*"] == POOL and pools["pool-2-thread-*"] == IDLE
     assert len(s["deadlocks"]) == 2
     assert [(x["pool"], x["busy"], x["total"]) for x in s["exhausted"]] == [("pool-1-thread-*", POOL, POOL)]
     # and with the container runtime's prefix on every line (CRI log format)
