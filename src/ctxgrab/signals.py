@@ -262,6 +262,62 @@ def _recent_deploy(evidence: list[Evidence], window_start: datetime | None, wind
     return None
 
 
+def _short_exception(name: str | None) -> str:
+    return (name or "exception").rsplit(".", 1)[-1]
+
+
+def _change_range(d: dict[str, Any]) -> str:
+    c = f"(+{d['added']} −{d['removed']})" if d.get("added") is not None else ""
+    return c
+
+
+def _suspect_change(evidence: list[Evidence]) -> Signal | None:
+    """The change between the last known good and the current version touches what fails."""
+    for ev in evidence:
+        if ev.kind != "change" or not ev.ok:
+            continue
+        d = ev.data
+        to_v = (d.get("to") or {}).get("version")
+        links = d.get("links") or []
+        frames = [l for l in links if l.get("what") == "frame" and l.get("in_change")]
+        classes = [l for l in links if l.get("what") == "class"]
+        settings = [l for l in links if l.get("what") == "setting"]
+        texts: list[str] = []
+        commits: list[str] = []
+        if frames:
+            f = frames[0]
+            where = "top frame" if f.get("depth", 0) == 0 else "frame"
+            new = "new " if f.get("new") else ""
+            span = f.get("lines")
+            lines = (f", which changed lines {span[0]}–{span[1]}" if span and span[0] != span[1]
+                     else f", which changed line {span[0]}" if span else "")
+            texts.append(f"the {new}{_short_exception(f.get('exception'))}'s {where} {f['frame'].split('(')[-1].rstrip(')')} "
+                         f"is in a file changed by {to_v}: commit {f['commit']} \"{f['subject']}\" "
+                         f"{_change_range(f)}{lines}")
+            commits.append(f["commit"])
+        if classes:
+            c = classes[0]
+            if not (set(c.get("commits") or []) <= set(commits)) or not frames:
+                texts.append(f"{c['class'].rsplit('.', 1)[-1]} ({c['why']}) is in {c['file'].rsplit('/', 1)[-1]}, "
+                             f"changed by {', '.join(c.get('commits') or [])}")
+            commits += [x for x in c.get("commits") or [] if x not in commits]
+        if settings and len(texts) < 2:
+            s0 = settings[0]
+            texts.append(f"setting {s0['key']} changed {s0.get('old')} → {s0.get('new')} "
+                         f"(commit {', '.join(s0.get('commits') or [])})")
+            commits += [x for x in s0.get("commits") or [] if x not in commits]
+        if not texts:
+            continue
+        more = len(frames) + len(classes) + len(settings) - len(texts)
+        return {
+            "name": "suspect_change",
+            "summary": "; ".join(texts) + (f" (+{more} more ties in What changed)" if more > 0 else ""),
+            "facts": {"from_version": (d.get("from") or {}).get("version"), "to_version": to_v,
+                      "commits": commits, "links": len(frames) + len(classes) + len(settings)},
+        }
+    return None
+
+
 def derive(evidence: list[Evidence], window: Any = None) -> list[Signal]:
     """Every signal that fires, in a fixed order (causes before symptoms)."""
     metrics = _metrics(evidence)
@@ -272,6 +328,7 @@ def derive(evidence: list[Evidence], window: Any = None) -> list[Signal]:
         _error_spike(evidence, metrics, window_h),
         _latency(metrics),
         _new_exception(evidence),
+        _suspect_change(evidence),
         _recent_deploy(evidence, getattr(window, "start", None), window_h * 3600),
     ]
     return [s for s in out if s]
