@@ -289,8 +289,8 @@ def _suspect_change(evidence: list[Evidence]) -> Signal | None:
             where = "top frame" if f.get("depth", 0) == 0 else "frame"
             new = "new " if f.get("new") else ""
             span = f.get("lines")
-            lines = (f", which changed lines {span[0]}–{span[1]}" if span and span[0] != span[1]
-                     else f", which changed line {span[0]}" if span else "")
+            lines = (f", which changed lines {span['first']}–{span['last']}" if span and span["first"] != span["last"]
+                     else f", which changed line {span['first']}" if span else "")
             texts.append(f"the {new}{_short_exception(f.get('exception'))}'s {where} {f['frame'].split('(')[-1].rstrip(')')} "
                          f"is in a file changed by {to_v}: commit {f['commit']} \"{f['subject']}\" "
                          f"{_change_range(f)}{lines}")

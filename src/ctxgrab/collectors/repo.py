@@ -273,12 +273,12 @@ def analyse(repo_path: Path, template: str, evidence: list[Evidence], deadline: 
             hunks = gc.parse_hunks(show)
             if hunks:
                 # The span the commit changed in this file, and the hunk that holds the frame's line.
-                link["lines"] = [min(h["start"] for h in hunks), max(h["end"] for h in hunks)]
+                link["lines"] = {"first": min(h["start"] for h in hunks), "last": max(h["end"] for h in hunks)}
                 link["file_added"] = sum(h["added"] for h in hunks)
                 link["file_removed"] = sum(h["old_len"] for h in hunks)
             for h in hunks:
                 if h["start"] <= blame["orig_line"] <= h["end"]:
-                    link["hunk"] = [h["start"], h["end"]]
+                    link["hunk"] = {"first": h["start"], "last": h["end"]}
                     break
             linked.add(c["sha"])
         elif blame:
