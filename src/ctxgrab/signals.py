@@ -286,32 +286,30 @@ def _suspect_change(evidence: list[Evidence]) -> Signal | None:
         commits: list[str] = []
         if frames:
             f = frames[0]
-            where = "top frame" if f.get("depth", 0) == 0 else "frame"
             new = "new " if f.get("new") else ""
+            at = f['frame'].split('(')[-1].rstrip(')')
             span = f.get("lines")
-            lines = (f", which changed lines {span['first']}–{span['last']}" if span and span["first"] != span["last"]
-                     else f", which changed line {span['first']}" if span else "")
-            texts.append(f"the {new}{_short_exception(f.get('exception'))}'s {where} {f['frame'].split('(')[-1].rstrip(')')} "
-                         f"is in a file changed by {to_v}: commit {f['commit']} \"{f['subject']}\" "
-                         f"{_change_range(f)}{lines}")
+            where = (f"in lines {span['first']}–{span['last']}" if span and span["first"] != span["last"]
+                     else f"in line {span['first']}" if span else "in a file")
+            texts.append(f"{new}{_short_exception(f.get('exception'))} at {at}, {where} changed by {to_v} "
+                         f"commit {f['commit']} \"{f['subject']}\"")
             commits.append(f["commit"])
-        if classes:
+        elif classes:
             c = classes[0]
-            if not (set(c.get("commits") or []) <= set(commits)) or not frames:
-                texts.append(f"{c['class'].rsplit('.', 1)[-1]} ({c['why']}) is in {c['file'].rsplit('/', 1)[-1]}, "
-                             f"changed by {', '.join(c.get('commits') or [])}")
+            texts.append(f"{c['class'].rsplit('.', 1)[-1]} ({c['why']}) changed in {to_v} by "
+                         f"{', '.join(c.get('commits') or [])}")
             commits += [x for x in c.get("commits") or [] if x not in commits]
-        if settings and len(texts) < 2:
+        elif settings:
             s0 = settings[0]
-            texts.append(f"setting {s0['key']} changed {s0.get('old')} → {s0.get('new')} "
-                         f"(commit {', '.join(s0.get('commits') or [])})")
+            texts.append(f"setting {s0['key']} changed {s0.get('old')} → {s0.get('new')} in {to_v} "
+                         f"({', '.join(s0.get('commits') or [])})")
             commits += [x for x in s0.get("commits") or [] if x not in commits]
         if not texts:
             continue
         more = len(frames) + len(classes) + len(settings) - len(texts)
         return {
             "name": "suspect_change",
-            "summary": "; ".join(texts) + (f" (+{more} more ties in What changed)" if more > 0 else ""),
+            "summary": "; ".join(texts),
             "facts": {"from_version": (d.get("from") or {}).get("version"), "to_version": to_v,
                       "commits": commits, "links": len(frames) + len(classes) + len(settings)},
         }
