@@ -55,7 +55,7 @@ def _rename_target(path: str) -> tuple[str, str | None]:
     m = re.match(r"^(.*)\{(.*) => (.*)\}(.*)$", path)
     if m:
         pre, old, new, post = m.groups()
-        join = lambda mid: re.sub(r"//+", "/", f"{pre}{mid}{post}")  # noqa: E731
+        join = lambda mid: re.sub(r"//+", "/", f"{pre}{mid}{post}").lstrip("/")  # noqa: E731
         return join(new), join(old)
     if " => " in path:
         old, new = path.split(" => ", 1)
