@@ -316,3 +316,31 @@ def test_git_calls_respect_the_deadline(tmp_path: Path) -> None:
     run = repo_collector.git_runner(_git_bin(), tmp_path / "orders.git", time.monotonic() - 1)
     with pytest.raises(repo_collector.GitError, match="time ran out"):
         run("log")
+
+
+def test_merge_attribution_matches_git_rev_list(tmp_path: Path) -> None:
+    """brought_by_merges walks the parsed graph once; it must agree with `git rev-list M^1..M^2`."""
+    r = Repo(tmp_path / "m")
+    r.write("a.txt", "0\n")
+    r.commit("base", "2026-04-01T10:00:00+00:00")
+    r.git("tag", "good")
+    for b in range(3):
+        r.git("checkout", "-q", "-b", f"f{b}")
+        for i in range(2):
+            r.write(f"f{b}_{i}.txt", f"{b}{i}\n")
+            r.commit(f"branch {b} commit {i}", f"2026-04-0{2 + b}T1{i}:00:00+00:00")
+        r.git("checkout", "-q", "main")
+        r.write(f"main{b}.txt", "m\n")
+        r.commit(f"main {b}", f"2026-04-0{2 + b}T12:00:00+00:00")
+        r.git("merge", "-q", "--no-ff", f"f{b}", "-m", f"Merge pull request #{b} from x/f{b}",
+              when=f"2026-04-0{2 + b}T13:00:00+00:00")
+    head = r.git("rev-parse", "HEAD").strip()
+    log = r.git("log", f"--format={gc.LOG_FORMAT}", "--numstat", "good..HEAD")
+    commits = gc.parse_log(log)
+    owner = gc.brought_by_merges(commits, head)
+    expected = {}
+    for c in commits:
+        if c["merge"]:
+            for sha in r.git("rev-list", f"{c['parents'][0]}..{c['parents'][1]}").split():
+                expected[sha] = c["short"]
+    assert owner == expected and len(owner) == 6

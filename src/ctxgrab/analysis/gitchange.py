@@ -49,7 +49,8 @@ _REVIEWED_MERGE = re.compile(
 
 def _rename_target(path: str) -> tuple[str, str | None]:
     """``src/{a => b}/X.java`` → (``src/b/X.java``, ``src/a/X.java``); a plain path → (path, None)."""
-    path = path.strip()
+    if " => " not in path and '"' not in path:
+        return path, None  # the common case, kept cheap: a large change has tens of thousands
     if len(path) >= 2 and path[0] == path[-1] == '"':
         path = path[1:-1]
     m = re.match(r"^(.*)\{(.*) => (.*)\}(.*)$", path)
@@ -192,6 +193,37 @@ def review_facts(commits: list[dict[str, Any]], covered_by_merge: dict[str, str]
 def reviewed_merges(commits: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Merge commits whose message or trailers say the branch was reviewed."""
     return [c for c in commits if c["merge"] and (c["reviewed"] or _REVIEWED_MERGE.search(c["subject"]))]
+
+
+def brought_by_merges(commits: list[dict[str, Any]], head: str) -> dict[str, str]:
+    """Which merge brought each side-branch commit into the line that ends at ``head``.
+
+    The mainline is ``head``'s first-parent chain inside the range; a commit off it belongs
+    to the oldest mainline merge whose other parents reach it (what ``git rev-list
+    M^1..M^2`` lists for each merge ``M``, in one pass over the parsed graph).
+    Returns sha → short sha of the merge.
+    """
+    by_sha = {c["sha"]: c for c in commits}
+    mainline: list[str] = []
+    sha = head
+    while sha in by_sha:
+        mainline.append(sha)
+        parents = by_sha[sha]["parents"]
+        sha = parents[0] if parents else ""
+    on_main = set(mainline)
+    owner: dict[str, str] = {}
+    for m in reversed(mainline):  # oldest merge first
+        c = by_sha[m]
+        if not c["merge"]:
+            continue
+        stack = [p for p in c["parents"][1:] if p in by_sha]
+        while stack:
+            x = stack.pop()
+            if x in on_main or x in owner:
+                continue
+            owner[x] = c["short"]
+            stack.extend(p for p in by_sha[x]["parents"] if p in by_sha)
+    return owner
 
 
 # --- what the evidence points at -------------------------------------------------------
