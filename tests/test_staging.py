@@ -96,9 +96,9 @@ def dbs() -> Iterator[tuple[str, str]]:
         cluster.stop_all()
 
 
-def _config(tmp_path: Path, prom_url: str, dbs: tuple[str, str] | None) -> Path:
+def _config(tmp_path: Path, prom_url: str, dbs: tuple[str, str] | None, repo: Path | None = None) -> Path:
     (tmp_path / "deploys.yaml").write_text(
-        "deploys:\n  - {version: v1.4.0, time: '2026-04-01T12:00:00Z'}\n  - {version: v1.5.0, time: '2026-05-04T10:00:00Z'}\n")
+        "deploys:\n  - {version: '1.4.0', time: '2026-04-01T12:00:00Z'}\n  - {version: '1.5.0', time: '2026-05-04T10:00:00Z'}\n")
     (tmp_path / "deploys-staging.yaml").write_text("deploys:\n  - {version: v1.5.1-rc1, time: '2026-05-03T15:00:00Z'}\n")
     sources = {"prom": {"type": "prometheus", "url": prom_url}}
     svc = {"labels": {"service": "orders", "namespace": "prod"}, "packs": ["http"],
@@ -108,6 +108,17 @@ def _config(tmp_path: Path, prom_url: str, dbs: tuple[str, str] | None) -> Path:
         sources |= {"db": {"type": "postgres", "dsn": dbs[0]}, "db_staging": {"type": "postgres", "dsn": dbs[1]}}
         svc["database"] = {"source": "db", "tables": ["payments"], "sample_s": 0.2}
         svc["staging"]["database"] = {"source": "db_staging", "sample_s": 0.2}
+    if repo is not None:
+        # The second scenario of "What changed": the orders repository and its failing log.
+        from test_change import TRACEBACK
+
+        lines = []
+        for minute in range(0, 60, 2):
+            lines.append(f"2026-05-04 11:{minute:02d}:00,000 ERROR orders.api: charge failed for order {minute}")
+            lines.extend(TRACEBACK.splitlines())
+        (tmp_path / "app.log").write_text("\n".join(lines) + "\n")
+        svc["logs"] = [{"path": "app.log"}]
+        svc["repo"] = {"path": str(repo), "tag": "release-{version}"}
     cfg = tmp_path / "ctxgrab.yaml"
     cfg.write_text(json.dumps({"defaults": {"since": "2h", "at": AT, "timeout_s": 20, "deadline_s": 40},
                                "sources": sources, "services": {"orders": svc}}))
@@ -116,12 +127,15 @@ def _config(tmp_path: Path, prom_url: str, dbs: tuple[str, str] | None) -> Path:
 
 @pytest.mark.integration
 def test_staging_parity_from_real_prometheus_and_postgres(tmp_path: Path, prom: str, dbs: tuple[str, str]) -> None:
-    result = ctxgrab.incident("orders", config=str(_config(tmp_path, prom, dbs)))
+    from test_change import build_orders
+
+    shas = build_orders(tmp_path / "orders.git")
+    result = ctxgrab.incident("orders", config=str(_config(tmp_path, prom, dbs, tmp_path / "orders.git")))
     st = next(ev for ev in result.evidence if ev.kind == "staging")
     assert st.ok, st.reason
     d = st.data
     assert d["version"] == {"staging": "v1.5.1-rc1", "staging_time": "2026-05-03T15:00:00+00:00",
-                            "production": "v1.5.0"}
+                            "production": "1.5.0"}
     rate = d["rates"][0]
     assert rate["staging"] == pytest.approx(STAGING_RPS, rel=0.02)
     assert rate["production"] == pytest.approx(PROD_RPS, rel=0.02)
@@ -134,6 +148,12 @@ def test_staging_parity_from_real_prometheus_and_postgres(tmp_path: Path, prom: 
     assert "Staging runs v1.5.1-rc1 at 36 req/s, 9% of production's 400 req/s" in md
     assert "a different version" in md  # production runs v1.5.0
     assert "`payments` has 1,200 rows against 50,000" in md
+    # The same prompt names the commit behind the failing frame and the review gap.
+    assert f'{shas["refactor"]} "ORD-77 price orders from the pricing cache"' in md and "lines 55–57" in md
+    assert "2 of 4 commits had no review" in md
+    assert result.to_dict()["evidence"]  # and --format json carries both as data
+    kinds = {e["kind"] for e in result.to_dict()["evidence"]}
+    assert {"change", "staging"} <= kinds
 
 
 @pytest.mark.integration
