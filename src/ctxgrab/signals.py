@@ -299,6 +299,60 @@ def _deadlock(evidence: list[Evidence]) -> Signal | None:
     return None
 
 
+def _short_exception(name: str | None) -> str:
+    return (name or "exception").rsplit(".", 1)[-1]
+
+
+def _change_range(d: dict[str, Any]) -> str:
+    c = f"(+{d['added']} −{d['removed']})" if d.get("added") is not None else ""
+    return c
+
+
+def _suspect_change(evidence: list[Evidence]) -> Signal | None:
+    """The change between the last known good and the current version touches what fails."""
+    for ev in evidence:
+        if ev.kind != "change" or not ev.ok:
+            continue
+        d = ev.data
+        to_v = (d.get("to") or {}).get("version")
+        links = d.get("links") or []
+        frames = [l for l in links if l.get("what") == "frame" and l.get("in_change")]
+        classes = [l for l in links if l.get("what") == "class"]
+        settings = [l for l in links if l.get("what") == "setting"]
+        texts: list[str] = []
+        commits: list[str] = []
+        if frames:
+            f = frames[0]
+            new = "new " if f.get("new") else ""
+            at = f['frame'].split('(')[-1].rstrip(')')
+            span = f.get("lines")
+            where = (f"in lines {span['first']}–{span['last']}" if span and span["first"] != span["last"]
+                     else f"in line {span['first']}" if span else "in a file")
+            texts.append(f"{new}{_short_exception(f.get('exception'))} at {at}, {where} changed by {to_v} "
+                         f"commit {f['commit']} \"{f['subject']}\"")
+            commits.append(f["commit"])
+        elif classes:
+            c = classes[0]
+            texts.append(f"{c['class'].rsplit('.', 1)[-1]} ({c['why']}) changed in {to_v} by "
+                         f"{', '.join(c.get('commits') or [])}")
+            commits += [x for x in c.get("commits") or [] if x not in commits]
+        elif settings:
+            s0 = settings[0]
+            texts.append(f"setting {s0['key']} changed {s0.get('old')} → {s0.get('new')} in {to_v} "
+                         f"({', '.join(s0.get('commits') or [])})")
+            commits += [x for x in s0.get("commits") or [] if x not in commits]
+        if not texts:
+            continue
+        more = len(frames) + len(classes) + len(settings) - len(texts)
+        return {
+            "name": "suspect_change",
+            "summary": "; ".join(texts),
+            "facts": {"from_version": (d.get("from") or {}).get("version"), "to_version": to_v,
+                      "commits": commits, "links": len(frames) + len(classes) + len(settings)},
+        }
+    return None
+
+
 def _pool_exhausted(evidence: list[Evidence]) -> Signal | None:
     from .render.fence import inline
 
@@ -381,6 +435,7 @@ def derive(evidence: list[Evidence], window: Any = None) -> list[Signal]:
         _error_spike(evidence, metrics, window_h),
         _latency(metrics),
         _new_exception(evidence),
+        _suspect_change(evidence),
         _recent_deploy(evidence, getattr(window, "start", None), window_h * 3600),
     ]
     signals = [s for s in out if s]
