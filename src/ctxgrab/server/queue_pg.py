@@ -31,6 +31,8 @@ PagerDuty delivers again.
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 import threading
 import time
 import uuid
@@ -103,7 +105,9 @@ class PgJobQueue:
 
         self.dsn = dsn
         self.path = dsn  # for messages; the SQLite queue's attribute of the same name
-        self.replica = replica or uuid.uuid4().hex[:8]
+        # host:pid names the holder in lease tokens, so an operator (and the replica test) can
+        # tell whose jobs a dead replica left behind.
+        self.replica = replica or f"{socket.gethostname()}:{os.getpid()}"
         self._clock = clock
         self._connect_timeout_s = connect_timeout_s
         self._statement_timeout_ms = statement_timeout_ms
