@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .yamlsafe import UnsafeYAML, safe_load
 
 __all__ = ["expand_env", "read_yaml", "yaml_error_line"]
 
@@ -53,15 +54,21 @@ def expand_env(value: Any, where: str, key: str, env: dict[str, str], *, lenient
 
 
 def read_yaml(path: Path) -> Any:
-    """The parsed YAML of ``path``; unreadable files and syntax errors are one-line ConfigErrors."""
+    """The parsed YAML of ``path``; unreadable, non-UTF-8 and refused files (alias bombs, duplicate
+    keys, deep nesting: :mod:`ctxgrab.yamlsafe`) and syntax errors are one-line ConfigErrors."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        line = e.object[: e.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
+                          f"{e.start}) — fix: save the file as UTF-8") from None
     try:
-        return yaml.safe_load(text)
+        return safe_load(text)
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}:{yaml_error_line(e)} — fix: correct the syntax") from None
+        fix = e.fix if isinstance(e, UnsafeYAML) else "correct the syntax"
+        raise ConfigError(f"{path}:{yaml_error_line(e)} — fix: {fix}") from None
 
 
 def yaml_error_line(e: Exception) -> str:
@@ -69,4 +76,4 @@ def yaml_error_line(e: Exception) -> str:
     mark = getattr(e, "problem_mark", None)
     at = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
     problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-    return f"{at}: not valid YAML: {problem}"
+    return f"{at}: {problem}" if isinstance(e, UnsafeYAML) else f"{at}: not valid YAML: {problem}"

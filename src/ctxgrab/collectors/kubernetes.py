@@ -39,6 +39,7 @@ import anyio
 import httpx
 import yaml
 
+from ..yamlsafe import safe_load as safe_yaml
 from ..analysis.rollout import (
     DEFAULT_MAX_RESTARTS,
     DEFAULT_MIN_HEALTHY_S,
@@ -190,7 +191,7 @@ def _load_kubeconfig(paths: list[Path]) -> dict[str, Any]:
             continue
         found = True
         try:
-            doc = yaml.safe_load(path.read_text()) or {}
+            doc = safe_yaml(path.read_text()) or {}
         except (OSError, yaml.YAMLError) as e:
             raise ConfigError(f"kubeconfig {path}: cannot read: {e}") from e
         if not isinstance(doc, dict):
