@@ -99,10 +99,10 @@ def resolve_window(
                 now = w_end
         else:
             window = Window.ending(now, parse_duration(since or config.defaults.since))
-    except ValueError as e:
+        b = config.defaults.baseline
+        baseline = window.before() if b == "previous" else window.shifted(parse_duration(b))
+    except (ValueError, OverflowError) as e:
         raise ConfigError(f"bad time option: {e}") from None
-    b = config.defaults.baseline
-    baseline = window.before() if b == "previous" else window.shifted(parse_duration(b))
     return now, window, baseline
 
 
@@ -177,12 +177,7 @@ def load_evidence(path: str | Path) -> dict[str, Any]:
     baseline, evidence, description, and the template and budget of the run that saved it).
     """
     p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError(f"{p}: cannot read: {e.strerror or e}") from None
-    except json.JSONDecodeError as e:
-        raise InputError(f"{p}: not JSON (line {e.lineno}, column {e.colno}): {e.msg}") from None
+    data = _read_evidence_json(p)
     if not isinstance(data, dict) or "schema_version" not in data:
         raise InputError(f"{p}: not a ctxgrab evidence file (no schema_version) — fix: write one with "
                          "`ctxgrab incident ... --save FILE`")
@@ -208,8 +203,49 @@ def load_evidence(path: str | Path) -> dict[str, Any]:
             "template": data.get("template"),
             "budget": data.get("budget"),
         }
-    except (KeyError, TypeError, ValueError) as e:
-        raise InputError(f"{p}: malformed evidence file: {type(e).__name__}: {e}") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RecursionError) as e:
+        raise InputError(f"{p}: malformed evidence file: {type(e).__name__}: {_first_line(e)}") from None
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:300] if text else ""
+
+
+#: An evidence file larger than this (as read, or once a .gz is expanded) is refused; saved runs are
+#: kilobytes to a few MiB.
+MAX_EVIDENCE_BYTES = 64 * 1024 * 1024
+
+
+def _read_evidence_json(p: Path) -> Any:
+    """The parsed JSON of an evidence file (plain or gzip), bounded in size; every failure is one InputError."""
+    import gzip
+    import io
+    import zlib
+
+    try:
+        with p.open("rb") as f:
+            raw = f.read(MAX_EVIDENCE_BYTES + 1)
+        if raw[:2] == b"\x1f\x8b":  # gzip magic: a saved file compressed for storage
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as g:
+                raw = g.read(MAX_EVIDENCE_BYTES + 1)
+    except OSError as e:  # also gzip.BadGzipFile
+        raise InputError(f"{p}: cannot read: {e.strerror or e}") from None
+    except (EOFError, zlib.error) as e:
+        raise InputError(f"{p}: damaged gzip data: {e}") from None
+    if len(raw) > MAX_EVIDENCE_BYTES:
+        raise InputError(f"{p}: larger than {MAX_EVIDENCE_BYTES // 2**20} MiB: not an evidence file written by "
+                         "`ctxgrab incident --save`")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{p}: not a ctxgrab evidence file: binary data (not UTF-8) at byte offset {e.start}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{p}: not JSON (line {e.lineno}, column {e.colno}): {e.msg}") from None
+    except RecursionError:
+        raise InputError(f"{p}: not a ctxgrab evidence file: JSON nested too deeply") from None
 
 
 async def aincident(

@@ -7,6 +7,8 @@ Exit codes: 0 a prompt was produced (even with gaps), 1 an unexpected failure,
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -39,7 +41,7 @@ def fail(message: str, code: int = 2) -> "typer.Exit":
 def write_output(text: str, output: Optional[Path]) -> None:
     if output is None:
         sys.stdout.write(text)
-        sys.stdout.flush()
+        sys.stdout.flush()  # a full disk or a closed pipe shows here, inside main()'s handler
     else:
         write_file(output, text)
         typer.echo(f"ctxgrab: wrote {output}", err=True)
@@ -165,7 +167,13 @@ def render(
         # The saved run's template and budget apply unless overridden here.
         saved["template"] = template or saved["template"]
         saved["budget"] = budget if budget is not None else saved["budget"]
-        result = render_result(**saved, templates_dir=templates_dir)
+        try:
+            result = render_result(**saved, templates_dir=templates_dir)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RecursionError) as e:
+            # The file parsed, but a field holds what no ctxgrab writes (a hand edit, a damaged copy).
+            first = (str(e).strip().splitlines() or [""])[0][:300]
+            raise InputError(f"{evidence_file}: damaged evidence file: rendering it failed with {type(e).__name__}: "
+                             f"{first} — fix: save the run again with `ctxgrab incident --save FILE`") from None
     except (InputError, RenderError, ConfigError) as e:
         raise fail(str(e))
     write_output(result.markdown if fmt is Format.markdown else result.to_json(), output)
@@ -198,12 +206,48 @@ from .commands import serve as _serve; _serve.register(app)  # noqa: E402,E702
 from .commands import mcp as _mcp; _mcp.register(app)  # noqa: E402,E702
 
 
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EPIPE, errno.EDQUOT, errno.EFBIG}
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush cannot fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 def main() -> None:
+    """The console script: every failure ends as one line on stderr, never a traceback.
+
+    Set ``CTXGRAB_DEBUG=1`` to see the traceback of an unexpected error.
+    """
     try:
         app()
     except CtxgrabError as e:  # anything a command did not translate itself
         typer.echo(f"ctxgrab: {e}", err=True)
         sys.exit(2)
+    except BrokenPipeError:  # `ctxgrab incident … | head`: the reader left; not an error of ours
+        _silence_stdout()
+        sys.exit(0)
+    except OSError as e:
+        if e.errno not in _OUTPUT_ERRNOS:
+            raise
+        _silence_stdout()  # a full disk under `> prompt.md`
+        typer.echo(f"ctxgrab: cannot write the output: {e.strerror or e} — fix: free space or write elsewhere "
+                   "(--output FILE)", err=True)
+        sys.exit(2)
+    except RecursionError:
+        typer.echo("ctxgrab: input nested too deeply to process", err=True)
+        sys.exit(2)
+    except Exception as e:
+        if os.environ.get("CTXGRAB_DEBUG"):
+            raise
+        first = str(e).splitlines()[0][:300] if str(e) else ""
+        typer.echo(f"ctxgrab: unexpected error: {type(e).__name__}: {first} (this is a bug in ctxgrab; "
+                   "CTXGRAB_DEBUG=1 shows the traceback)", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

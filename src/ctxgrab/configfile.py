@@ -18,7 +18,7 @@ import yaml
 from .errors import ConfigError
 from .yamlsafe import UnsafeYAML, safe_load
 
-__all__ = ["expand_env", "read_yaml", "yaml_error_line"]
+__all__ = ["expand_env", "read_yaml", "yaml_error_line", "check_url"]
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -77,3 +77,34 @@ def yaml_error_line(e: Exception) -> str:
     at = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
     problem = getattr(e, "problem", None) or str(e).splitlines()[0]
     return f"{at}: {problem}" if isinstance(e, UnsafeYAML) else f"{at}: not valid YAML: {problem}"
+
+
+def check_url(value: str) -> str:
+    """``value`` without a trailing slash if it is an http(s) URL with a host and a valid port; else ValueError.
+
+    >>> check_url("http://prometheus:9090/")
+    'http://prometheus:9090'
+    >>> check_url("http://127.0.0.1:99999")
+    Traceback (most recent call last):
+    ...
+    ValueError: port 99999 is out of range (1-65535) in 'http://127.0.0.1:99999'
+    """
+    from urllib.parse import urlsplit
+
+    if not re.match(r"^https?://", value):
+        raise ValueError(f"must start with http:// or https://, got {value!r}")
+    if re.search(r"\s", value):
+        raise ValueError(f"must not contain spaces, got {value!r}")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as e:
+        m = re.search(r"//[^/]*:(\d+)", value)
+        if m and "range" in str(e):
+            raise ValueError(f"port {m.group(1)} is out of range (1-65535) in {value!r}") from None
+        raise ValueError(f"not a valid URL ({e}): {value!r}") from None
+    if not parts.hostname:
+        raise ValueError(f"no host name in {value!r}")
+    if port == 0:
+        raise ValueError(f"port 0 is out of range (1-65535) in {value!r}")
+    return value.rstrip("/")

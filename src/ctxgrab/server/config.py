@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from ..configfile import expand_env, read_yaml
+from ..configfile import check_url, expand_env, read_yaml
 from ..errors import ConfigError
 
 __all__ = [
@@ -109,9 +109,7 @@ class ServerConfig(_Model):
     @field_validator("api_base_url", "public_base_url")
     @classmethod
     def _url(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(r"^https?://", v):
-            raise ValueError(f"must start with http:// or https://, got {v!r}")
-        return v.rstrip("/") if v else v
+        return check_url(v) if v is not None else v
 
     @field_validator("webhook_secrets")
     @classmethod
@@ -155,7 +153,15 @@ def load_server_config(path: str | Path, env: dict[str, str] | None = None) -> S
     except ValidationError as e:
         err = e.errors()[0]
         loc = ".".join(str(x) for x in err["loc"])
-        fix = "unknown key — fix: remove it or correct the spelling" if err["type"] == "extra_forbidden" else err["msg"]
+        if err["type"] == "extra_forbidden":
+            model: Any = ServerConfig
+            for part in err["loc"][:-1]:  # retry.x, breaker.x
+                sub = model.model_fields.get(part) if isinstance(part, str) else None
+                model = sub.annotation if sub is not None else model
+            fields = ", ".join(sorted(getattr(model, "model_fields", {})))
+            fix = f"unknown key — fix: remove it or correct the spelling (allowed here: {fields})"
+        else:
+            fix = err["msg"].removeprefix("Value error, ") + " — fix: correct the value (see docs/pagerduty.md)"
         raise ConfigError(f"{where}: server.{loc}: {fix}") from None
 
 
