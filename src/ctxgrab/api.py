@@ -90,6 +90,10 @@ def resolve_window(
     """``at`` (the clock), the window and the baseline window from options and config defaults."""
     try:
         now = parse_time(at) if at is not None else (config.defaults.at or datetime.now(timezone.utc))
+        if since is not None and start is not None:
+            # Both say where the window starts; quietly preferring one hid the other from the user.
+            raise ValueError("--since and --from both set the window's start — fix: give one of them "
+                             "(--since LENGTH ending at --at/--to, or --from TIME [--to TIME])")
         if start is not None or end is not None:
             if start is None:
                 raise ValueError("--to needs --from")
@@ -201,10 +205,18 @@ def load_evidence(path: str | Path) -> dict[str, Any]:
             "evidence": evidence,
             "description": data.get("description"),
             "template": data.get("template"),
-            "budget": data.get("budget"),
+            "budget": _saved_budget(data.get("budget")),
         }
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RecursionError) as e:
         raise InputError(f"{p}: malformed evidence file: {type(e).__name__}: {_first_line(e)}") from None
+
+
+def _saved_budget(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"budget {value!r} is not a positive number of tokens")
+    return value
 
 
 def _first_line(e: BaseException) -> str:
@@ -278,6 +290,9 @@ async def aincident(
         result = await ctxgrab.aincident("payments", since="2h")
         await chat.send(result.markdown)
     """
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0):
+        raise ConfigError(f"budget {budget!r}: the token budget must be a positive number of tokens; "
+                          "None means no limit")
     cfg = config if isinstance(config, Config) else load_config(config)
     svc = cfg.service(service)
     now, window, baseline = resolve_window(cfg, since, start, end, at)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import glob
+import os
+import stat
 from pathlib import Path
 
 import httpx
@@ -54,8 +56,31 @@ def run_check(config_path: Path | None) -> bool:
         globs += [svc.deploys.path] if svc.deploys else []
         globs += [s.path for s in svc.settings]
         for pattern in globs:
-            matches = glob.glob(str(cfg.base_dir / Path(pattern).expanduser()))
-            ok = bool(matches)
+            matches = sorted(glob.glob(str(cfg.base_dir / Path(pattern).expanduser())))
+            problems = [p for p in (_unreadable(m) for m in matches) if p]
+            ok = bool(matches) and not problems
             all_ok &= ok
-            typer.echo(f"  service {sname}: {pattern}: {'%d file(s)' % len(matches) if ok else 'NO FILES'}")
+            if not matches:
+                detail = "NO FILES"
+            elif problems:
+                detail = (f"{len(matches)} match(es), {len(problems)} UNREADABLE: " + "; ".join(problems[:3])
+                          + (f"; and {len(problems) - 3} more" if len(problems) > 3 else ""))
+            else:
+                detail = f"{len(matches)} file(s)"
+            typer.echo(f"  service {sname}: {pattern}: {detail}")
     return all_ok
+
+
+def _unreadable(path: str) -> str | None:
+    """Why ``path`` cannot be read as an input file, or None when it can (opened, one byte read)."""
+    try:
+        st = os.stat(path)
+        if stat.S_ISDIR(st.st_mode):
+            return f"{path} (a directory)"
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or device: opening it could block; ask the kernel instead
+            return None if os.access(path, os.R_OK) else f"{path} (permission denied)"
+        with open(path, "rb") as f:
+            f.read(1)
+    except OSError as e:
+        return f"{path} ({e.strerror or e})"
+    return None

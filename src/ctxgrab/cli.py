@@ -11,7 +11,7 @@ import errno
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -30,6 +30,33 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"ctxgrab {version('ctxgrab')}")
+        except PackageNotFoundError:  # a source tree that was never installed
+            typer.echo("ctxgrab (version unknown: not installed)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="print the version and exit"),
+) -> None:
+    """Turn a production incident into one data-rich, safe prompt for an LLM."""
+
+
+def check_budget(budget: Optional[int]) -> Optional[int]:
+    """``--budget``: a positive number of tokens; leaving it out means no limit."""
+    if budget is not None and budget <= 0:
+        raise fail(f"--budget {budget}: the token budget must be a positive number of tokens — fix: give e.g. "
+                   "--budget 8000, or leave --budget out for no limit")
+    return budget
 
 
 def fail(message: str, code: int = 2) -> "typer.Exit":
@@ -119,6 +146,7 @@ def incident(
     from .api import aincident
     from .config import load_config
 
+    check_budget(budget)
     try:
         cfg = load_config(config)
         progress = _Progress()
@@ -162,6 +190,7 @@ def render(
     """
     from .api import load_evidence, render_result
 
+    check_budget(budget)
     try:
         saved = load_evidence(evidence_file)
         # The saved run's template and budget apply unless overridden here.
@@ -206,6 +235,70 @@ from .commands import serve as _serve; _serve.register(app)  # noqa: E402,E702
 from .commands import mcp as _mcp; _mcp.register(app)  # noqa: E402,E702
 
 
+# --- help that reads like a person wrote it --------------------------------------------------
+# typer shows Python types (`<str>`, `<list[Path]>`) and `{file}` for arguments; users read
+# `--since DURATION` and `FILES...` in every other tool's help.
+_METAVARS = {
+    "since": "DURATION", "start": "TIME", "end": "TIME", "at": "TIME", "service": "NAME", "template": "NAME",
+    "budget": "TOKENS", "config": "FILE", "output": "FILE", "save": "FILE", "baseline": "FILE",
+    "templates_dir": "DIR", "tables": "TABLE", "dsn": "DSN", "sample_s": "SECONDS", "top": "N",
+    "max_patterns": "N", "line_format": "auto|text|json", "host": "ADDRESS", "port": "PORT",
+    "log_level": "LEVEL", "disable": "KIND",
+}
+
+
+def _humane_param(param: Any) -> None:
+    from typer.core import TyperArgument
+
+    if isinstance(param, TyperArgument):
+        param.__class__ = _HumaneArgument
+        return
+    if getattr(param, "is_flag", False) or getattr(param, "metavar", None) is not None:
+        return
+    desc = getattr(param, "type_descriptor", None)
+    choices = getattr(desc, "choices", None) if getattr(desc, "is_choice", False) else None
+    annotation = getattr(desc, "annotation", None)
+    if choices:
+        param.metavar = "|".join(str(getattr(c, "value", c)) for c in choices)
+    elif param.name in _METAVARS:
+        param.metavar = _METAVARS[param.name]
+    elif getattr(desc, "is_path", False):
+        param.metavar = "PATH"
+    else:
+        param.metavar = {int: "N", float: "NUMBER"}.get(annotation, "TEXT")  # type: ignore[call-overload]
+
+
+def _arg_name(param: Any) -> str:
+    return {"files": "FILES", "file": "FILE", "evidence_file": "FILE", "what": "CHANGE"}.get(
+        param.name, str(param.name).upper())
+
+
+class _HumaneArgument(__import__("typer").core.TyperArgument):  # type: ignore[misc,name-defined]
+    """An argument shown as ``FILE``, ``[FILE]`` or ``FILES...``."""
+
+    def _usage_display_name(self) -> str:
+        name = _arg_name(self) + ("..." if self.nargs != 1 else "")
+        return name if self.required else f"[{name}]"
+
+    def _rich_display_name(self) -> str:
+        return _arg_name(self) + ("..." if self.nargs != 1 else "")
+
+    def display_type_rich(self, ctx: Any) -> None:
+        return None
+
+
+class _HumaneCommand(__import__("typer").core.TyperCommand):  # type: ignore[misc,name-defined]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            _humane_param(param)
+
+
+for _info in app.registered_commands:
+    if _info.cls in (None, __import__("typer").core.TyperCommand):
+        _info.cls = _HumaneCommand
+
+
 _OUTPUT_ERRNOS = {errno.ENOSPC, errno.EPIPE, errno.EDQUOT, errno.EFBIG}
 
 
@@ -223,8 +316,33 @@ def main() -> None:
 
     Set ``CTXGRAB_DEBUG=1`` to see the traceback of an unexpected error.
     """
+    usage_error: type[BaseException]
+    try:  # the click that this typer drives (vendored in newer typer)
+        from typer._click.exceptions import ClickException as click_error  # type: ignore[import-not-found]
+        from typer._click.exceptions import NoArgsIsHelpError as no_args_error  # type: ignore[import-not-found]
+        from typer._click.exceptions import UsageError as usage_error  # type: ignore[import-not-found]
+    except ImportError:  # pragma: no cover - older typer on plain click
+        from click.exceptions import ClickException as click_error
+        from click.exceptions import NoArgsIsHelp as no_args_error
+        from click.exceptions import UsageError as usage_error
     try:
-        app()
+        rv = app(standalone_mode=False)
+        sys.exit(rv if isinstance(rv, int) else 0)
+    except no_args_error as e:  # bare `ctxgrab`: the help
+        e.show()  # type: ignore[attr-defined]
+        sys.exit(2)
+    except usage_error as e:  # one line, not click's usage block
+        ctx = getattr(e, "ctx", None)
+        where = ctx.command_path if ctx is not None else "ctxgrab"
+        message = e.format_message().replace("Value error, ", "").rstrip(".")  # type: ignore[attr-defined]
+        typer.echo(f"ctxgrab: {message} — see `{where} --help`", err=True)
+        sys.exit(2)
+    except click_error as e:
+        typer.echo(f"ctxgrab: {e.format_message()}", err=True)  # type: ignore[attr-defined]
+        sys.exit(getattr(e, "exit_code", 2))
+    except typer.Abort:
+        typer.echo("ctxgrab: interrupted", err=True)
+        sys.exit(130)
     except CtxgrabError as e:  # anything a command did not translate itself
         typer.echo(f"ctxgrab: {e}", err=True)
         sys.exit(2)

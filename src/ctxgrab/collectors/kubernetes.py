@@ -51,7 +51,7 @@ from ..analysis.rollout import (
     plan_rollback,
     revisions_from_replicasets,
 )
-from ..errors import ConfigError, SourceError
+from ..errors import body_excerpt, ConfigError, SourceError
 from ..evidence import Evidence, Status
 from ..timeutil import parse_duration, parse_time
 
@@ -151,7 +151,7 @@ def _status_message(resp: httpx.Response) -> str:
         body = resp.json()
         return str(body.get("message") or body.get("reason") or resp.reason_phrase)
     except ValueError:
-        return resp.text[:200] or resp.reason_phrase
+        return body_excerpt(resp.content, 200) if resp.content else resp.reason_phrase
 
 
 # --------------------------------------------------------------------------- credentials
