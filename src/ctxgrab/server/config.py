@@ -93,6 +93,20 @@ class ServerConfig(_Model):
     )
     retention_days: float = Field(30.0, gt=0, description="finished jobs and their prompts are kept this long")
     max_body_bytes: int = Field(262144, ge=1024, description="larger webhook bodies get 413 (PagerDuty drops > 256 KB)")
+    max_header_bytes: int = Field(
+        16384, ge=1024, le=1048576, description="request line and headers larger than this get 400 and are closed"
+    )
+    max_headers: int = Field(64, ge=8, le=1000, description="requests with more header fields get 431")
+    header_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="a connection that has not sent a whole request head by then is closed (408)"
+    )
+    body_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="a request body not received in full by then gets 408 and is closed"
+    )
+    keep_alive_s: float = Field(5.0, gt=0, le=300, description="an idle keep-alive connection is closed after this")
+    max_connections: int = Field(
+        256, ge=1, le=100000, description="open connections at most; more are closed at once (503 above it)"
+    )
     workers: int = Field(2, ge=1, le=64, description="collections run at the same time")
     collection_timeout_s: float = Field(120.0, gt=0, description="a collection that takes longer is retried later")
     job_attempts: int = Field(8, ge=1, description="tries per job before it is marked failed")
