@@ -35,6 +35,7 @@ __all__ = [
     "render_result",
     "save_evidence",
     "load_evidence",
+    "render_saved",
     "resolve_window",
     "SCHEMA_VERSION",
 ]
@@ -167,6 +168,30 @@ def render_result(
         markdown = _render(fields, evidence, name, templates_dir, trimmed)
     return IncidentResult(service, at, window, baseline, evidence, sigs, name, markdown, description, trimmed, kind,
                           budget)
+
+
+def render_saved(
+    path: str | Path,
+    *,
+    template: str | None = None,
+    budget: int | None = None,
+    templates_dir: Path | None = None,
+) -> IncidentResult:
+    """Render an evidence file written by ``--save`` (``ctxgrab render``): the saved run's template and
+    budget apply unless given here.
+
+    The file is input like any other: one that parses but holds what no ctxgrab writes
+    (a hand edit, a damaged copy) is an :class:`~ctxgrab.errors.InputError` with one line, never
+    a traceback from deep inside the renderer.
+    """
+    saved = load_evidence(path)
+    saved["template"] = template or saved["template"]
+    saved["budget"] = budget if budget is not None else saved["budget"]
+    try:
+        return render_result(**saved, templates_dir=templates_dir)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RecursionError) as e:
+        raise InputError(f"{path}: damaged evidence file: rendering it failed with {type(e).__name__}: "
+                         f"{_first_line(e)} — fix: save the run again with `ctxgrab incident --save FILE`") from None
 
 
 def save_evidence(result: IncidentResult, path: str | Path) -> None:

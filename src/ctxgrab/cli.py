@@ -188,21 +188,11 @@ def render(
 
       ctxgrab render evidence.json --template latency
     """
-    from .api import load_evidence, render_result
+    from .api import render_saved
 
     check_budget(budget)
     try:
-        saved = load_evidence(evidence_file)
-        # The saved run's template and budget apply unless overridden here.
-        saved["template"] = template or saved["template"]
-        saved["budget"] = budget if budget is not None else saved["budget"]
-        try:
-            result = render_result(**saved, templates_dir=templates_dir)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RecursionError) as e:
-            # The file parsed, but a field holds what no ctxgrab writes (a hand edit, a damaged copy).
-            first = (str(e).strip().splitlines() or [""])[0][:300]
-            raise InputError(f"{evidence_file}: damaged evidence file: rendering it failed with {type(e).__name__}: "
-                             f"{first} — fix: save the run again with `ctxgrab incident --save FILE`") from None
+        result = render_saved(evidence_file, template=template, budget=budget, templates_dir=templates_dir)
     except (InputError, RenderError, ConfigError) as e:
         raise fail(str(e))
     write_output(result.markdown if fmt is Format.markdown else result.to_json(), output)
