@@ -1,8 +1,10 @@
 """The CLI under hostile and damaged input: one line and exit 2, in bounded time and memory.
 
-Every command runs as a real process (``python -m ctxgrab.cli``) under a timeout and an
-address-space limit, so a regression shows as a failed test, not as a machine out of
-memory. Each case is a reproduction from the "damaged and hostile input" report.
+The cases that could exhaust the machine (alias bombs, a full disk) run as real processes
+(``python -m ctxgrab.cli``) under a timeout and an address-space limit, so a regression
+shows as a failed test, not as a machine out of memory; the others call the console
+script's ``main()`` in this process. Each case is a reproduction from the "damaged and
+hostile input" report.
 """
 
 from __future__ import annotations
@@ -45,6 +47,29 @@ def run_cli(*args: str | Path, timeout: float = 30, stdout=subprocess.PIPE, cwd:
                        stderr=subprocess.PIPE, text=True, timeout=timeout, env=env, preexec_fn=_limit, cwd=cwd)
     p.elapsed_s = time.monotonic() - started  # type: ignore[attr-defined]
     return p
+
+
+class _Ran:
+    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """The console script's ``main()`` in this process (no interpreter start-up: the cases stay cheap)."""
+    from ctxgrab.cli import main
+
+    monkeypatch.delenv("CTXGRAB_DEBUG", raising=False)
+
+    def run(*args: str | Path) -> _Ran:
+        capsys.readouterr()
+        monkeypatch.setattr(sys, "argv", ["ctxgrab", *map(str, args)])
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+        out, err = capsys.readouterr()
+        return _Ran(exit_info.value.code or 0, out, err)
+
+    return run
 
 
 def assert_one_line_error(p, *needles: str) -> str:
@@ -107,31 +132,31 @@ def test_an_alias_bomb_as_a_settings_file_is_a_stated_gap_within_the_deadline(tm
     ("defaults:\n  since: 2h\n  timeout_s: 5\n  since: 30m\n", "since", "line 4"),
     ("services:\n  payments: {}\n  checkout: {}\n  payments: {packs: [jvm]}\n", "payments", "line 4"),
 ], ids=["defaults", "services"])
-def test_a_duplicate_key_is_an_error_naming_key_file_and_line(tmp_path: Path, text: str, key: str, line: str):
+def test_a_duplicate_key_is_an_error_naming_key_file_and_line(cli, tmp_path: Path, text: str, key: str, line: str):
     cfg = tmp_path / "dup.yaml"
     cfg.write_text(text)
-    assert_one_line_error(run_cli("check", "--config", cfg), "dup.yaml", line, f"duplicate key '{key}'")
+    assert_one_line_error(cli("check", "--config", cfg), "dup.yaml", line, f"duplicate key '{key}'")
 
 
-def test_a_duplicate_key_in_a_settings_file_is_a_gap_not_a_silent_last_wins(tmp_path: Path):
+def test_a_duplicate_key_in_a_settings_file_is_a_gap_not_a_silent_last_wins(cli, tmp_path: Path):
     (tmp_path / "app.yaml").write_text("cache:\n  max-entries: 1000\n  ttl: 5m\n  max-entries: 50000000\n")
     (tmp_path / "ctxgrab.yaml").write_text(
         "defaults: {at: '2026-03-02T12:00:00Z'}\nservices:\n  payments:\n    settings: [{path: app.yaml}]\n")
-    p = run_cli("incident", "-s", "payments", "-c", tmp_path / "ctxgrab.yaml")
+    p = cli("incident", "-s", "payments", "-c", tmp_path / "ctxgrab.yaml")
     assert p.returncode == 0, p.stderr
     assert "duplicate key 'max-entries'" in p.stdout and "50000000" not in p.stdout
 
 
-def test_a_config_that_is_not_utf8_or_nested_thousands_deep_is_one_line(tmp_path: Path):
+def test_a_config_that_is_not_utf8_or_nested_thousands_deep_is_one_line(cli, tmp_path: Path):
     latin1 = tmp_path / "latin1.yaml"
     latin1.write_bytes("defaults:\n  since: 2h\n# café\n".encode("latin-1"))
-    assert_one_line_error(run_cli("check", "-c", latin1), "latin1.yaml: line 3", "not UTF-8")
+    assert_one_line_error(cli("check", "-c", latin1), "latin1.yaml: line 3", "not UTF-8")
     deep = tmp_path / "deep.yaml"
     deep.write_text("services: " + "[" * 20000 + "]" * 20000 + "\n")
-    assert_one_line_error(run_cli("check", "-c", deep), "deep.yaml", "nested more than")
+    assert_one_line_error(cli("check", "-c", deep), "deep.yaml", "nested more than")
     block = tmp_path / "block.yaml"
     block.write_text("services:\n" + "".join("  " * i + f"k{i}:\n" for i in range(1, 3000)))
-    assert_one_line_error(run_cli("check", "-c", block), "block.yaml", "nested more than")
+    assert_one_line_error(cli("check", "-c", block), "block.yaml", "nested more than")
 
 
 # -- options and values ----------------------------------------------------------------------------
@@ -146,19 +171,19 @@ def test_a_config_that_is_not_utf8_or_nested_thousands_deep_is_one_line(tmp_path
     (["--budget", "lots"], "--budget"),
 ], ids=["since-overflow", "since-400-digits", "at-year-1", "at-timestamp", "since-and-from", "budget-0",
         "budget-negative", "budget-text"])
-def test_bad_incident_options_are_one_line_and_exit_2(args: list[str], needle: str):
-    p = run_cli("incident", "-s", "payments", "-c", DEMO / "ctxgrab.yaml", *args)
+def test_bad_incident_options_are_one_line_and_exit_2(cli, args: list[str], needle: str):
+    p = cli("incident", "-s", "payments", "-c", DEMO / "ctxgrab.yaml", *args)
     assert_one_line_error(p, needle)
     assert p.stdout == ""
 
 
-def test_logs_refuses_since_beside_from():
-    p = run_cli("logs", next((DEMO / "logs").glob("*.log")), "--since", "2h", "--from", "2026-03-02T09:00:00Z")
+def test_logs_refuses_since_beside_from(cli):
+    p = cli("logs", next((DEMO / "logs").glob("*.log")), "--since", "2h", "--from", "2026-03-02T09:00:00Z")
     assert_one_line_error(p, "--since and --from")
 
 
-def test_render_refuses_a_budget_of_zero():
-    assert_one_line_error(run_cli("render", EVIDENCE_V1, "--budget", "0"), "positive number of tokens")
+def test_render_refuses_a_budget_of_zero(cli):
+    assert_one_line_error(cli("render", EVIDENCE_V1, "--budget", "0"), "positive number of tokens")
 
 
 @pytest.mark.parametrize("url, needle", [
@@ -166,74 +191,74 @@ def test_render_refuses_a_budget_of_zero():
     ("http://:9090", "no host name"),
     ("http://prom etheus:9090", "spaces"),
 ], ids=["port", "no-host", "space"])
-def test_config_validation_rejects_a_url_no_client_can_use(tmp_path: Path, url: str, needle: str):
+def test_config_validation_rejects_a_url_no_client_can_use(cli, tmp_path: Path, url: str, needle: str):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"sources:\n  prom: {{type: prometheus, url: '{url}'}}\n")
-    assert_one_line_error(run_cli("check", "-c", cfg), "sources.prom.url", needle)
+    assert_one_line_error(cli("check", "-c", cfg), "sources.prom.url", needle)
 
 
-def test_an_unknown_key_under_server_lists_the_allowed_keys(tmp_path: Path):
+def test_an_unknown_key_under_server_lists_the_allowed_keys(cli, tmp_path: Path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("server:\n  webhook_secret: x\n")
-    err = assert_one_line_error(run_cli("check", "-c", cfg), "server.webhook_secret", "allowed here:")
+    err = assert_one_line_error(cli("check", "-c", cfg), "server.webhook_secret", "allowed here:")
     assert "webhook_secrets" in err and "max_connections" in err
     with pytest.raises(ConfigError, match=r"allowed here: .*webhook_secrets"):
         from ctxgrab.server.config import load_server_config
         load_server_config(cfg, env={})
 
 
-def test_check_does_not_count_unreadable_inputs_as_found(tmp_path: Path):
+def test_check_does_not_count_unreadable_inputs_as_found(cli, tmp_path: Path):
     (tmp_path / "gc").mkdir()
     (tmp_path / "gc" / "gc.log").symlink_to(tmp_path / "gone.log")  # rotated away under a symlink
     (tmp_path / "gc" / "old.log").mkdir()
     (tmp_path / "c.yaml").write_text("services:\n  payments:\n    gc_logs: ['gc/*.log']\n")
-    p = run_cli("check", "-c", tmp_path / "c.yaml")
+    p = cli("check", "-c", tmp_path / "c.yaml")
     assert p.returncode == 1 and "Traceback" not in p.stderr
     assert "2 UNREADABLE" in p.stdout and "No such file" in p.stdout and "a directory" in p.stdout
     assert "2 file(s)" not in p.stdout
 
 
 # -- saved evidence -------------------------------------------------------------------------------
-def test_render_reads_a_gzipped_save_and_refuses_binary_and_deep_json(tmp_path: Path):
-    plain = run_cli("render", EVIDENCE_V1)
+def test_render_reads_a_gzipped_save_and_refuses_binary_and_deep_json(cli, tmp_path: Path):
+    plain = cli("render", EVIDENCE_V1)
     assert plain.returncode == 0
     gz = tmp_path / "evidence.json.gz"
     gz.write_bytes(gzip.compress(EVIDENCE_V1.read_bytes()))
-    p = run_cli("render", gz)
+    p = cli("render", gz)
     assert p.returncode == 0 and p.stdout == plain.stdout
     binary = tmp_path / "core.bin"
     binary.write_bytes(bytes(range(256)) * 64)
-    assert_one_line_error(run_cli("render", binary), "core.bin", "binary data")
+    assert_one_line_error(cli("render", binary), "core.bin", "binary data")
     bomb = tmp_path / "bomb.json.gz"
     bomb.write_bytes(gzip.compress(b" " * (80 * 2**20)))  # 80 KiB that expand to 80 MiB
-    assert_one_line_error(run_cli("render", bomb), "bomb.json.gz", "larger than")
+    assert_one_line_error(cli("render", bomb), "bomb.json.gz", "larger than")
     deep = tmp_path / "deep.json"
     deep.write_text("[" * 100000 + "]" * 100000)
-    assert_one_line_error(run_cli("render", deep), "deep.json", "nested too deeply")
+    assert_one_line_error(cli("render", deep), "deep.json", "nested too deeply")
 
 
 @pytest.mark.parametrize("field, value", [
     ("first_seen", "10:3x"), ("first_seen", 1e300), ("count", "many"), ("template", ["a", "b"]),
 ], ids=["time-text", "time-huge", "count-text", "template-list"])
-def test_render_of_a_damaged_pattern_is_one_line(tmp_path: Path, field: str, value):
+def test_render_of_a_damaged_pattern_is_one_line(cli, tmp_path: Path, field: str, value):
     data = json.loads(EVIDENCE_V1.read_text())
     logs = next(e for e in data["evidence"] if e["kind"] == "logs")
     logs["data"]["patterns"][0][field] = value
     f = tmp_path / "damaged.json"
     f.write_text(json.dumps(data))
-    p = run_cli("render", f)
+    p = cli("render", f)
     assert p.returncode in (0, 2) and "Traceback" not in p.stderr, p.stderr[-2000:]
     if p.returncode == 2:
         assert_one_line_error(p, "damaged.json")
 
 
-def test_a_malformed_time_inside_a_pattern_is_one_line(tmp_path: Path):
+def test_a_malformed_time_inside_a_pattern_is_one_line(cli, tmp_path: Path):
     data = json.loads(EVIDENCE_V1.read_text())
     logs = next(e for e in data["evidence"] if e["kind"] == "logs")
     logs["data"]["patterns"][0]["first_seen"] = "2026-13-45T99:00:00Z"
     f = tmp_path / "damaged.json"
     f.write_text(json.dumps(data))
-    assert_one_line_error(run_cli("render", f), "damaged.json", "not a time")
+    assert_one_line_error(cli("render", f), "damaged.json", "not a time")
 
 
 # -- output ---------------------------------------------------------------------------------------
@@ -246,24 +271,24 @@ def test_a_full_disk_under_stdout_is_one_line():
     assert len(lines) == 1 and lines[0].startswith("ctxgrab: cannot write the output")
 
 
-def test_version_and_help_read_like_a_person_wrote_them():
-    p = run_cli("--version")
+def test_version_and_help_read_like_a_person_wrote_them(cli):
+    p = cli("--version")
     assert p.returncode == 0 and re.fullmatch(r"ctxgrab \S+\n", p.stdout)
     commands = ["incident", "render", "check", "gc", "heap", "logs", "redact", "change", "serve", "mcp"]
     for cmd in [None, *commands]:
-        p = run_cli(*([cmd] if cmd else []), "--help")
+        p = cli(*([cmd] if cmd else []), "--help")
         assert p.returncode == 0, p.stderr
         for python_type in ("<str>", "<int>", "<path>", "<float>", "list[", "<bool>", "{"):
             assert python_type not in p.stdout.replace("{deployment", ""), f"{cmd} --help shows {python_type}"
-    gc_help = run_cli("gc", "--help").stdout
+    gc_help = cli("gc", "--help").stdout
     assert "gc [OPTIONS] FILES..." in gc_help and "--since" not in gc_help
-    incident_help = run_cli("incident", "--help").stdout
+    incident_help = cli("incident", "--help").stdout
     assert "--since DURATION" in incident_help and "--from TIME" in incident_help
 
 
-def test_a_usage_error_is_one_line():
-    assert_one_line_error(run_cli("incident"), "Missing option '--service'")
-    assert_one_line_error(run_cli("no-such-command"), "No such command")
+def test_a_usage_error_is_one_line(cli):
+    assert_one_line_error(cli("incident"), "Missing option '--service'")
+    assert_one_line_error(cli("no-such-command"), "No such command")
 
 
 # -- gaps -------------------------------------------------------------------------------------------
@@ -303,13 +328,13 @@ def _gap_lines(markdown: str) -> list[str]:
     return [ln for ln in section.splitlines() if ln.startswith("- ")]
 
 
-def test_a_source_behind_a_failing_proxy_is_one_gap_line_with_the_page_title(tmp_path: Path):
+def test_a_source_behind_a_failing_proxy_is_one_gap_line_with_the_page_title(cli, tmp_path: Path):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ProxyErrorPage)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         cfg = _demo_config_against(tmp_path, f"http://127.0.0.1:{server.server_port}")
-        p = run_cli("incident", "-s", "payments", "-c", cfg)
+        p = cli("incident", "-s", "payments", "-c", cfg)
     finally:
         server.shutdown()
         server.server_close()
