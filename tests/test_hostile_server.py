@@ -290,3 +290,13 @@ def test_held_connections_are_capped_and_the_server_keeps_answering(server):
             pass
         assert time.monotonic() < deadline, "server did not recover after the held connections"
         time.sleep(0.1)
+
+
+@pytest.mark.parametrize("host, port, needle", [("127.0.0.1", 99999, "out of range"),
+                                                ("256.1.1.1", 8080, "cannot listen there")])
+def test_serve_refuses_an_address_it_cannot_listen_on_with_one_line(host: str, port: int, needle: str):
+    from ctxgrab.commands.serve import run
+    from ctxgrab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=needle):  # was: uvicorn started and exited 0 on port 99999
+        run(host, port, config=DEMO)
