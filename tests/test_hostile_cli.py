@@ -190,7 +190,9 @@ def test_render_refuses_a_budget_of_zero(cli):
     ("http://127.0.0.1:99999", "port 99999 is out of range"),
     ("http://:9090", "no host name"),
     ("http://prom etheus:9090", "spaces"),
-], ids=["port", "no-host", "space"])
+    ("http://prometheus..svc:9090", "not valid"),  # httpx raised UnicodeError (not an HTTPError) in check
+    ("http://xn--zz:9090", "Invalid A-label"),
+], ids=["port", "no-host", "space", "empty-label", "bad-punycode"])
 def test_config_validation_rejects_a_url_no_client_can_use(cli, tmp_path: Path, url: str, needle: str):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"sources:\n  prom: {{type: prometheus, url: '{url}'}}\n")

@@ -37,7 +37,7 @@ def probe_source(name: str, source: SourceConfig, cfg: Config) -> tuple[bool, st
         try:
             r = httpx.get(url, timeout=source.timeout_s or 5.0, verify=verify_option(source),
                           headers=auth_headers(source), auth=httpx.BasicAuth(*creds) if creds else None)
-        except httpx.HTTPError as e:
+        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as e:  # a host the resolver refuses
             return False, f"{shown}: {type(e).__name__}: {redact(str(e))}"
         return r.status_code < 400, f"{shown}: HTTP {r.status_code}"
     return True, f"type {source.type}: not probed by check"

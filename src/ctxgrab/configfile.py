@@ -105,6 +105,20 @@ def check_url(value: str) -> str:
         raise ValueError(f"not a valid URL ({e}): {value!r}") from None
     if not parts.hostname:
         raise ValueError(f"no host name in {value!r}")
+    host = parts.hostname
+    if ":" not in host:  # not an IPv6 literal: what the resolver will do with it fails here, not mid-run
+        labels = host.rstrip(".").split(".")
+        if len(host) > 253 or any(not 1 <= len(label) <= 63 for label in labels):
+            raise ValueError(f"host name {host[:80]!r} is not valid (empty or over-long label)")
+        if not host.isascii() or "xn--" in host:
+            try:
+                import idna  # httpx's own dependency: the same check its connections make
+
+                idna.encode(host, uts46=True)
+            except ImportError:  # pragma: no cover
+                pass
+            except (UnicodeError, ValueError) as e:  # idna.IDNAError is a UnicodeError
+                raise ValueError(f"host name {host[:80]!r} is not valid ({e})") from None
     if port == 0:
         raise ValueError(f"port 0 is out of range (1-65535) in {value!r}")
     return value.rstrip("/")
