@@ -227,6 +227,20 @@ def test_slow_request_heads_are_cut_off_at_the_head_deadline(server):
     assert silent_closed and b" 408 " in silent_got[0]
 
 
+def test_a_slow_second_request_on_a_kept_alive_connection_is_cut_off_too(server):
+    s = socket.create_connection(("127.0.0.1", server["port"]), timeout=5)
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    first = b""
+    while b"ok\n" not in first:
+        first += s.recv(4096)
+    assert first.startswith(b"HTTP/1.1 200")
+    s.setblocking(False)
+    # the first byte of the next request cancels uvicorn's keep-alive timer; the head deadline takes over
+    closed, got = _trickle_until_closed([s], b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * 200,
+                                        limit_s=HEADER_TIMEOUT_S + 4)
+    assert closed and closed[0] < HEADER_TIMEOUT_S + 2.5 and b" 408 " in got[0]
+
+
 def test_a_slow_body_gets_408_and_a_slow_body_on_any_route_is_closed(server):
     webhook = _connect(server["port"])
     webhook.send(b"POST /webhooks/pagerduty HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
