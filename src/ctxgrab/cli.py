@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from typer.core import TyperArgument, TyperCommand
 
 from .commands import Format
 from .errors import ConfigError, CtxgrabError, InputError, RenderError
@@ -238,8 +239,6 @@ _METAVARS = {
 
 
 def _humane_param(param: Any) -> None:
-    from typer.core import TyperArgument
-
     if isinstance(param, TyperArgument):
         param.__class__ = _HumaneArgument
         return
@@ -263,7 +262,7 @@ def _arg_name(param: Any) -> str:
         param.name, str(param.name).upper())
 
 
-class _HumaneArgument(__import__("typer").core.TyperArgument):  # type: ignore[misc,name-defined]
+class _HumaneArgument(TyperArgument):
     """An argument shown as ``FILE``, ``[FILE]`` or ``FILES...``."""
 
     def _usage_display_name(self) -> str:
@@ -277,7 +276,7 @@ class _HumaneArgument(__import__("typer").core.TyperArgument):  # type: ignore[m
         return None
 
 
-class _HumaneCommand(__import__("typer").core.TyperCommand):  # type: ignore[misc,name-defined]
+class _HumaneCommand(TyperCommand):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for param in self.params:
@@ -285,7 +284,7 @@ class _HumaneCommand(__import__("typer").core.TyperCommand):  # type: ignore[mis
 
 
 for _info in app.registered_commands:
-    if _info.cls in (None, __import__("typer").core.TyperCommand):
+    if _info.cls in (None, TyperCommand):
         _info.cls = _HumaneCommand
 
 
