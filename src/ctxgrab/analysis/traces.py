@@ -75,7 +75,7 @@ ONSET_MIN_BAD = 5  # bad calls after the onset needed to name one
 ONSET_RATIO = 3.0  # bad share after the onset at least this many times the share before
 FANOUT_RATIO = 3.0  # children at least this many times the typical count of the parent operation ...
 FANOUT_MIN_EXTRA = 10  # ... and at least this many more
-MAX_EXAMPLE_CHARS = 4000
+MAX_EXAMPLE_CHARS = 2000
 MAX_DEPTH = 500  # deeper span trees are cut (and counted) in the critical-path walk
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
@@ -210,7 +210,7 @@ def _exception(events: Iterable[dict[str, Any]]) -> tuple[str, str]:
             etype = str(a.get("exception.type") or "")
             msg = str(a.get("exception.message") or "")
             stack = str(a.get("exception.stacktrace") or "")
-            text = stack if stack and msg and msg in stack.split("\n", 1)[0] else "\n".join(x for x in (
+            text = stack if stack and msg and msg in stack else "\n".join(x for x in (
                 f"{etype}: {msg}" if etype else msg, stack) if x)
             return etype, text[:MAX_EXAMPLE_CHARS]
     return "", ""
