@@ -687,7 +687,7 @@ def summarize(
         "verdict": "",
         "headline": {},
         "onset": None,
-        "sampling": dict(sampling or {}) | {"traces_read": len(by_trace), "spans_read": n_spans,
+        "sampling": {"how": "every span given", "traces_matched": None} | dict(sampling or {}) | {"traces_read": len(by_trace), "spans_read": n_spans,
                                             "traces_in_window": win.traces, "spans_in_window": win.spans,
                                             "traces_in_baseline": base.traces if baseline else None,
                                             "traces_outside": outside, "traces_incomplete": incomplete},

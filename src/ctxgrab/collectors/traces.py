@@ -149,7 +149,7 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
     from ..logread import expand_paths
 
     pattern = request.resolve(params["path"])
-    title = params.get("title") or f"Traces {params['path']}"
+    title = params.get("title") or f"Traces ({params['path']})"
     base = {"kind": KIND, "name": f"traces:{params['path']}", "title": title, "source": str(pattern)}
     paths = expand_paths(pattern)
     if not paths:
