@@ -80,7 +80,7 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
             return run
 
         jobs = [job(lo, hi) for w in windows for lo, hi in slices(w)]
-        results, problems, not_run = await run_limited(jobs, timeout_s * 0.9)
+        results, problems, not_run = await run_limited(jobs, min(timeout_s, request.timeout_s) * 0.9)
     stats = ReadStats()
     spans: list[Span] = []
     seen: set[str] = set()

@@ -40,7 +40,7 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
     limit = int(params.get("limit") or 240)
     per_slice = max(1, math.ceil(limit / SLICES))
     windows = [request.window] + ([request.baseline] if request.baseline is not None else [])
-    budget = timeout_s * 0.9
+    budget = min(timeout_s, request.timeout_s) * 0.9  # inside the collector's own deadline
     async with http_client(src, timeout_s) as client:
 
         def search(lo: int, hi: int):  # noqa: ANN202
@@ -55,7 +55,8 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
         jobs = [search(lo, hi) for w in windows for lo, hi in slices(w)]
         found, problems, not_run = await run_limited(jobs, budget * 0.4)
         if len(problems) + not_run >= len(jobs):
-            first = problems[0] if problems else f"no search finished within {budget * 0.4:.0f} s"
+            first = problems[0] if problems else (f"Tempo did not answer in time: no search finished within "
+                                                  f"{budget * 0.4:.1f} s")
             status = Status.timeout if ("did not answer" in first or not problems or " 504" in first) else Status.error
             return Evidence.failed(**base, reason=first, status=status)
         ids: list[str] = []

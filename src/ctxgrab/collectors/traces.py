@@ -268,7 +268,8 @@ def source_evidence(base: dict[str, Any], spans: list[Span], service: str, reque
     """Summarise what a source gave; a gap when nothing came back, partial (with warnings) when some failed."""
     failed = len(problems) + not_run
     if failed and failed >= requests:
-        first = problems[0] if problems else f"no request finished within {request.timeout_s:.0f} s"
+        first = problems[0] if problems else (f"{sampling.get('source', 'the source')} did not answer in time: "
+                                              f"no request finished within {request.timeout_s:.1f} s")
         status = Status.timeout if (not problems or "did not answer" in first or " 504" in first) else Status.error
         return Evidence.failed(base["kind"], base["name"], base["title"], first, status=status,
                                source=base.get("source"))
