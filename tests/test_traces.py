@@ -113,7 +113,7 @@ def test_incident_prompt_names_the_dependencies_onsets_and_retries(trace_dir: Pa
     md = result.markdown
     what = md.split("## What is happening", 1)[1].split("\n## ", 1)[0]
     assert "`ledger-service` `GET /balance`" in what and "`SELECT ledger_entries`" in what and "since 11:02" in what
-    assert "`payment-gateway` `POST /authorize` fails" in what and "since 11:20" in what and "retries" in what
+    assert "`payment-gateway` `POST /authorize` fails" in what and "since 11:20" in what and "retried" in what
     section = md.split("### Traces (traces.json)", 1)[1].split("\n## ", 1)[0]
     assert "**Retries:**" in section and "GatewayUnavailableError" in section and "```text" in section
     ev = next(e for e in result.evidence if e.kind == "traces")

@@ -37,6 +37,7 @@ MEMORY_NEAR_LIMIT = 0.9  # heap at 90% of max is pressure even without a clean t
 MEMORY_HORIZON_H = 48.0  # growth that reaches the limit within this many hours is a leak signal
 SATURATION_SHARE = 0.9  # a bounded resource at 90% of its limit is saturated
 DEPLOY_LEAD_S = 3600.0  # a deploy up to an hour before the window still counts as recent
+DOWNSTREAM_OWN_SHARE = 0.5  # a slow dependency's own spans must hold half its critical-path time to be called slow
 # downstream_latency uses LATENCY_RATIO; downstream_errors SPIKE_RATIO and SPIKE_MIN_RATIO_VALUE (on the
 # dependency's share of failed calls); the traces analysis names the dependency (HEADLINE_SHARE there).
 
@@ -267,7 +268,9 @@ def _recent_deploy(evidence: list[Evidence], window_start: datetime | None, wind
 
 
 def _trace_headlines(evidence: list[Evidence]) -> list[dict[str, Any]]:
-    return [ev.data["headline"] for ev in evidence if ev.kind == "traces" and ev.ok and ev.data.get("headline")]
+    """The traces summaries' headline facts, each with the focus service under ``service``."""
+    return [ev.data["headline"] | {"service": ev.data.get("service")} for ev in evidence
+            if ev.kind == "traces" and ev.ok and ev.data.get("headline")]
 
 
 def _downstream_latency(evidence: list[Evidence]) -> Signal | None:
@@ -286,9 +289,11 @@ def _downstream_latency(evidence: list[Evidence]) -> Signal | None:
             continue
         if not before or not after or after < LATENCY_RATIO * before:
             continue
+        if d.get("remote_share") is not None and d["remote_share"] < DOWNSTREAM_OWN_SHARE * d["critical_share"]:
+            continue  # the downstream's own spans are fast: the time is the caller's wait (GC, pool, network)
         top = d.get("critical_top") or {}
         inner = ""
-        if top and (top.get("service"), top.get("operation")) != (d["name"], d["operation"]):
+        if top and top.get("service") != h["service"]:
             inner = f" (most of it {inline(top['service'], 80)} {inline(top['operation'], 100)})"
         text = (f"{format_pct(d['critical_share'], 0)} of the slowest traces' time is in {inline(d['name'], 80)} "
                 f"{inline(d['operation'], 100)}{inner}, p99 {format_ms(before)} → {format_ms(after)}")
@@ -317,11 +322,10 @@ def _downstream_errors(evidence: list[Evidence]) -> Signal | None:
             continue
         text = (f"{inline(d['name'], 80)} {inline(d['operation'], 100)} fails {format_pct(after)} of calls"
                 + (f" since {_hhmm(parse_time(since).timestamp())}" if since else "")
-                + f" vs {format_pct(before)} {'before' if since else 'in the baseline window'}"
-                + f" ({d['errors']:,} of {d['calls']:,} calls in the window)")
+                + f" vs {format_pct(before)} {'before' if since else 'in the baseline'}")
         retry = h.get("retry")
         if retry and retry.get("dependency") == d["name"] and retry.get("operation") == d["operation"]:
-            text += f"; {retry['after_error']:,} retries after a failed attempt"
+            text += f", {retry['after_error']:,} retried"
         return {"name": "downstream_errors", "summary": text,
                 "facts": {"dependency": d["name"], "operation": d["operation"], "error_ratio_before": before,
                           "error_ratio_after": after, "since": since, "errors": d["errors"], "calls": d["calls"]}}

@@ -402,7 +402,8 @@ def _onset(times: list[tuple[int, float, bool]], slow_ms: float | None) -> tuple
 
 
 def _critical_path(root: Span, children: dict[str, list[Span]], by_op: Counter, by_dep: Counter,
-                   stats: dict[str, int], by_dep_op: Counter | None = None) -> None:
+                   stats: dict[str, int], by_dep_op: Counter | None = None, remote: Counter | None = None,
+                   service: str = "") -> None:
     """Add the self time of every span on ``root``'s critical path to ``by_op`` (and ``by_dep``).
 
     Walk from the end of a span backwards: the child that finishes last is on the
@@ -431,6 +432,8 @@ def _critical_path(root: Span, children: dict[str, list[Span]], by_op: Counter, 
                     by_dep[dep] += gap
                     if by_dep_op is not None:
                         by_dep_op[(dep, span.service, span.name)] += gap
+                    if remote is not None and span.service != service:
+                        remote[dep] += gap
             stack.append((child, c_end, dep, depth + 1))
             cursor = max(child.start, span.start)
         gap = cursor - span.start
@@ -440,6 +443,8 @@ def _critical_path(root: Span, children: dict[str, list[Span]], by_op: Counter, 
                 by_dep[dep] += gap
                 if by_dep_op is not None:
                     by_dep_op[(dep, span.service, span.name)] += gap
+                if remote is not None and span.service != service:
+                    remote[dep] += gap
 
 
 _MASKS = (
@@ -544,7 +549,7 @@ def summarize(
                 kids[s.parent].append(s)
             if s.service == service:
                 if s.kind == KIND_SERVER or (s is root and s.kind in (KIND_UNSPECIFIED, KIND_INTERNAL, KIND_CONSUMER)):
-                    side.ops[(s.service, s.name)].add(s)
+                    side.ops[(s.service, s.name)].add(s, True)
                 elif s.kind in (KIND_CLIENT, KIND_PRODUCER):
                     side.deps[(s.dep or s.name, s.name)].add(s, True)
             if s.kind in (KIND_SERVER, KIND_CLIENT, KIND_PRODUCER, KIND_CONSUMER):
@@ -597,6 +602,8 @@ def summarize(
     by_op: Counter = Counter()
     by_dep: Counter = Counter()
     by_dep_op: Counter = Counter()
+    remote: Counter = Counter()  # dependency -> critical-path time inside the downstream's own spans
+    instrumented: set[str] = set()  # dependencies whose calls have spans of another service below them
     cp_stats = {"cut": 0}
     for _, tid in slow:
         group = by_trace[tid]
@@ -604,7 +611,11 @@ def summarize(
         for s in group:
             if s.parent:
                 children[s.parent].append(s)
-        _critical_path(roots_of[tid], children, by_op, by_dep, cp_stats, by_dep_op)
+        _critical_path(roots_of[tid], children, by_op, by_dep, cp_stats, by_dep_op, remote, service)
+        for s in group:
+            if s.kind in (KIND_CLIENT, KIND_PRODUCER) and s.dep and s.service == service:
+                if any(c.service != service for c in children.get(s.sid, ())):
+                    instrumented.add(f"{s.dep}\x00{s.name}")
     inside: dict[str, tuple[str, str, int]] = {}  # dependency -> the span inside it holding most of its time
     for (dep_key, svc, op), t in sorted(by_dep_op.items(), key=lambda kv: -kv[1]):
         inside.setdefault(dep_key, (svc, op, t))
@@ -615,7 +626,10 @@ def summarize(
     for key, st in win.ops.items():
         f = st.facts()
         b = base.ops.get(key)
-        ops.append({"service": key[0], "name": key[1], **f, "baseline": b.facts() if b else None})
+        entry = {"service": key[0], "name": key[1], **f, "baseline": b.facts() if b else None,
+                 "onset": None, "onset_by": None, "before": None, "since": None}
+        _add_onset(entry, st, b)
+        ops.append(entry)
     ops.sort(key=lambda o: (-(o["errors"] or 0) if (o["error_ratio"] or 0) >= 0.01 else 0, -o["count"]))
 
     # --- dependencies ---
@@ -624,8 +638,6 @@ def summarize(
         f = st.facts()
         b = base.deps.get(key)
         bf = b.facts() if b and b.durs else None
-        slow_ms = bf["p99_ms"] if bf and bf["count"] >= MIN_CALLS * 4 else (
-            3 * f["p50_ms"] if f["p50_ms"] else None)
         entry: dict[str, Any] = {"name": key[0], "operation": key[1], "calls": f["count"], "errors": f["errors"],
                                  "error_ratio": f["error_ratio"], "p50_ms": f["p50_ms"], "p99_ms": f["p99_ms"],
                                  "baseline": ({"calls": bf["count"], "errors": bf["errors"],
@@ -634,16 +646,14 @@ def summarize(
                                  "critical_share": _r(by_dep.get(f"{key[0]}\x00{key[1]}", 0) / cp_total, 4)
                                  if cp_total else None,
                                  "onset": None, "onset_by": None, "before": None, "since": None,
-                                 "critical_top": None}
+                                 "critical_top": None, "remote_share": None}
+        dkey = f"{key[0]}\x00{key[1]}"
+        if cp_total and dkey in instrumented:
+            entry["remote_share"] = _r(remote.get(dkey, 0) / cp_total, 4)
         top = inside.get(f"{key[0]}\x00{key[1]}")
         if top and cp_total:
             entry["critical_top"] = {"service": top[0], "operation": top[1], "share": _r(top[2] / cp_total, 4)}
-        onset = _onset(st.times, slow_ms)
-        if onset:
-            t_on, what = onset
-            pre = [(ms, e) for t, ms, e in (b.times if b else [])] + [(ms, e) for t, ms, e in st.times if t < t_on]
-            post = [(ms, e) for t, ms, e in st.times if t >= t_on]
-            entry.update(onset=_iso(t_on), onset_by=what, before=_phase(pre), since=_phase(post))
+        _add_onset(entry, st, b)
         deps.append(entry)
     deps.sort(key=lambda d: (-(d["critical_share"] or 0), -d["errors"], -d["calls"]))
 
@@ -706,11 +716,28 @@ def summarize(
         "omitted": {},
     }
     data["omitted"] = {k: v for k, v in omitted.items() if v}
-    onsets = sorted(d["onset"] for d in data["dependencies"] if d["onset"])
+    onsets = sorted(d["onset"] for d in data["dependencies"] + data["operations"] if d["onset"])
     data["onset"] = onsets[0] if onsets else None
     data["headline"] = _headline(data)
     data["verdict"] = _verdict(data["headline"], error_spans)
     return data
+
+
+def _add_onset(entry: dict[str, Any], st: _Stat, b: _Stat | None) -> None:
+    """Set ``onset``, ``onset_by`` and the ``before``/``since`` phases of one operation or dependency.
+
+    Slow means slower than the baseline's p99 when the baseline has enough calls,
+    else three times the window's median.
+    """
+    bf = b.facts() if b and b.durs else None
+    p50 = quantile(sorted(st.durs), 0.5)
+    slow_ms = bf["p99_ms"] if bf and bf["count"] >= MIN_CALLS * 4 else (3 * p50 if p50 else None)
+    onset = _onset(st.times, slow_ms)
+    if onset:
+        t_on, what = onset
+        pre = [(ms, e) for t, ms, e in (b.times if b else [])] + [(ms, e) for t, ms, e in st.times if t < t_on]
+        post = [(ms, e) for t, ms, e in st.times if t >= t_on]
+        entry.update(onset=_iso(t_on), onset_by=what, before=_phase(pre), since=_phase(post))
 
 
 def _phase(values: list[tuple[float, bool]]) -> dict[str, Any] | None:
