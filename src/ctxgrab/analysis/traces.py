@@ -253,29 +253,62 @@ def spans_from_otlp(payload: Any, stats: ReadStats | None = None) -> Iterator[Sp
                     stats.problem(f"span skipped: {e}")
 
 
+_HEX_CHARS = "0123456789abcdef"
+_WANTED = frozenset(_DEP_KEYS) | {"db.name", "messaging.destination.name", "http.response.status_code",
+                                  "http.status_code"}
+
+
+def _id(raw: Any, size: int) -> str:
+    """:func:`normalize_id` with a fast path for the common case: lowercase hex of the right length."""
+    if raw.__class__ is str and len(raw) == 2 * size and not raw.strip(_HEX_CHARS):
+        return raw
+    return normalize_id(raw, size)
+
+
+def _pick(items: Any) -> dict[str, Any]:
+    """Only the attributes the summary reads (spans carry dozens it does not)."""
+    out: dict[str, Any] = {}
+    if items.__class__ is list:
+        for kv in items:
+            if kv.__class__ is dict:
+                k = kv.get("key")
+                if k in _WANTED:
+                    out[k] = _any_value(kv.get("value"))
+    return out
+
+
 def _otlp_span(sp: dict[str, Any], service: str) -> Span:
-    trace = normalize_id(sp.get("traceId"), 16)
-    sid = normalize_id(sp.get("spanId"), 8)
+    g = sp.get
+    trace = _id(g("traceId"), 16)
+    sid = _id(g("spanId"), 8)
     if not trace or not sid:
         raise ValueError("span without traceId or spanId")
-    kind = _kind(sp.get("kind", 0))
-    start, end = _int(sp["startTimeUnixNano"]), _int(sp.get("endTimeUnixNano") or sp["startTimeUnixNano"])
-    status = sp.get("status") or {}
-    code = status.get("code", 0)
-    code = _STATUS_NAMES.get(code, 0) if isinstance(code, str) else code
-    attrs = _attrs(sp.get("attributes")) if kind in (KIND_CLIENT, KIND_PRODUCER, KIND_SERVER) or code == 2 else {}
-    http = attrs.get("http.response.status_code") or attrs.get("http.status_code")
+    kind = g("kind", 0)
+    if kind.__class__ is not int or not 0 <= kind <= 5:
+        kind = _kind(kind)
+    st = sp["startTimeUnixNano"]
+    start = int(st) if st.__class__ is str and st.isdigit() else _int(st)
+    et = g("endTimeUnixNano") or st
+    end = int(et) if et.__class__ is str and et.isdigit() else _int(et)
+    status = g("status")
+    code = status.get("code", 0) if status else 0
+    if code.__class__ is str:
+        code = _STATUS_NAMES.get(code, 0)
     error = code == _STATUS_ERROR
-    s = Span.make(trace, sid, normalize_id(sp.get("parentSpanId"), 8), service, sp.get("name") or "", kind,
-                  start, end, error=error)
-    if kind in (KIND_CLIENT, KIND_PRODUCER):
-        s.dep = _s(_dependency(attrs))
-    if http:
-        s.status_code = _s(str(http))
+    parent = g("parentSpanId")
+    s = Span(trace, sid, _id(parent, 8) if parent else "", service, _s(g("name") or ""), kind, start,
+             end if end > start else start, error)
+    if kind == KIND_CLIENT or kind == KIND_PRODUCER or error:
+        attrs = _pick(g("attributes"))
+        if kind == KIND_CLIENT or kind == KIND_PRODUCER:
+            s.dep = _s(_dependency(attrs))
+        http = attrs.get("http.response.status_code") or attrs.get("http.status_code")
+        if http:
+            s.status_code = _s(str(http))
     if error:
-        s.message = str(status.get("message") or "")[:500]
+        s.message = str(status.get("message") or "")[:500]  # type: ignore[union-attr]
         events = [{"name": e.get("name"), "attrs": _attrs(e.get("attributes"))}
-                  for e in sp.get("events") or [] if isinstance(e, dict)]
+                  for e in g("events") or [] if isinstance(e, dict)]
         s.exc_type, s.exc_text = _exception(events)
         s.exc_type = _s(s.exc_type)
     return s
