@@ -13,7 +13,7 @@ Tempo cannot run on this machine, so this server follows the reference notes
   is a 404. ``v2=False`` makes the server an older Tempo without the v2 endpoint.
 - ``/api/metrics/query_range`` (``metrics=True``): ``{q} | count_over_time()`` answered with
   ``{"series": [{"labels": [], "samples": [{"timestampMs", "value"}]}]}``.
-- tenants: ``X-Scope-OrgID`` required when ``tenant`` is set (401 otherwise).
+- tenants: ``X-Scope-OrgID`` required when ``tenant`` is set (401 otherwise); ``/ready`` answers ``ready``.
 
 Faults (from :class:`fake_jaeger.FakeServer`): ``fail_with``, ``non_json``, ``hang``,
 ``fail_every`` (every N-th trace fetch answers 500: a partial result), ``partial_status``
@@ -72,6 +72,8 @@ class FakeTempo(FakeServer):
                      for res, spans in by_res.values()])
 
     def handle(self, h: BaseHTTPRequestHandler, path: str, q: dict[str, str]) -> None:
+        if path == "/ready":  # no tenant needed
+            return self.send(h, 200, "ready", "text/plain")
         if self.tenant is not None and h.headers.get("X-Scope-OrgID") != self.tenant:
             return self.send(h, 401, "no org id", "text/plain")
         if path == "/api/search":

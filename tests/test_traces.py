@@ -280,3 +280,43 @@ def test_otlp_decoder_reads_enum_names_base64_ids_and_tempo_batches() -> None:
     assert (s.trace, s.sid, s.kind, s.error, s.dep, s.message) == (
         "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", KIND_CLIENT, True, "redis", "boom")
     assert s.end - s.start == 2000
+
+
+def _traces_ev(headline: dict, service: str = "api"):  # noqa: ANN202
+    from ctxgrab.evidence import Evidence
+
+    return Evidence(kind="traces", name="t", title="Traces", data={"service": service, "headline": headline})
+
+
+def _dep(**kw) -> dict:
+    d = {"name": "ledger", "operation": "GET /b", "calls": 100, "errors": 0, "error_ratio": 0.0, "p99_ms": 900.0,
+         "baseline": {"calls": 100, "errors": 0, "error_ratio": 0.0, "p99_ms": 40.0}, "critical_share": 0.8,
+         "critical_top": None, "remote_share": None, "onset": None, "onset_by": None, "before": None, "since": None}
+    return d | kw
+
+
+def test_downstream_signals_fire_on_the_numbers_and_choose_the_existing_kinds() -> None:
+    from ctxgrab import signals
+
+    sig = signals.derive([_traces_ev({"slow": _dep(), "failing": None, "retry": None})])
+    assert [s["name"] for s in sig] == ["downstream_latency"]
+    assert sig[0]["summary"] == ("80% of the slowest traces' time is in `ledger` `GET /b`, p99 40 ms → 900 ms "
+                                 "vs the baseline window")
+    assert signals.choose_kind(sig) == ("latency", ["downstream_latency"])
+    failing = _dep(errors=30, error_ratio=0.3, onset="2026-03-02T11:20:05Z", onset_by="errors",
+                   before={"calls": 50, "errors": 0, "error_ratio": 0.0, "p99_ms": 40.0},
+                   since={"calls": 50, "errors": 30, "error_ratio": 0.6, "p99_ms": 40.0})
+    retry = {"dependency": "ledger", "operation": "GET /b", "after_error": 12}
+    sig = signals.derive([_traces_ev({"slow": None, "failing": failing, "retry": retry})])
+    assert sig[0]["summary"] == "`ledger` `GET /b` fails 60.0% of calls since 11:20 UTC vs 0.0% before, 12 retried"
+    assert signals.choose_kind(sig) == ("error_spike", ["downstream_errors"])
+
+
+def test_downstream_latency_does_not_blame_a_downstream_that_answers_fast() -> None:
+    from ctxgrab import signals
+
+    # 80% of the slow traces' time is under the calls, but ledger's own spans hold 5%: the caller waits.
+    assert signals.derive([_traces_ev({"slow": _dep(remote_share=0.05), "failing": None, "retry": None})]) == []
+    assert signals.derive([_traces_ev({"slow": _dep(p99_ms=60.0), "failing": None, "retry": None})]) == []
+    ok = signals.derive([_traces_ev({"slow": _dep(remote_share=0.7), "failing": None, "retry": None})])
+    assert ok and ok[0]["name"] == "downstream_latency"

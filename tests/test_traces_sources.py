@@ -213,3 +213,14 @@ def test_some_requests_failing_is_a_partial_result_that_says_so(kind: str, otlp:
     from ctxgrab.commands.traces import render_markdown
 
     assert "**Partial:**" in render_markdown(ev.data)
+
+
+def test_check_probes_jaeger_and_tempo(jaeger: FakeJaeger, tempo: FakeTempo, tmp_path: Path) -> None:
+    from ctxgrab.check import probe_source
+
+    cfg = config_from_dict({"sources": {"j": {"type": "jaeger", "url": jaeger.url},
+                                        "t": {"type": "tempo", "url": tempo.url, "org_id": "team-a"}}})
+    for name in ("j", "t"):
+        ok, detail = probe_source(name, cfg.sources[name], cfg)
+        assert ok, detail
+    assert jaeger.requests[-1]["path"] == "/api/services"
