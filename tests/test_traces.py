@@ -320,3 +320,46 @@ def test_downstream_latency_does_not_blame_a_downstream_that_answers_fast() -> N
     assert signals.derive([_traces_ev({"slow": _dep(p99_ms=60.0), "failing": None, "retry": None})]) == []
     ok = signals.derive([_traces_ev({"slow": _dep(remote_share=0.7), "failing": None, "retry": None})])
     assert ok and ok[0]["name"] == "downstream_latency"
+
+
+def test_cycles_duplicates_and_skew_are_survived() -> None:
+    spans = [_sp("a", "c", "api", "A", KIND_SERVER, 0, 100), _sp("b", "a", "api", "B", KIND_CLIENT, 10, 90, dep="x"),
+             _sp("c", "b", "x", "C", KIND_SERVER, -5, 120)]  # a cycle a→b→c→a, and c outside its parent
+    spans += [_sp("b", "a", "api", "B", KIND_CLIENT, 10, 90, dep="x")]  # exported twice
+    spans += [_sp(f"f{i}", "a", "api", "F", KIND_CLIENT, 1, 2, dep="y") for i in range(30)]
+    spans += [_sp("g", "f0", "api", "G", KIND_CLIENT, 1, 2, dep="y"), _sp("f0", "g", "api", "G", KIND_CLIENT, 1, 2)]
+    data = summarize(spans, service="api")
+    assert data["sampling"]["duplicate_spans"] == 2
+    assert data["critical_path"]["total_ms"] <= 125
+    assert {d["name"]: d["calls"] for d in data["dependencies"]}["x"] == 1
+
+
+def test_exception_text_in_spans_is_redacted_in_the_prompt(tmp_path: Path, otlp: list[dict]) -> None:
+    import copy
+
+    req = copy.deepcopy(otlp[-1])
+    spans = [sp for rs in req["resourceSpans"] for ss in rs["scopeSpans"] for sp in ss["spans"]]
+    victim = spans[0]
+    victim["status"] = {"code": 2, "message": "login failed"}
+    victim["events"] = [{"name": "exception", "timeUnixNano": victim["endTimeUnixNano"], "attributes": [
+        {"key": "exception.type", "value": {"stringValue": "AuthError"}},
+        {"key": "exception.message", "value": {"stringValue": "bad token Authorization: Bearer "
+                                                              "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlc2ln"}},
+        {"key": "exception.stacktrace", "value": {"stringValue": "AuthError: bad token\n  at auth.check()"}}]}]
+    f = tmp_path / "t.json"
+    f.write_text(json.dumps(req) + "\n")
+    r = subprocess.run([sys.executable, "-m", "ctxgrab.cli", "traces", str(f), "--format", "json"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "eyJhbGciOiJIUzI1NiJ9" not in r.stdout and "[REDACTED:" in r.stdout
+
+
+def test_brief_detail_shows_the_traces_verdict(trace_dir: Path) -> None:
+    from ctxgrab.render import environment
+
+    result = ctxgrab.incident("orders", config=_config(trace_dir))
+    ev = next(e for e in result.evidence if e.kind == "traces")
+    line = environment().get_template("sections/_brief.md.j2").render(ev=ev)
+    assert line.startswith("- Traces (traces.json): `")
+    assert "of the slowest traces' time is in ledger-service GET /balance" in line
+    assert "payment-gateway POST /authorize fails" in line and "retries" in line

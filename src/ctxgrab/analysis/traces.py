@@ -445,8 +445,12 @@ def _critical_path(root: Span, children: dict[str, list[Span]], by_op: Counter, 
     also counted for its dependency, however deep the downstream spans go.
     """
     stack: list[tuple[Span, int, str, int]] = [(root, root.end, "", 0)]
+    visited: set[str] = set()  # parent links can form cycles in hostile or broken data
     while stack:
         span, until, dep, depth = stack.pop()
+        if span.sid in visited:
+            continue
+        visited.add(span.sid)
         if span.kind in (KIND_CLIENT, KIND_PRODUCER) and span.dep:
             dep = dep or f"{span.dep}\x00{span.name}"
         cursor = min(span.end, until)
@@ -541,8 +545,13 @@ def summarize(
         by_trace[s.trace].append(s)
         n_spans += 1
     roots_of: dict[str, Span] = {}
+    duplicates = 0
     for tid, group in by_trace.items():
         ids = {s.sid for s in group}
+        if len(ids) < len(group):  # the same span exported twice (a retried export): count it once
+            unique = list({s.sid: s for s in group}.values())
+            duplicates += len(group) - len(unique)
+            group[:] = unique
         roots = [s for s in group if not s.parent or s.parent not in ids]
         roots_of[tid] = min(roots or group, key=lambda s: (s.start, -s.end))
     if service is None:
@@ -733,7 +742,8 @@ def summarize(
         "sampling": {"how": "every span given", "traces_matched": None} | dict(sampling or {}) | {"traces_read": len(by_trace), "spans_read": n_spans,
                                             "traces_in_window": win.traces, "spans_in_window": win.spans,
                                             "traces_in_baseline": base.traces if baseline else None,
-                                            "traces_outside": outside, "traces_incomplete": incomplete},
+                                            "traces_outside": outside, "traces_incomplete": incomplete,
+                                            "duplicate_spans": duplicates},
         "span": {"start": _iso(first_ns), "end": _iso(last_ns)},
         "operations": capped(ops, "operations"),
         "dependencies": capped(deps, "dependencies"),
