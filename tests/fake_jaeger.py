@@ -193,10 +193,13 @@ class FakeJaeger(FakeServer):
     def counted(self, path: str) -> bool:
         return path in ("/api/traces", "/api/v3/traces")
 
-    def _find(self, service: str, operation: str | None, lo_ns: int, hi_ns: int, limit: int) -> list[_Trace]:
+    def _find(self, service: str, operation: str | None, lo_ns: int, hi_ns: int, limit: int,
+              min_ns: int = 0) -> list[_Trace]:
         out = []
         for t in self.traces:
             if service not in t.services:
+                continue
+            if min_ns and max(int(sp["endTimeUnixNano"]) for _, sp in t.spans) - t.start_ns < min_ns:
                 continue
             if not any(lo_ns <= int(sp["startTimeUnixNano"]) <= hi_ns and r.get("service.name") == service
                        and (operation is None or sp["name"] == operation) for r, sp in t.spans):
@@ -223,7 +226,8 @@ class FakeJaeger(FakeServer):
             except ValueError as e:
                 return self.send(h, 400, {"data": None, "total": 0, "limit": 0, "offset": 0,
                                           "errors": [{"code": 400, "msg": f"unable to parse param 'start': {e}"}]})
-            found = self._find(q["service"], q.get("operation"), start, end, int(q.get("limit", "100")))
+            found = self._find(q["service"], q.get("operation"), start, end, int(q.get("limit", "100")),
+                               _go_duration_ns(q.get("minDuration", "")))
             return self.send(h, 200, {"data": [to_jaeger(t.id, t.spans) for t in found], "total": 0, "limit": 0,
                                       "offset": 0, "errors": None})
         if self.v3 and path == "/api/v3/services":
@@ -256,3 +260,11 @@ def _rfc3339_ns(text: str) -> int:
     base = datetime.fromisoformat(m.group(1) + "+00:00")
     frac = (m.group(2) or "0").ljust(9, "0")[:9]
     return int(base.timestamp()) * 10**9 + int(frac)
+
+
+def _go_duration_ns(text: str) -> int:
+    """Go's time.ParseDuration for the units the UI sends (ms, s, m, h); empty is 0."""
+    total = 0.0
+    for num, unit in re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text):
+        total += float(num) * {"ms": 1e6, "s": 1e9, "m": 60e9, "h": 3600e9}[unit]
+    return int(total)

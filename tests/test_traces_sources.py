@@ -224,3 +224,25 @@ def test_check_probes_jaeger_and_tempo(jaeger: FakeJaeger, tempo: FakeTempo, tmp
         ok, detail = probe_source(name, cfg.sources[name], cfg)
         assert ok, detail
     assert jaeger.requests[-1]["path"] == "/api/services"
+
+
+def test_jaeger_min_duration_is_sent_and_stated(jaeger: FakeJaeger) -> None:
+    ev = _collect(jaeger.url, "jaeger", {"limit": 1200, "min_duration": "1s"})
+    assert ev.status is Status.ok, ev.reason
+    q = next(r for r in jaeger.requests if r["path"] == "/api/traces")["params"]
+    assert q["minDuration"] == "1s"
+    assert "lasting at least 1s (so ratios describe slow traces only)" in ev.data["sampling"]["how"]
+    ops = ev.data["operations"][0]
+    assert ops["p50_ms"] >= 1000  # only slow traces came back
+    assert ev.data["headline"]["slow"]["name"] == "ledger-service"
+
+
+def test_a_service_missing_from_the_traces_is_said() -> None:
+    from ctxgrab.analysis.traces import summarize
+    from ctxgrab.analysis.traces import Span, KIND_SERVER
+
+    data = summarize([Span.make("t", "s", "", "payments-api", "GET /", KIND_SERVER, 0, 10)], service="payments")
+    assert data["service"] == "payments-api" and data["service_requested"] == "payments"
+    from ctxgrab.commands.traces import render_markdown
+
+    assert "No span of `payments` in these traces: summarised for `payments-api`" in render_markdown(data)

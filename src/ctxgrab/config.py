@@ -155,10 +155,14 @@ class TraceEntry(_Model):
     service: str | None = Field(None, description="service name in the traces (default: the config's service name)")
     operation: str | None = Field(None, description="only traces of this entry operation (jaeger `operation`)")
     query: str | None = Field(None, description="TraceQL selecting the traces (tempo); default: the service's")
+    min_duration: str | None = Field(None, description="jaeger: only traces at least this long (500ms, 2s); "
+                                                       "the figures then describe those traces only")
     limit: int = Field(240, gt=0, le=5000, description="traces fetched per window from a source, spread over "
                                                        "12 equal slices of it")
     max_spans: int = Field(3_000_000, gt=0, description="spans read from files at most; more is a partial result")
     title: str | None = Field(None, description="label in the prompt")
+
+    _min_duration = field_validator("min_duration")(classmethod(lambda cls, v: _check_duration(v)))
 
 
 class MetricEntry(_Model):

@@ -554,9 +554,12 @@ def summarize(
             group[:] = unique
         roots = [s for s in group if not s.parent or s.parent not in ids]
         roots_of[tid] = min(roots or group, key=lambda s: (s.start, -s.end))
+    requested = service
+    if service is not None and roots_of and not any(s.service == service for g in by_trace.values() for s in g):
+        service = None  # no span of that service: summarise the most common root service instead, and say so
     if service is None:
         counts = Counter(r.service for r in roots_of.values())
-        service = counts.most_common(1)[0][0] if counts else ""
+        service = max(counts.items(), key=lambda kv: (kv[1], kv[0]))[0] if counts else (requested or "")
 
     win, base = _Side(), _Side()
     outside = 0
@@ -736,6 +739,7 @@ def summarize(
     omitted: dict[str, int] = {}
     data: dict[str, Any] = {
         "service": service,
+        "service_requested": requested if requested not in (None, service) else None,
         "verdict": "",
         "headline": {},
         "onset": None,

@@ -43,6 +43,7 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
     limit = int(params.get("limit") or 240)
     per_slice = max(1, math.ceil(limit / SLICES))
     operation = params.get("operation")
+    min_duration = params.get("min_duration")
     windows = [request.window] + ([request.baseline] if request.baseline is not None else [])
     async with http_client(src, timeout_s) as client:
         try:
@@ -63,11 +64,15 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
                          "query.start_time_max": _rfc3339(hi), "query.num_traces": per_slice}
                     if operation:
                         q["query.operation_name"] = operation
+                    if min_duration:
+                        q["query.duration_min"] = min_duration
                     body = await get_json(client, "Jaeger", "/api/v3/traces", q)
                     return [body], -1, "v3"
                 q = {"service": service, "start": lo // 1000, "end": hi // 1000, "limit": per_slice}
                 if operation:
                     q["operation"] = operation
+                if min_duration:
+                    q["minDuration"] = min_duration
                 body = await get_json(client, "Jaeger", "/api/traces", q)
                 if not isinstance(body, dict):
                     raise SourceError(f"Jaeger answered {type(body).__name__}, not a response envelope")
@@ -104,6 +109,8 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
                 "traces_matched": None, "full_slices": full_slices,
                 "how": (f"up to {per_slice} traces from each of {SLICES} equal slices of the window"
                         + (" and of the baseline" if request.baseline is not None else "")
+                        + (f" lasting at least {min_duration} (so ratios describe slow traces only)"
+                           if min_duration else "")
                         + " (Jaeger's search order within a slice); Jaeger does not count the matches"
                         + (f"; {full_slices} slices came back full, so more traces matched" if full_slices else ""))}
     if stats.bad_spans:
