@@ -30,7 +30,7 @@ from typing import Any
 
 from fake_jaeger import FakeServer, index_otlp
 
-_QUERY = re.compile(r'^\{\s*resource\.service\.name\s*=\s*"([^"]*)"\s*\}(.*)$')
+_QUERY = re.compile(r'^\{\s*resource\.service\.name\s*=\s*"([^"]*)"\s*(&&\s*status\s*=\s*error\s*)?\}(.*)$')
 
 
 def _b64(obj: Any) -> Any:
@@ -58,9 +58,9 @@ class FakeTempo(FakeServer):
 
     def _service(self, q: dict[str, str]) -> str | None:
         m = _QUERY.match(q.get("q", "").strip())
-        if not m or m.group(2).strip() not in ("", "| count_over_time()"):
+        if not m or m.group(3).strip() not in ("", "| count_over_time()"):
             return None
-        return m.group(1)
+        return m.group(1) + ("\x00error" if m.group(2) else "")
 
     def _batches(self, tid: str) -> list[dict[str, Any]]:
         by_res: dict[str, tuple[dict, list]] = {}
@@ -78,7 +78,7 @@ class FakeTempo(FakeServer):
             return self.send(h, 401, "no org id", "text/plain")
         if path == "/api/search":
             svc = self._service(q)
-            if svc is None:
+            if svc is None or "\x00" in svc:
                 return self.send(h, 400, f"invalid TraceQL query: parse error at line 1, col 1: {q.get('q', '')!r}",
                                  "text/plain")
             lo = int(q.get("start", "0")) * 10**9
@@ -116,8 +116,10 @@ class FakeTempo(FakeServer):
             if svc is None:
                 return self.send(h, 400, "invalid TraceQL query", "text/plain")
             lo, hi = int(q["start"]) * 10**9, int(q["end"]) * 10**9
+            svc, _, errors_only = svc.partition("\x00")
             n = sum(1 for spans in self.index.values() for r, sp in spans
-                    if r.get("service.name") == svc and lo <= int(sp["startTimeUnixNano"]) < hi)
+                    if r.get("service.name") == svc and lo <= int(sp["startTimeUnixNano"]) < hi
+                    and (not errors_only or (sp.get("status") or {}).get("code") == 2))
             return self.send(h, 200, {"series": [{"labels": [], "samples": [
                 {"timestampMs": str(hi // 10**6), "value": n}]}]})
         self.send(h, 404, "404 page not found", "text/plain")

@@ -59,7 +59,7 @@ def tempo(otlp):  # noqa: ANN001, ANN201
 
 
 def test_jaeger_query_api_gives_the_scenario_facts(jaeger: FakeJaeger) -> None:
-    ev = _collect(jaeger.url, "jaeger", {"limit": 1200})
+    ev = _collect(jaeger.url, "jaeger", {"limit": 1200}, timeout_s=40)
     assert ev.status is Status.ok, ev.reason
     assert_scenario_facts(ev.data)
     sm = ev.data["sampling"]
@@ -73,7 +73,7 @@ def test_jaeger_query_api_gives_the_scenario_facts(jaeger: FakeJaeger) -> None:
 def test_jaeger_v3_api_where_present(otlp: list[dict]) -> None:
     fake = FakeJaeger(otlp, v3=True).start()
     try:
-        ev = _collect(fake.url, "jaeger", {"limit": 1200})
+        ev = _collect(fake.url, "jaeger", {"limit": 1200}, timeout_s=40)
     finally:
         fake.stop()
     assert ev.status is Status.ok, ev.reason
@@ -108,8 +108,9 @@ def test_jaeger_sends_tenant_and_basic_auth(otlp: list[dict]) -> None:
 
 
 def test_tempo_search_and_v2_traces_give_the_scenario_facts(tempo: FakeTempo) -> None:
-    ev = _collect(tempo.url, "tempo", {"limit": 1200}, org_id="team-a")
+    ev = _collect(tempo.url, "tempo", {"limit": 1200}, timeout_s=40, org_id="team-a")
     assert ev.status is Status.ok, ev.reason
+    assert "partial" not in ev.data["sampling"], ev.data["sampling"]["partial"]
     assert_scenario_facts(ev.data)
     sm = ev.data["sampling"]
     spans_in_window = ev.data["sampling"]["spans_in_window"]
@@ -123,7 +124,7 @@ def test_tempo_search_and_v2_traces_give_the_scenario_facts(tempo: FakeTempo) ->
 def test_tempo_without_v2_or_metrics_falls_back(otlp: list[dict]) -> None:
     fake = FakeTempo(otlp, v2=False, metrics=False).start()
     try:
-        ev = _collect(fake.url, "tempo", {"limit": 1200})
+        ev = _collect(fake.url, "tempo", {"limit": 1200}, timeout_s=40)
     finally:
         fake.stop()
     assert ev.status is Status.ok, ev.reason
@@ -246,3 +247,18 @@ def test_a_service_missing_from_the_traces_is_said() -> None:
     from ctxgrab.commands.traces import render_markdown
 
     assert "No span of `payments` in these traces: summarised for `payments-api`" in render_markdown(data)
+
+
+def test_tempo_traceql_metrics_count_all_matched_spans_and_errors(tempo: FakeTempo, otlp: list[dict]) -> None:
+    ev = _collect(tempo.url, "tempo", {"limit": 48}, org_id="team-a")
+    sm = ev.data["sampling"]
+    w0, w1 = (int(parse_time(t).timestamp() * 1e9) for t in WINDOW)
+    spans = [(r, sp) for req in otlp for r in req["resourceSpans"] for ss in r["scopeSpans"] for sp in ss["spans"]
+             if any(a["key"] == "service.name" and a["value"]["stringValue"] == "orders"
+                    for a in r["resource"]["attributes"]) and w0 <= int(sp["startTimeUnixNano"]) < w1]
+    assert sm["spans_matched"] == len(spans)  # the whole population, though only 48 traces were read
+    assert sm["spans_matched_errors"] == sum(1 for _, sp in spans if (sp.get("status") or {}).get("code") == 2)
+    assert sm["traces_in_window"] <= 48
+    from ctxgrab.commands.traces import render_markdown
+
+    assert "of them errors" in render_markdown(ev.data)

@@ -18,6 +18,7 @@ Tempo's own words; failed trace fetches make a partial result that says so.
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 from ..analysis.traces import ReadStats, Span, spans_from_otlp
@@ -41,6 +42,7 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
     per_slice = max(1, math.ceil(limit / SLICES))
     windows = [request.window] + ([request.baseline] if request.baseline is not None else [])
     budget = min(timeout_s, request.timeout_s) * 0.9  # inside the collector's own deadline
+    started = time.monotonic()
     async with http_client(src, timeout_s) as client:
 
         def search(lo: int, hi: int):  # noqa: ANN202
@@ -81,8 +83,11 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
                 return await get_json(client, "Tempo", f"/api/traces/{tid}")
             return run
 
-        traces, t_problems, t_not_run = await run_limited([fetch(t) for t in ids], budget * 0.5)
+        # Whatever the searches left, less a tenth for the TraceQL metrics queries.
+        left = budget - (time.monotonic() - started) - budget * 0.1
+        traces, t_problems, t_not_run = await run_limited([fetch(t) for t in ids], left)
         matched = await _matched(client, query, request)
+        matched_errors = await _matched(client, _and_error(query), request) if matched else None
     stats = ReadStats()
     spans: list[Span] = []
     for body in traces:
@@ -92,12 +97,22 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
     if full:
         how += f"; {full} slices came back full, so more traces matched"
     sampling = {"source": "tempo", "query": query, "per_slice": per_slice, "slices": len(jobs),
-                "traces_found": len(ids), "spans_matched": matched, "traces_matched": None, "how": how}
+                "traces_found": len(ids), "spans_matched": matched, "spans_matched_errors": matched_errors,
+                "traces_matched": None, "how": how}
     if partial_traces[0]:
         sampling["partial_traces"] = partial_traces[0]
     problems = problems + t_problems
     return source_evidence(base, spans, service, request, sampling, problems, not_run + t_not_run,
                            len(jobs) + len(ids))
+
+
+def _and_error(query: str) -> str:
+    """``{ A }`` → ``{ A && status = error }`` for a single spanset filter; other queries are left alone."""
+    q = query.strip()
+    if q.startswith("{") and q.endswith("}") and q.count("{") == 1:
+        inner = q[1:-1].strip()
+        return "{ " + (f"{inner} && " if inner else "") + "status = error }"
+    return q
 
 
 async def _matched(client: Any, query: str, request: CollectRequest) -> int | None:
