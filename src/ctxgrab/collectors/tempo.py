@@ -21,6 +21,8 @@ import math
 import time
 from typing import Any
 
+import anyio
+
 from ..analysis.traces import ReadStats, Span, spans_from_otlp
 from ..errors import SourceError
 from ..evidence import Evidence, Status
@@ -86,8 +88,10 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
         # Whatever the searches left, less a tenth for the TraceQL metrics queries.
         left = budget - (time.monotonic() - started) - budget * 0.1
         traces, t_problems, t_not_run = await run_limited([fetch(t) for t in ids], left)
-        matched = await _matched(client, query, request)
-        matched_errors = await _matched(client, _and_error(query), request) if matched else None
+        matched = matched_errors = None
+        with anyio.move_on_after(max(0.1, budget - (time.monotonic() - started))):
+            matched = await _matched(client, query, request)
+            matched_errors = await _matched(client, _and_error(query), request) if matched else None
     stats = ReadStats()
     spans: list[Span] = []
     for body in traces:
