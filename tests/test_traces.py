@@ -363,3 +363,15 @@ def test_brief_detail_shows_the_traces_verdict(trace_dir: Path) -> None:
     assert line.startswith("- Traces (traces.json): `")
     assert "of the slowest traces' time is in ledger-service GET /balance" in line
     assert "payment-gateway POST /authorize fails" in line and "retries" in line
+
+
+def test_dependencies_are_the_focus_services_calls_even_when_it_is_not_the_root() -> None:
+    # gateway (root, client call into payments) → payments server → payments calls ledger (no peer attributes)
+    spans = [_sp("g", "", "gateway", "GET /pay", KIND_SERVER, 0, 100),
+             _sp("gc", "g", "gateway", "POST /charge", KIND_CLIENT, 5, 95, dep="payments"),
+             _sp("p", "gc", "payments", "POST /charge", KIND_SERVER, 6, 94),
+             _sp("pl", "p", "payments", "ledger call", KIND_CLIENT, 10, 90)]
+    data = summarize(spans, service="payments")
+    (d,) = data["dependencies"]
+    assert (d["name"], d["operation"], d["critical_share"]) == ("ledger call", "ledger call", 0.8)
+    assert d["remote_share"] is None  # ledger is not instrumented: no spans of it below the call

@@ -451,8 +451,8 @@ def _critical_path(root: Span, children: dict[str, list[Span]], by_op: Counter, 
         if span.sid in visited:
             continue
         visited.add(span.sid)
-        if span.kind in (KIND_CLIENT, KIND_PRODUCER) and span.dep:
-            dep = dep or f"{span.dep}\x00{span.name}"
+        if not dep and span.kind in (KIND_CLIENT, KIND_PRODUCER) and span.service == service:
+            dep = f"{span.dep or span.name}\x00{span.name}"  # the focus service's call: its dependency key
         cursor = min(span.end, until)
         kids = children.get(span.sid) or ()
         if depth >= MAX_DEPTH:
@@ -658,9 +658,9 @@ def summarize(
                 children[s.parent].append(s)
         _critical_path(roots_of[tid], children, by_op, by_dep, cp_stats, by_dep_op, remote, service)
         for s in group:
-            if s.kind in (KIND_CLIENT, KIND_PRODUCER) and s.dep and s.service == service:
+            if s.kind in (KIND_CLIENT, KIND_PRODUCER) and s.service == service:
                 if any(c.service != service for c in children.get(s.sid, ())):
-                    instrumented.add(f"{s.dep}\x00{s.name}")
+                    instrumented.add(f"{s.dep or s.name}\x00{s.name}")
     inside: dict[str, tuple[str, str, int]] = {}  # dependency -> the span inside it holding most of its time
     for (dep_key, svc, op), t in sorted(by_dep_op.items(), key=lambda kv: -kv[1]):
         inside.setdefault(dep_key, (svc, op, t))
