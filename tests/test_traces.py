@@ -125,7 +125,7 @@ def test_traces_section_fits_its_share_and_trimming_keeps_the_headline(trace_dir
 
     result = ctxgrab.incident("orders", config=_config(trace_dir))
     ev = next(e for e in result.evidence if e.kind == "traces")
-    assert count_tokens(render_markdown(ev.data)) <= 900  # a few hundred tokens, stack example included
+    assert count_tokens(render_markdown(ev.data)) <= 800  # a few hundred tokens, stack example included (734)
     full = count_tokens(result.markdown)
     small = ctxgrab.incident("orders", config=_config(trace_dir), budget=full // 2)
     assert count_tokens(small.markdown) <= full // 2
