@@ -375,3 +375,13 @@ def test_dependencies_are_the_focus_services_calls_even_when_it_is_not_the_root(
     (d,) = data["dependencies"]
     assert (d["name"], d["operation"], d["critical_share"]) == ("ledger call", "ledger call", 0.8)
     assert d["remote_share"] is None  # ledger is not instrumented: no spans of it below the call
+
+
+def test_reading_stops_at_the_deadline_with_a_partial_result(tmp_path: Path, otlp: list[dict]) -> None:
+    import time as _time
+
+    f = tmp_path / "many.json"
+    line = json.dumps(otlp[0]) + "\n"
+    f.write_text(line * 600)
+    spans, stats, partial = read_otlp_files([f], deadline=_time.monotonic() - 1)
+    assert stats.lines == 256 and "stopped at the deadline after 256 lines" in partial["reason"]
