@@ -43,6 +43,8 @@ __all__ = [
     "DeploysEntry",
     "SettingsEntry",
     "TraceEntry",
+    "RepoEntry",
+    "StagingEntry",
     "find_config",
     "load_config",
     "config_from_dict",
@@ -215,6 +217,32 @@ class DatabaseEntry(_Model):
     statement_timeout_ms: int = Field(5000, gt=0, description="statement_timeout of every query ctxgrab runs")
 
 
+class RepoEntry(_Model):
+    """The service's source repository: the commits between the last known good and the current version."""
+
+    path: str = Field(description="a local clone (bare or not) or a `git bundle` file; never fetched from")
+    tag: str = Field("v{version}", description="how a deploy version maps to a git ref; `{version}` is replaced")
+    max_commits: int = Field(12, ge=1, le=200, description="commits listed in the prompt (the most relevant first)")
+    max_files: int = Field(12, ge=1, le=200, description="changed files listed in the prompt")
+
+    @field_validator("tag")
+    @classmethod
+    def _tag(cls, v: str) -> str:
+        if "{version}" not in v:
+            raise ValueError("tag must contain {version}, e.g. v{version} or release/{version}")
+        return v
+
+
+class StagingEntry(_Model):
+    """The service's staging twin: the same packs with other label values, for parity facts."""
+
+    labels: dict[str, str] = Field(default_factory=dict, description="label values that select staging (merged over the service's labels)")
+    deploys: DeploysEntry | None = Field(None, description="staging's deploy history file")
+    kubernetes: KubernetesEntry | None = Field(None, description="staging's Kubernetes workload")
+    database: DatabaseEntry | None = Field(None, description="staging's PostgreSQL database")
+    metrics_source: str | None = Field(None, description="source for staging's metrics; default: the service's")
+
+
 class ServiceConfig(_Model):
     """What to collect for one service."""
 
@@ -226,11 +254,17 @@ class ServiceConfig(_Model):
     logs: list[LogEntry] = Field(default_factory=list, description="log files or log queries")
     gc_logs: list[str] = Field(default_factory=list, description="GC log globs")
     heap_dumps: list[str] = Field(default_factory=list, description="heap dump (HPROF) or class histogram globs")
+    thread_dumps: list[str] = Field(default_factory=list, description="JVM thread dump globs (jstack, jcmd "
+                                    "Thread.print, kill -3 output in a log, JDK 21 JSON), read together in time order")
+    flight_recordings: list[str] = Field(default_factory=list, description="JFR recording globs (.jfr); the newest "
+                                         "is read with the JDK's jfr tool")
     deploys: DeploysEntry | None = Field(None, description="deploy history file and rollback command")
     settings: list[SettingsEntry] = Field(default_factory=list, description="settings files and keys")
     kubernetes: KubernetesEntry | None = Field(None, description="Kubernetes workload (replaces `deploys`)")
     database: DatabaseEntry | None = Field(None, description="PostgreSQL database facts")
     traces: list[TraceEntry] = Field(default_factory=list, description="OTLP JSON trace files, Jaeger or Tempo")
+    repo: RepoEntry | None = Field(None, description="source repository: what changed between the deployed versions")
+    staging: StagingEntry | None = Field(None, description="staging twin: version, traffic and data size against production")
 
     @field_validator("packs")
     @classmethod
@@ -396,6 +430,22 @@ def _check_references(cfg: Config, where: str) -> None:
                 raise ConfigError(
                     f"{where}: services.{name}.{key}.source: no source of type {want} named {entry_ref.source!r} — "
                     f"fix: define it under `sources:` with `type: {want}`"
+                )
+        if svc.staging is not None:
+            for key, entry_ref, want in (("kubernetes", svc.staging.kubernetes, "kubernetes"),
+                                         ("database", svc.staging.database, "postgres")):
+                if entry_ref is None:
+                    continue
+                src = cfg.sources.get(entry_ref.source)
+                if src is None or src.type != want:
+                    raise ConfigError(
+                        f"{where}: services.{name}.staging.{key}.source: no source of type {want} named "
+                        f"{entry_ref.source!r} — fix: define it under `sources:` with `type: {want}`"
+                    )
+            if svc.staging.metrics_source and svc.staging.metrics_source not in cfg.sources:
+                raise ConfigError(
+                    f"{where}: services.{name}.staging.metrics_source: no source named "
+                    f"{svc.staging.metrics_source!r} — fix: define it under `sources:`"
                 )
         if svc.kubernetes and not (svc.kubernetes.deployment or svc.kubernetes.rollout):
             raise ConfigError(f"{where}: services.{name}.kubernetes: give `deployment` or `rollout` — "

@@ -332,6 +332,166 @@ def _downstream_errors(evidence: list[Evidence]) -> Signal | None:
     return None
 
 
+def _thread_evidence(evidence: list[Evidence]) -> list[Evidence]:
+    return [ev for ev in evidence if ev.kind == "threads" and ev.ok]
+
+
+def _short_class(name: str | None) -> str:
+    """``java.util.concurrent.locks.ReentrantLock$NonfairSync`` → ``ReentrantLock$NonfairSync``."""
+    return (name or "?").rsplit(".", 1)[-1]
+
+
+def _frame_method(frame: str | None) -> str:
+    """``com.acme.Cache.get(Cache.java:12)`` → ``Cache.get``."""
+    if not frame:
+        return "?"
+    head = frame.split("(", 1)[0].rsplit(".", 2)
+    return ".".join(head[-2:])
+
+
+def _deadlock(evidence: list[Evidence]) -> Signal | None:
+    from .render.fence import inline  # thread names are production text
+
+    for ev in _thread_evidence(evidence):
+        dls = ev.data.get("deadlocks") or []
+        if not dls:
+            continue
+        first = dls[0]["threads"]
+        parts = [f"{inline(t['thread'], 60)} holds {_short_class(t['holds']['class'])} and wants "
+                 f"{_short_class(t['wants']['class'])} in {_frame_method(t.get('waits_in'))}" for t in first[:4]]
+        more = f" (+{len(dls) - 1} more deadlock{'s' if len(dls) > 2 else ''})" if len(dls) > 1 else ""
+        return {
+            "name": "deadlock",
+            "summary": f"{len(first)} threads deadlocked: " + "; ".join(parts) + more,
+            "facts": {"deadlocks": [{"threads": [t["thread"] for t in d["threads"]], "found_by": d["found_by"]}
+                                    for d in dls]},
+        }
+    return None
+
+
+def _short_exception(name: str | None) -> str:
+    return (name or "exception").rsplit(".", 1)[-1]
+
+
+def _change_range(d: dict[str, Any]) -> str:
+    c = f"(+{d['added']} −{d['removed']})" if d.get("added") is not None else ""
+    return c
+
+
+def _suspect_change(evidence: list[Evidence]) -> Signal | None:
+    """The change between the last known good and the current version touches what fails."""
+    for ev in evidence:
+        if ev.kind != "change" or not ev.ok:
+            continue
+        d = ev.data
+        to_v = (d.get("to") or {}).get("version")
+        links = d.get("links") or []
+        frames = [l for l in links if l.get("what") == "frame" and l.get("in_change")]
+        classes = [l for l in links if l.get("what") == "class"]
+        settings = [l for l in links if l.get("what") == "setting"]
+        texts: list[str] = []
+        commits: list[str] = []
+        if frames:
+            f = frames[0]
+            new = "new " if f.get("new") else ""
+            at = f['frame'].split('(')[-1].rstrip(')')
+            span = f.get("lines")
+            where = (f"in lines {span['first']}–{span['last']}" if span and span["first"] != span["last"]
+                     else f"in line {span['first']}" if span else "in a file")
+            texts.append(f"{new}{_short_exception(f.get('exception'))} at {at}, {where} changed by {to_v} "
+                         f"commit {f['commit']} \"{f['subject']}\"")
+            commits.append(f["commit"])
+        elif classes:
+            c = classes[0]
+            texts.append(f"{c['class'].rsplit('.', 1)[-1]} ({c['why']}) changed in {to_v} by "
+                         f"{', '.join(c.get('commits') or [])}")
+            commits += [x for x in c.get("commits") or [] if x not in commits]
+        elif settings:
+            s0 = settings[0]
+            texts.append(f"setting {s0['key']} changed {s0.get('old')} → {s0.get('new')} in {to_v} "
+                         f"({', '.join(s0.get('commits') or [])})")
+            commits += [x for x in s0.get("commits") or [] if x not in commits]
+        if not texts:
+            continue
+        more = len(frames) + len(classes) + len(settings) - len(texts)
+        return {
+            "name": "suspect_change",
+            "summary": "; ".join(texts),
+            "facts": {"from_version": (d.get("from") or {}).get("version"), "to_version": to_v,
+                      "commits": commits, "links": len(frames) + len(classes) + len(settings)},
+        }
+    return None
+
+
+def _pool_exhausted(evidence: list[Evidence]) -> Signal | None:
+    from .render.fence import inline
+
+    for ev in _thread_evidence(evidence):
+        pools = ev.data.get("exhausted") or []
+        if not pools:
+            continue
+        texts, facts = [], []
+        for p in pools[:3]:
+            w = p["wait"]
+            method = _frame_method(w.get("frame"))
+            lock = _short_class(w.get("lock_class")) if w.get("lock_class") else ""
+            # The lock's class is left out when the frame already names it (RedisCache.get waits on RedisCache).
+            on = f" on {lock}" if lock and not method.startswith(lock.split("$")[0] + ".") else ""
+            conn = " (waiting for a database connection)" if w.get("on_connections") else ""
+            if not texts:  # one short line: the first pool; all of them, with lock holders, in the facts
+                texts.append(f"pool {inline(p['pool'], 60)} {p['busy']}/{p['total']} busy, {w['threads']} "
+                             f"{w['state']}{on} in {method}{conn}")
+            facts.append({"pool": p["pool"], "busy": p["busy"], "total": p["total"], "waiting": w["threads"],
+                          "state": w["state"], "lock_class": w.get("lock_class"), "holder": w.get("holder"),
+                          "frame": w.get("frame"), "on_connections": bool(w.get("on_connections"))})
+        more = f" (+{len(pools) - 1} pool{'s' if len(pools) > 2 else ''})" if len(pools) > 1 else ""
+        return {"name": "pool_exhausted", "summary": texts[0] + more, "facts": {"pools": facts}}
+    return None
+
+
+def _thread_leak(evidence: list[Evidence]) -> Signal | None:
+    from .render.fence import inline
+
+    for ev in _thread_evidence(evidence):
+        across = ev.data.get("across") or {}
+        leaks = [g for g in across.get("growth") or [] if g.get("leak")]
+        if not leaks:
+            continue
+        g = leaks[0]
+        span = across.get("span_s")
+        rate = f", +{g['per_minute']:,.0f} threads/min" if g.get("per_minute") is not None else ""
+        over = f" over {format_duration(span)}" if span and span >= 1 else ""
+        more = f" (+{len(leaks) - 1} more growing pools)" if len(leaks) > 1 else ""
+        return {
+            "name": "thread_leak",
+            "summary": (f"pool {inline(g['pool'], 60)} grew {' → '.join(str(c) for c in g['counts'])} threads across "
+                        f"{across.get('dumps')} thread dumps{over}{rate}, never shrinking{more}"),
+            "facts": {"pools": [{"pool": x["pool"], "counts": x["counts"], "per_minute": x.get("per_minute")}
+                                for x in leaks], "span_s": span},
+        }
+    return None
+
+
+def _connection_pool_saturation(signals: list[Signal]) -> None:
+    """A thread pool exhausted on its database connections is a saturated resource too."""
+    hits = [p for s in signals if s["name"] == "pool_exhausted" for p in s["facts"]["pools"] if p["on_connections"]]
+    if not hits:
+        return
+    resources = [{"metric": "thread_pool", "pool": p["pool"], "used": p["busy"], "limit": p["total"],
+                  "share": p["busy"] / p["total"], "waiting_for": "connection"} for p in hits]
+    from .render.fence import inline
+
+    text = "; ".join(f"{p['waiting']} of {p['total']} threads of pool {inline(p['pool'], 60)} wait for a database "
+                     "connection" for p in hits)
+    sat = next((s for s in signals if s["name"] == "saturation"), None)
+    if sat is None:
+        at = next(i for i, s in enumerate(signals) if s["name"] == "pool_exhausted")
+        signals.insert(at, {"name": "saturation", "summary": text, "facts": {"resources": resources}})
+    else:
+        sat["summary"] += "; " + text
+        sat["facts"]["resources"].extend(resources)
+
+
 def derive(evidence: list[Evidence], window: Any = None) -> list[Signal]:
     """Every signal that fires, in a fixed order (causes before symptoms)."""
     metrics = _metrics(evidence)
@@ -339,14 +499,20 @@ def derive(evidence: list[Evidence], window: Any = None) -> list[Signal]:
     out = [
         _memory_leak(evidence, metrics),
         _saturation(evidence, metrics),
+        _deadlock(evidence),
+        _pool_exhausted(evidence),
+        _thread_leak(evidence),
         _error_spike(evidence, metrics, window_h),
         _latency(metrics),
         _downstream_errors(evidence),
         _downstream_latency(evidence),
         _new_exception(evidence),
+        _suspect_change(evidence),
         _recent_deploy(evidence, getattr(window, "start", None), window_h * 3600),
     ]
-    return [s for s in out if s]
+    signals = [s for s in out if s]
+    _connection_pool_saturation(signals)
+    return signals
 
 
 def choose_kind(signals: list[Signal]) -> tuple[str, list[str]]:

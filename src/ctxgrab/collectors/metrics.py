@@ -771,7 +771,8 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
         data["optional"] = True
     if source.type == "prometheus_files":
         folder = request.resolve(source.path or ".")
-        path = folder / f"{mid}.json"
+        # A staging twin reads its own saved reply (`saved_as`) for the same pack metric.
+        path = folder / f"{params.get('saved_as') or mid}.json"
         if not path.is_file():
             if optional:
                 return Evidence(**base, reason=f"not exposed (optional; no saved response {path.name})",
