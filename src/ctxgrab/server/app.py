@@ -39,6 +39,7 @@ from .config import ServerConfig
 from .metrics import Metrics
 from .notes import is_ctxgrab_note, prompt_signature
 from .queue import JobQueue, JobSpec
+from .queue_pg import QueueUnavailable
 from .signature import verify
 from .worker import PromptBuilder, WorkerThread
 
@@ -178,6 +179,15 @@ class _GroupCommit:
         return entry.result
 
 
+def open_queue(cfg: ServerConfig, queue_path: str | Path) -> Any:
+    """The shared PostgreSQL queue when ``server.queue`` names one, else the SQLite file."""
+    if cfg.queue is not None:
+        from .queue_pg import PgJobQueue
+
+        return PgJobQueue(cfg.queue.get_secret_value())
+    return JobQueue(queue_path, synchronous=cfg.queue_sync.upper())
+
+
 def create_app(
     cfg: ServerConfig,
     *,
@@ -199,7 +209,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        queue = JobQueue(queue_path, synchronous=cfg.queue_sync.upper())
+        queue = await anyio.to_thread.run_sync(lambda: open_queue(cfg, queue_path))
         state["queue"] = queue
         # With synchronous=NORMAL a commit is a WAL append (tens of µs): done on the loop, it avoids two
         # thread hops per batch, which under load cost more than the commit. FULL waits for the disk: thread.
@@ -264,7 +274,13 @@ def create_app(
         # X-Webhook-Id (a header the signature does not cover) is still a duplicate
         event_id = event["id"] if isinstance(event.get("id"), str) and event["id"] else None
         spec, reason = classify_event(event, cfg)
-        outcome = await state["commit"].accept(webhook_id, spec, reason, event_id)
+        try:
+            outcome = await state["commit"].accept(webhook_id, spec, reason, event_id)
+        except QueueUnavailable as e:  # not stored, so not acknowledged: PagerDuty delivers it again
+            metrics.inc("ctxgrab_webhooks_rejected_total", reason="queue_unavailable")
+            log.error("webhook %s not stored: %s", webhook_id, e)
+            return JSONResponse({"error": "queue unavailable; deliver again"}, status_code=503,
+                                headers={"Retry-After": "5"})
         metrics.inc("ctxgrab_webhooks_accepted_total", outcome=outcome)
         if outcome in ("queued", "requeued"):
             metrics.inc("ctxgrab_jobs_queued_total")

@@ -73,6 +73,15 @@ class ServerConfig(_Model):
     from_email: str | None = Field(None, description="email of a PagerDuty user, sent as `From` on note writes")
     api_base_url: str = Field("https://api.pagerduty.com", description="REST API base (EU: https://api.eu.pagerduty.com)")
     queue_path: str = Field("ctxgrab-queue.sqlite3", description="SQLite job queue file; relative to the config file")
+    queue: SecretStr | None = Field(
+        None,
+        description="a PostgreSQL queue shared by several replicas: `postgresql://ctxgrab@db/ctxgrab` "
+        "(password through ${ENV}); unset means the SQLite file `queue_path`",
+    )
+    lease_s: float | None = Field(
+        None, gt=0, description="how long a claimed job is held without renewal; renewed every third of it while "
+        "the job runs (default 60 s with a shared queue, collection_timeout_s + 600 s with SQLite)",
+    )
     queue_sync: Literal["full", "normal"] = Field(
         "full",
         description="full: an acknowledged job survives a killed process, an OS crash and power loss; normal: a "
@@ -112,6 +121,13 @@ class ServerConfig(_Model):
         if v is not None and not re.match(r"^https?://", v):
             raise ValueError(f"must start with http:// or https://, got {v!r}")
         return v.rstrip("/") if v else v
+
+    @field_validator("queue")
+    @classmethod
+    def _queue(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not re.match(r"^postgres(ql)?://", v.get_secret_value()):
+            raise ValueError("must be a PostgreSQL URL, postgresql://user@host/db (leave it unset for SQLite)")
+        return v
 
     @field_validator("webhook_secrets")
     @classmethod
