@@ -25,7 +25,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from .configfile import expand_env, read_yaml
+from .configfile import check_url, expand_env, read_yaml
 from .errors import ConfigError, UnknownServiceError
 from .redact import RedactionConfig
 from .server.config import ServerConfig
@@ -134,9 +134,7 @@ class SourceConfig(_Model):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(r"^https?://", v):
-            raise ValueError(f"url must start with http:// or https://, got {v!r}")
-        return v.rstrip("/") if v else v
+        return check_url(v) if v is not None else v
 
 
 class LogEntry(_Model):
@@ -328,7 +326,8 @@ def _fix_for(err: dict[str, Any], model_fields: list[str] | None) -> str:
         return "required key is missing — fix: add it"
     if t == "literal_error":
         return f"{err['msg']} — fix: use one of the allowed values"
-    return f"{err['msg']} — fix: correct the value (see docs/configuration.md)"
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{msg} — fix: correct the value (see docs/configuration.md)"
 
 
 def _allowed_fields(loc: tuple[Any, ...]) -> list[str] | None:

@@ -30,7 +30,7 @@ import anyio
 import httpx
 
 from ..analysis.logpatterns import LogRecord, mine, normalize_level
-from ..errors import SourceError, SourceTimeout
+from ..errors import body_excerpt, SourceError, SourceTimeout
 from ..evidence import Evidence, Status
 from ..logread import _json_record, parse_timestamp, split_header
 from ..sources import auth_headers, basic_auth, verify_option
@@ -128,7 +128,7 @@ def _parse_streams(resp: httpx.Response) -> list[tuple[int, str, dict[str, str]]
         body = resp.json()
     except ValueError:
         raise SourceError(f"Loki answered {resp.status_code} with a body that is not JSON: "
-                          f"{resp.text[:120]!r}") from None
+                          f"{body_excerpt(resp.content, 120)}") from None
     if body.get("status") != "success":
         raise SourceError(f"Loki answered status {body.get('status')!r}: {str(body.get('error'))[:200]}")
     data = body.get("data") or {}

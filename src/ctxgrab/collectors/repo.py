@@ -183,9 +183,9 @@ def _parse_settings_text(name: str, text: str) -> dict[str, str]:
             import json
 
             return _flatten(json.loads(text))
-        import yaml
+        from ..yamlsafe import safe_load
 
-        return _flatten(yaml.safe_load(text) or {})
+        return _flatten(safe_load(text) or {})
     except Exception:  # noqa: BLE001 - an unparsable old version is a gap, not a failure
         return {}
 

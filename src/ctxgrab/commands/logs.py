@@ -40,6 +40,8 @@ def _window(since: Optional[str], start: Optional[str], end: Optional[str]):
 
     if not (since or start or end):
         return None
+    if since and start:
+        raise InputError("--since and --from both set the window's start — fix: give one of them")
     try:
         t_end = parse_time(end) if end else datetime.now(timezone.utc)
         if start:

@@ -275,6 +275,10 @@ class Worker:
         except ValueError:
             self._fail(job, f"bad incident time {job.at!r}")
             return
+        if not 1970 <= at.year < 9000:
+            # A window ending there overflows datetime in every attempt: permanent, not transient.
+            self._fail(job, f"incident time {job.at!r} is out of range (years 1970-8999)")
+            return
         breaker = self.breaker(f"collect:{job.service}")
         try:
             breaker.before_call()
@@ -288,6 +292,9 @@ class Worker:
         except TimeoutError:
             breaker.record_failure()
             self._retry(job, self._job_backoff(job), f"collection timed out after {self.cfg.collection_timeout_s:g} s", "collection")
+            return
+        except OverflowError as e:  # arithmetic on this job's own data: every retry fails the same way
+            self._fail(job, f"collection failed: {type(e).__name__}: {e}")
             return
         except Exception as e:  # the pipeline's own failures are Evidence; anything here is config or a bug
             breaker.record_failure()
