@@ -21,6 +21,8 @@ _READY_PATHS = {
     "victoriametrics": "/health",
     "alertmanager": "/-/ready",
     "loki": "/ready",
+    "jaeger": "/api/services",
+    "tempo": "/ready",
 }
 
 
@@ -53,6 +55,7 @@ def run_check(config_path: Path | None) -> bool:
         typer.echo(f"  source {name} ({source.type}): {'ok' if ok else 'FAILED'} — {detail}")
     for sname, svc in cfg.services.items():
         globs = [e.path for e in svc.logs if e.path] + svc.gc_logs + svc.heap_dumps
+        globs += [e.path for e in svc.traces if e.path]
         globs += svc.thread_dumps + svc.flight_recordings
         globs += [svc.deploys.path] if svc.deploys else []
         globs += [s.path for s in svc.settings]

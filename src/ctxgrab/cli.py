@@ -221,6 +221,7 @@ from .commands import gc as _gc; _gc.register(app)  # noqa: E402,E702
 from .commands import logs as _logs; _logs.register(app)  # noqa: E402,E702
 from .commands import redact as _redact; _redact.register(app)  # noqa: E402,E702
 from .commands import heap as _heap; _heap.register(app)  # noqa: E402,E702
+from .commands import traces as _traces; _traces.register(app)  # noqa: E402,E702
 from .commands import threads as _threads; _threads.register(app)  # noqa: E402,E702
 from .commands import change as _change; _change.register(app)  # noqa: E402,E702
 from .commands import serve as _serve; _serve.register(app)  # noqa: E402,E702

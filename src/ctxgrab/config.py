@@ -42,6 +42,7 @@ __all__ = [
     "MetricEntry",
     "DeploysEntry",
     "SettingsEntry",
+    "TraceEntry",
     "RepoEntry",
     "StagingEntry",
     "find_config",
@@ -51,7 +52,8 @@ __all__ = [
 ]
 
 SourceType = Literal[
-    "prometheus", "victoriametrics", "prometheus_files", "alertmanager", "loki", "kubernetes", "postgres"
+    "prometheus", "victoriametrics", "prometheus_files", "alertmanager", "loki", "kubernetes", "postgres",
+    "jaeger", "tempo",
 ]
 SOURCE_TYPES: tuple[str, ...] = get_args(SourceType)
 
@@ -143,6 +145,24 @@ class LogEntry(_Model):
     query: str | None = Field(None, description="LogQL query (with `source`)")
     format: Literal["auto", "text", "json"] = Field("auto", description="line format")
     title: str | None = Field(None, description="label in the prompt")
+
+
+class TraceEntry(_Model):
+    """One trace input: OTLP JSON files, or a Jaeger or Tempo source."""
+
+    path: str | None = Field(None, description="glob of OTLP JSON lines files (.gz and rotated sets included)")
+    source: str | None = Field(None, description="name of a `jaeger` or `tempo` source to query instead of files")
+    service: str | None = Field(None, description="service name in the traces (default: the config's service name)")
+    operation: str | None = Field(None, description="only traces of this entry operation (jaeger `operation`)")
+    query: str | None = Field(None, description="TraceQL selecting the traces (tempo); default: the service's")
+    min_duration: str | None = Field(None, description="jaeger: only traces at least this long (500ms, 2s); "
+                                                       "the figures then describe those traces only")
+    limit: int = Field(240, gt=0, le=5000, description="traces fetched per window from a source, spread over "
+                                                       "12 equal slices of it")
+    max_spans: int = Field(3_000_000, gt=0, description="spans read from files at most; more is a partial result")
+    title: str | None = Field(None, description="label in the prompt")
+
+    _min_duration = field_validator("min_duration")(classmethod(lambda cls, v: _check_duration(v)))
 
 
 class MetricEntry(_Model):
@@ -240,6 +260,7 @@ class ServiceConfig(_Model):
     settings: list[SettingsEntry] = Field(default_factory=list, description="settings files and keys")
     kubernetes: KubernetesEntry | None = Field(None, description="Kubernetes workload (replaces `deploys`)")
     database: DatabaseEntry | None = Field(None, description="PostgreSQL database facts")
+    traces: list[TraceEntry] = Field(default_factory=list, description="OTLP JSON trace files, Jaeger or Tempo")
     repo: RepoEntry | None = Field(None, description="source repository: what changed between the deployed versions")
     staging: StagingEntry | None = Field(None, description="staging twin: version, traffic and data size against production")
 
@@ -359,6 +380,7 @@ def config_from_dict(data: Any, path: Path | str | None = None, env: dict[str, s
         raise ConfigError(msg) from None
     cfg._path = Path(path).resolve() if path else None
     _check_references(cfg, where)
+    _check_traces(cfg, where)
     return cfg
 
 
@@ -438,6 +460,25 @@ def _check_references(cfg: Config, where: str) -> None:
                     f"{where}: services.{name}.logs[{i}].source: no source named {entry.source!r} — "
                     "fix: define it under `sources:`"
                 )
+
+
+def _check_traces(cfg: Config, where: str) -> None:
+    for name, svc in cfg.services.items():
+        for i, entry in enumerate(svc.traces):
+            if bool(entry.path) == bool(entry.source):
+                raise ConfigError(
+                    f"{where}: services.{name}.traces[{i}]: give exactly one of `path` (OTLP JSON files) or `source` "
+                    '(jaeger or tempo) — fix: e.g. {path: "/var/otel/traces*.json"}'
+                )
+            src = cfg.sources.get(entry.source) if entry.source else None
+            if entry.source and (src is None or src.type not in ("jaeger", "tempo")):
+                raise ConfigError(
+                    f"{where}: services.{name}.traces[{i}].source: no source of type jaeger or tempo named "
+                    f"{entry.source!r} — fix: define it under `sources:` with `type: jaeger` or `type: tempo`"
+                )
+            if src is not None and not src.url:
+                raise ConfigError(f"{where}: sources.{entry.source}.url: a {src.type} source needs a url — "
+                                  "fix: e.g. url: http://jaeger-query:16686")
 
 
 def find_config(explicit: str | Path | None = None, env: dict[str, str] | None = None) -> Path:

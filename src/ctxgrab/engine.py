@@ -82,6 +82,10 @@ def plan(config: Config, service: str) -> list[Planned]:
         else:
             out.append(Planned("logs", f"logs:{entry.path}", entry.title or f"Logs {entry.path}",
                                entry.model_dump()))
+    for entry in svc.traces:
+        where = entry.path or entry.source
+        out.append(Planned("traces", f"traces:{where}", entry.title or f"Traces ({where})",
+                           entry.model_dump(exclude_none=True)))
     if svc.gc_logs:
         out.append(Planned("gc", "gc", "JVM GC log", {"paths": list(svc.gc_logs)}))
     if svc.heap_dumps:

@@ -21,7 +21,7 @@ from typing import Any, Iterable
 
 from .evidence import Evidence
 from .timeutil import format_duration, parse_time
-from .units import format_bytes, format_pct, format_value
+from .units import format_bytes, format_ms, format_pct, format_value
 
 __all__ = ["derive", "choose_kind", "time_to_limit", "KINDS", "Signal"]
 
@@ -37,6 +37,9 @@ MEMORY_NEAR_LIMIT = 0.9  # heap at 90% of max is pressure even without a clean t
 MEMORY_HORIZON_H = 48.0  # growth that reaches the limit within this many hours is a leak signal
 SATURATION_SHARE = 0.9  # a bounded resource at 90% of its limit is saturated
 DEPLOY_LEAD_S = 3600.0  # a deploy up to an hour before the window still counts as recent
+DOWNSTREAM_OWN_SHARE = 0.5  # a slow dependency's own spans must hold half its critical-path time to be called slow
+# downstream_latency uses LATENCY_RATIO; downstream_errors SPIKE_RATIO and SPIKE_MIN_RATIO_VALUE (on the
+# dependency's share of failed calls); the traces analysis names the dependency (HEADLINE_SHARE there).
 
 # Kinds, strongest first: a memory leak explains errors and latency, a saturated
 # pool explains errors, an error spike explains latency.
@@ -44,7 +47,9 @@ KINDS = [
     ("memory_leak", "memory_leak", "Memory leak"),
     ("saturation", "saturation", "Resource saturation"),
     ("error_spike", "error_spike", "Error spike"),
+    ("downstream_errors", "error_spike", "Error spike"),
     ("latency_regression", "latency", "Latency regression"),
+    ("downstream_latency", "latency", "Latency regression"),
 ]
 KIND_TITLES = {template: title for _, template, title in KINDS} | {"incident": "Incident"}
 
@@ -262,6 +267,71 @@ def _recent_deploy(evidence: list[Evidence], window_start: datetime | None, wind
     return None
 
 
+def _trace_headlines(evidence: list[Evidence]) -> list[dict[str, Any]]:
+    """The traces summaries' headline facts, each with the focus service under ``service``."""
+    return [ev.data["headline"] | {"service": ev.data.get("service")} for ev in evidence
+            if ev.kind == "traces" and ev.ok and ev.data.get("headline")]
+
+
+def _downstream_latency(evidence: list[Evidence]) -> Signal | None:
+    """A dependency holds most of the slow traces' critical path and its p99 at least doubled."""
+    from .render.fence import inline
+
+    for h in _trace_headlines(evidence):
+        d = h.get("slow")
+        if not d:
+            continue
+        if d.get("onset_by") == "latency" and d.get("before") and d.get("since"):
+            before, after, since = d["before"]["p99_ms"], d["since"]["p99_ms"], d["onset"]
+        elif d.get("baseline"):
+            before, after, since = d["baseline"]["p99_ms"], d["p99_ms"], None
+        else:
+            continue
+        if not before or not after or after < LATENCY_RATIO * before:
+            continue
+        if d.get("remote_share") is not None and d["remote_share"] < DOWNSTREAM_OWN_SHARE * d["critical_share"]:
+            continue  # the downstream's own spans are fast: the time is the caller's wait (GC, pool, network)
+        top = d.get("critical_top") or {}
+        inner = ""
+        if top and top.get("service") != h["service"]:
+            inner = f" (most of it {inline(top['service'], 80)} {inline(top['operation'], 100)})"
+        text = (f"{format_pct(d['critical_share'], 0)} of the slowest traces' time is in {inline(d['name'], 80)} "
+                f"{inline(d['operation'], 100)}{inner}, p99 {format_ms(before)} → {format_ms(after)}")
+        text += f" since {_hhmm(parse_time(since).timestamp())}" if since else " vs the baseline window"
+        return {"name": "downstream_latency", "summary": text,
+                "facts": {"dependency": d["name"], "operation": d["operation"], "critical_share": d["critical_share"],
+                          "p99_before_ms": before, "p99_after_ms": after, "since": since}}
+    return None
+
+
+def _downstream_errors(evidence: list[Evidence]) -> Signal | None:
+    """A dependency's calls fail at least SPIKE_RATIO times as often as before, and at least 1% of them."""
+    from .render.fence import inline
+
+    for h in _trace_headlines(evidence):
+        d = h.get("failing")
+        if not d:
+            continue
+        if d.get("onset_by") == "errors" and d.get("before") and d.get("since"):
+            before, after, since = d["before"]["error_ratio"], d["since"]["error_ratio"], d["onset"]
+        elif d.get("baseline"):
+            before, after, since = d["baseline"]["error_ratio"], d["error_ratio"], None
+        else:
+            continue
+        if after is None or before is None or after < SPIKE_MIN_RATIO_VALUE or after < SPIKE_RATIO * before:
+            continue
+        text = (f"{inline(d['name'], 80)} {inline(d['operation'], 100)} fails {format_pct(after)} of calls"
+                + (f" since {_hhmm(parse_time(since).timestamp())}" if since else "")
+                + f" vs {format_pct(before)} {'before' if since else 'in the baseline'}")
+        retry = h.get("retry")
+        if retry and retry.get("dependency") == d["name"] and retry.get("operation") == d["operation"]:
+            text += f", {retry['after_error']:,} retried"
+        return {"name": "downstream_errors", "summary": text,
+                "facts": {"dependency": d["name"], "operation": d["operation"], "error_ratio_before": before,
+                          "error_ratio_after": after, "since": since, "errors": d["errors"], "calls": d["calls"]}}
+    return None
+
+
 def _thread_evidence(evidence: list[Evidence]) -> list[Evidence]:
     return [ev for ev in evidence if ev.kind == "threads" and ev.ok]
 
@@ -434,6 +504,8 @@ def derive(evidence: list[Evidence], window: Any = None) -> list[Signal]:
         _thread_leak(evidence),
         _error_spike(evidence, metrics, window_h),
         _latency(metrics),
+        _downstream_errors(evidence),
+        _downstream_latency(evidence),
         _new_exception(evidence),
         _suspect_change(evidence),
         _recent_deploy(evidence, getattr(window, "start", None), window_h * 3600),
