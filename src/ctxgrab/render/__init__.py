@@ -16,6 +16,7 @@ table row. See docs/templates.md, "Production text".
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -84,59 +85,70 @@ def _indent(s: Any, width: int | str = 4, first: bool = False, blank: bool = Fal
 _JINJA_INDENT = jinja2.filters.do_indent  # type: ignore[attr-defined]
 
 
-def _seam(value: Any, code: int, table: int) -> Any:
-    """Inserted by :class:`_SeamExtension` around a value the template placed in a context."""
-    if code:
-        return code_body(value, bool(table))
+def _seam(value: Any, where: str) -> Any:
+    """Inserted by :class:`_SeamExtension` around a value the template placed in a context:
+    ``code`` (between the template's own backticks), ``cell`` (a table row), ``start``
+    (the start of a line or list item), or ``code cell``."""
+    if "code" in where:
+        return code_body(value, "cell" in where)
     if isinstance(value, Safe):
         return value
-    return Safe(escape(value, table=bool(table)))
+    return Safe(escape(value, table="cell" in where, start="start" in where))
+
+
+# Template text before a value that leaves the value at the start of a line or of a
+# list item / quote / heading (the list number may itself be a value: `{{ loop.index }}. `).
+_BLOCK_START = re.compile(r"[ \t]*(?:(?:[-+*>]|\d*[.)]|#{1,6})[ \t]+)*")
 
 
 class _SeamExtension(jinja2.ext.Extension):
     """Tells the seam where a value sits, from the template text around it.
 
-    ``| `{{ x }}` |``: ``x`` is wrapped as ``(x) | _seam(1, 1)``: inside the template's own
-    code span (no block-marker escape, which would show there) and in a table row
-    (``|`` escaped). Everything else is left to ``finalize``.
+    `` `{{ x }}` `` becomes ``{{ (x) | _seam("code") }}``: inside the template's own code
+    span, where the block-marker escape is not needed and its backslash would show. A
+    value in a table row (``| … |``) gets ``cell`` (``|`` escaped); a value at the start
+    of a line or list item gets ``start`` (leading blanks dropped). Everything else is
+    left to ``finalize``, which escapes every value the same way anyway.
     """
 
     def filter_stream(self, stream: jinja2.lexer.TokenStream) -> Any:
         tokens = list(stream)
         line = ""  # template text since the last newline
         i = 0
+        T = jinja2.lexer.Token
         while i < len(tokens):
             tok = tokens[i]
             if tok.type == "data":
                 line = (line + tok.value).rsplit("\n", 1)[-1]
-                yield tok
-                i += 1
-                continue
             if tok.type != "variable_begin":
                 yield tok
                 i += 1
                 continue
             j = i
-            while tokens[j].type != "variable_end":
+            while j < len(tokens) and tokens[j].type != "variable_end":
                 j += 1
+            if j == len(tokens):  # unclosed tag: the parser reports it
+                yield from tokens[i:]
+                return
             before = tokens[i - 1].value if i and tokens[i - 1].type == "data" else ""
             after = tokens[j + 1].value if j + 1 < len(tokens) and tokens[j + 1].type == "data" else ""
-            code = before.endswith("`") and after.startswith("`")
-            table = line.lstrip().startswith("|")
-            if not (code or table):
+            where = []
+            if before.endswith("`") and after.startswith("`"):
+                where.append("code")
+            elif _BLOCK_START.fullmatch(line):
+                where.append("start")
+            if line.lstrip().startswith("|"):
+                where.append("cell")
+            if not where:
                 yield from tokens[i:j + 1]
             else:
                 ln = tok.lineno
-                T = jinja2.lexer.Token
                 yield tok
                 yield T(ln, "lparen", "(")
                 yield from tokens[i + 1:j]
                 yield from (T(ln, "rparen", ")"), T(ln, "pipe", "|"), T(ln, "name", "_seam"), T(ln, "lparen", "("),
-                            T(ln, "integer", int(code)), T(ln, "comma", ","), T(ln, "integer", int(table)),
-                            T(ln, "rparen", ")"), tokens[j])
+                            T(ln, "string", " ".join(where)), T(ln, "rparen", ")"), tokens[j])
             i = j + 1
-        # a template that ends inside a tag: let the parser report it
-        return
 
 
 class _Environment(jinja2.Environment):

@@ -14,9 +14,10 @@ structure. Everything a template interpolates passes through this module:
 - :func:`escape` makes a value one line of inert text: ANSI/OSC removed, control,
   zero-width and bidi characters shown as ``\\xNN`` / ``\\uXXXX``, a newline as
   ``\\n``, a tab as a space, a backtick as ``'`` (so it can neither open nor close a
-  code span), and a markdown block marker at its start (``#``, ``>``, ``~~~``,
-  ``<div>``, list markers followed by one of those, ``---``/``===``) behind a
-  backslash. Plain text comes out unchanged.
+  code span), a markdown block marker at its start (``#``, ``>``, ``~~~``, ``<div>``,
+  ``- ``, ``1. ``, ``---``, ``===``) behind a backslash; at the start of a line or
+  list item, leading blanks go too (they would change the item's indentation or
+  make an indented code block). Plain text comes out unchanged.
 - :func:`fence` puts multi-line text in a fenced block that nothing inside can
   close (the fence is longer than any backtick run in the text), after :func:`clean`.
 - :func:`inline` is a code span for one line of production text.
@@ -79,27 +80,38 @@ _ANSI = re.compile(
 )
 # C0/C1 controls except tab (\x09) and newline (\x0a).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-# Invisible or direction-changing characters: soft hyphen, Arabic letter mark, Mongolian
-# vowel separator, zero-width and bidi marks/overrides/isolates, line/paragraph separators,
-# word joiner and invisible operators, BOM, interlinear annotations, variation selectors,
-# and the Unicode tag block (used to smuggle invisible ASCII).
+# Invisible or direction-changing characters: every format character (Unicode category Cf:
+# soft hyphen, Arabic number signs and letter mark, zero-width and bidi marks/overrides/
+# isolates, word joiner and invisible operators, BOM, interlinear annotations, shorthand and
+# musical format controls, the tag block used to smuggle invisible ASCII), line/paragraph
+# separators (Zl, Zp), lone surrogates (Cs: they cannot even be written as UTF-8), and the
+# invisible letters and marks: combining grapheme joiner, Hangul and Khmer fillers,
+# Mongolian variation selectors, variation selectors. tests/test_escape.py checks the Cf/Zl/Zp
+# part against the unicodedata tables.
 _INVISIBLE = re.compile(
-    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202e\u2060-\u206f"
-    "\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb\U000e0000-\U000e0fff\U000e0100-\U000e01ef]"
+    "[\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u17b4\u17b5"
+    "\u180b-\u180f\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164\ud800-\udfff\ufe00-\ufe0f\ufeff\uffa0"
+    "\ufff0-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0000-\U000e0fff\U000e0100-\U000e01ef]"
 )
 _INFO = re.compile(r"[^\w+.#-]")
 # Characters escape() changes besides those clean() changes.
 _INLINE_SPECIAL = re.compile(r"[\n\t`]")
-# A markdown block construct a one-line value could start when a template puts it at
-# the start of a line (or of a list item): container markers (quote, list item) are
-# skipped, then a leaf block marker is put behind a backslash. Container markers alone
-# are harmless (text stays text); "- # x" is a heading inside a list item.
-_CONTAINER = re.compile(r"[ \t]*(?:>|[-+*](?=[ \t])|\d{1,9}[.)](?=[ \t]))[ \t]*")
-_LEAF = re.compile(
+# A markdown block construct a one-line value could start when a template puts it at the
+# start of a line or of a list item: heading, fence, HTML block, thematic break, setext
+# underline, quote, list item. The marker is put behind a backslash, so the value stays
+# text in the paragraph or list item the template made ("- # x" would be a heading inside
+# a list item; "- 1. x" a nested list).
+_LEAD = re.compile(
+    r"[ \t]*(?:"
     r"#{1,6}(?=[ \t]|$)"  # ATX heading
     r"|~{3,}|`{3,}"  # fenced code block
     r"|<(?=[A-Za-z/!?])"  # HTML block
     r"|(?:([-*_])[ \t]*(?:\1[ \t]*){2,}|=+[ \t]*|-+[ \t]*)$"  # thematic break, setext underline
+    r"|>"  # quote
+    r"|[-+*](?=[ \t])"  # bullet list item (a lone "+" is the sign the template put before a number)
+    r"|(?P<num>\d{1,9})[.)](?=[ \t])"  # ordered list item: the backslash goes before "." / ")"
+    r")"
 )
 
 
@@ -131,26 +143,20 @@ _INLINE_MAP = {"\n": "\\n", "\t": " ", "`": "'"}
 
 def _lead(text: str) -> str:
     """``text`` with a block marker at its start put behind a backslash."""
-    i = 0
-    while True:
-        m = _CONTAINER.match(text, i)
-        if not m or m.end() == i:
-            break
-        i = m.end()
-    j = i
-    while j < len(text) and text[j] in " \t":
-        j += 1
-    if _LEAF.match(text, j):
-        return f"{text[:j]}\\{text[j:]}"
-    return text
+    m = _LEAD.match(text)
+    if m is None:
+        return text
+    at = m.end("num") if m.group("num") else len(text) - len(text.lstrip(" \t"))
+    return f"{text[:at]}\\{text[at:]}"
 
 
-def escape(value: Any, *, lead: bool = True, table: bool = False) -> str:
+def escape(value: Any, *, lead: bool = True, table: bool = False, start: bool = False) -> str:
     """One line of inert text from any value: what every interpolation gets by default.
 
     ``lead=False`` skips the block-marker rule (the value sits inside a code span the
     template wrote, where a backslash would show); ``table=True`` also escapes ``|``
-    (the value sits in a table row). Idempotent: escaping escaped text changes nothing.
+    (the value sits in a table row); ``start=True`` drops leading blanks (the value
+    starts a line or a list item). Idempotent: escaping escaped text changes nothing.
 
     >>> escape("user\\u202e \\x1b]0;title\\x07ok\\tdone")
     'user\\\\u202e ok done'
@@ -168,6 +174,8 @@ def escape(value: Any, *, lead: bool = True, table: bool = False) -> str:
             text = _INLINE_SPECIAL.sub(lambda m: _INLINE_MAP[m.group()], text)
     if table and "|" in text:
         text = re.sub(r"(?<!\\)\|", r"\\|", text)
+    if start:
+        text = text.lstrip(" ")
     if lead and text:
         text = _lead(text)
     return text
