@@ -141,6 +141,9 @@ def clean(text: str) -> str:
 _INLINE_MAP = {"\n": "\\n", "\t": " ", "`": "'"}
 
 
+_LEAD_FIRST = frozenset(" \t#~`<>-+*_=0123456789")  # the characters _LEAD can start with
+
+
 def _lead(text: str) -> str:
     """``text`` with a block marker at its start put behind a backslash."""
     m = _LEAD.match(text)
@@ -176,7 +179,7 @@ def escape(value: Any, *, lead: bool = True, table: bool = False, start: bool = 
         text = re.sub(r"(?<!\\)\|", r"\\|", text)
     if start:
         text = text.lstrip(" ")
-    if lead and text:
+    if lead and text and text[0] in _LEAD_FIRST:
         text = _lead(text)
     return text
 
