@@ -24,6 +24,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import unicodedata
 from pathlib import Path
 from typing import Any, Callable
@@ -35,6 +36,7 @@ from markdown_it import MarkdownIt
 
 import ctxgrab
 from ctxgrab.api import load_evidence, render_result
+from prom_fixtures import alertmanager_url  # noqa: F401 - pytest fixture (a real Alertmanager)
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "fixtures" / "demo"
@@ -495,3 +497,58 @@ def test_crafted_evidence_file_through_the_render_cli(skeletons, references, tmp
     assert out.returncode == 0, out.stderr
     original, benign = references["other_kinds"]
     assert_inert(out.stdout, benign, original)
+
+
+# ----------------------------------------------------------------------------------------- real Alertmanager
+
+
+@pytest.mark.integration
+def test_hostile_alert_names_and_annotations_from_a_real_alertmanager(alertmanager_url: str, skeletons, references,
+                                                                      tmp_path: Path) -> None:
+    """Alerts posted to a real Alertmanager with hostile names, labels and annotations, read back
+    by the alerts collector, rendered in a full prompt: inert, like the same alerts with plain words."""
+    import anyio
+    import requests
+    from datetime import datetime, timedelta, timezone
+
+    from ctxgrab.api import resolve_window
+    from ctxgrab.collectors import CollectRequest
+    from ctxgrab.collectors.alerts import collect
+    from ctxgrab.config import config_from_dict
+
+    now = datetime.now(timezone.utc)
+    iso = lambda d: d.isoformat().replace("+00:00", "Z")  # noqa: E731
+
+    def post_and_collect(service: str, text: Callable[[int], str]) -> dict[str, Any]:
+        alerts = [{"labels": {"alertname": text(i), "severity": text(10 + i), "service": service},
+                   "annotations": {"summary": text(20 + i)},
+                   "startsAt": iso(now - timedelta(minutes=5 + i)), "endsAt": iso(now + timedelta(hours=1))}
+                  for i in range(3)]
+        requests.post(f"{alertmanager_url}/api/v2/alerts", json=alerts, timeout=5).raise_for_status()
+        cfg = config_from_dict({"defaults": {"since": "1h", "timeout_s": 5},
+                                "sources": {"am": {"type": "alertmanager", "url": alertmanager_url}},
+                                "services": {service: {"labels": {"service": service}}}})
+        at, window, baseline = resolve_window(cfg)
+        request = CollectRequest(service, window, baseline, at, cfg.base_dir, cfg, timeout_s=5)
+        deadline = time.monotonic() + 20
+        while True:
+            ev = anyio.run(collect, request, {"source": None, "alertmanagers": ["am"]})
+            if ev.ok and len(ev.data["active"]) == 3 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)  # Alertmanager lists posted alerts asynchronously
+        assert ev.ok and len(ev.data["active"]) == 3, (ev.status, ev.reason, ev.data)
+        return ev.model_dump(mode="json", exclude={"duration_ms"})
+
+    hostile_ev = post_and_collect("fuzz-hostile", lambda n: f"{PAYLOADS[n % len(PAYLOADS)]} {n}")
+    benign_ev = post_and_collect("fuzz-benign", lambda n: f"word{n}")
+    assert any("CANARY" in a["alertname"] or "CANARY" in (a["summary"] or "") for a in hostile_ev["data"]["active"])
+
+    def with_alerts(ev: dict[str, Any]) -> dict[str, Any]:
+        saved = copy.deepcopy(skeletons["other_kinds"])
+        saved["evidence"] = [e for e in saved["evidence"] if e["kind"] != "alerts"] + [ev]
+        return saved
+
+    hostile = render_saved(with_alerts(hostile_ev), tmp_path, "hostile")
+    benign = render_saved(with_alerts(benign_ev), tmp_path, "benign")
+    assert "CANARY" in hostile
+    assert_inert(hostile, benign, references["other_kinds"][0])
