@@ -347,6 +347,7 @@ _CHARS = st.characters(codec="utf-8", categories=["Cc", "Cf", "Zl", "Zp", "Zs", 
 _HOSTILE = st.lists(_FRAGMENTS | st.text(_CHARS, min_size=1, max_size=8), min_size=1, max_size=8).map("".join)
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(payloads=st.lists(_HOSTILE, min_size=1, max_size=25))
 def test_hypothesis_hostile_strings_in_every_field(skeletons, references, payloads: list[str],
@@ -471,6 +472,7 @@ def test_very_long_lines_render_in_bounded_time(skeletons, tmp_path: Path) -> No
     assert [t for t, _ in headings(out)] == [t for t, _ in headings(render_saved(skeletons["other_kinds"], tmp_path, "o"))]
 
 
+@pytest.mark.slow
 def test_live_run_and_ctxgrab_render_agree_on_hostile_files(tmp_path: Path) -> None:
     """The CLI end to end: ``incident --save`` then ``render`` print the same inert prompt."""
     cfg = _craft_demo(tmp_path / "hostile", lambda field: _one_line(PAYLOADS[0] + PAYLOADS[14] + PAYLOADS[16]))
@@ -487,6 +489,7 @@ def test_live_run_and_ctxgrab_render_agree_on_hostile_files(tmp_path: Path) -> N
         ("h2", "What is happening"), ("h2", "Observability"), ("h2", "Current state"), ("h2", "What I need from you")]
 
 
+@pytest.mark.slow
 def test_crafted_evidence_file_through_the_render_cli(skeletons, references, tmp_path: Path) -> None:
     """A hand-made evidence file, every field hostile, through ``ctxgrab render`` (subprocess)."""
     saved = skeletons["other_kinds"]
