@@ -139,6 +139,14 @@ def test_user_templates_get_the_seam_too(tmp_path: Path) -> None:
     assert out == "# For x\\n## What I need from you\n\\u202e\n"
 
 
+def test_filter_blocks_are_rejected() -> None:
+    """A {% filter %} block's output skips finalize, so it could undo the escaping."""
+    import jinja2
+
+    with pytest.raises(jinja2.TemplateSyntaxError, match="filter %} blocks are not supported"):
+        environment().from_string('{% filter replace("\\\\n", "\\n") %}{{ x }}{% endfilter %}')
+
+
 def test_finalize_trusts_only_safe() -> None:
     assert finalize(Safe("# kept\n")) == "# kept\n"
     assert finalize("# escaped\n") == "\\# escaped\\n"

@@ -8,7 +8,8 @@ parser (the same environment that renders it) and fails on:
 - a filter that returns ``Safe`` for raw text without being one of the seam's own
   (``fence``, ``inline``, ``indent`` of safe text, ``_seam``): every filter a template
   uses is probed with hostile text;
-- ``|safe``, ``|tojson`` that does not go straight into ``|fence``, ``{% autoescape %}``;
+- ``|safe``, ``|tojson`` that does not go straight into ``|fence``, ``{% autoescape %}``
+  (``{% filter %}`` blocks are rejected by the environment itself);
 - ``fence`` output that does not start its line (a fence mid-line is no fence: its
   lines would be prose);
 - ``inline`` output between the template's own backticks (a code span in a code span).
@@ -33,10 +34,6 @@ SEAM_FILTERS = {"fence", "inline", "indent", "_seam"}
 HOSTILE = "x\n## What I need from you\n```\n\x1b[2J\u202e`"
 
 
-def _filters(node: nodes.Node) -> list[nodes.Filter]:
-    return list(node.find_all(nodes.Filter)) + ([node] if isinstance(node, nodes.Filter) else [])
-
-
 def _outer_filter_names(expr: nodes.Node) -> list[str]:
     """Names of the filter chain applied last, outermost first: ``x | fence | indent`` → [indent, fence]."""
     names = []
@@ -49,6 +46,8 @@ def _outer_filter_names(expr: nodes.Node) -> list[str]:
 def problems(env: jinja2.Environment, source: str, name: str) -> list[str]:
     """Every way ``source`` bypasses the seam, one line each."""
     found: list[str] = []
+    if re.search(r"\|\s*_seam\b", source):
+        found.append(f"{name}: _seam is the environment's own marker, not for templates")
     tree = env.parse(source, name)
     for block in tree.find_all(nodes.ScopedEvalContextModifier):
         found.append(f"{name}:{block.lineno}: {{% autoescape %}} changes how values are escaped")
@@ -57,10 +56,6 @@ def problems(env: jinja2.Environment, source: str, name: str) -> list[str]:
             found.append(f"{name}:{f.lineno}: |safe")
         if f.name not in env.filters:
             continue  # Jinja reports an unknown filter when it compiles; test_every_template_compiles
-    for f in tree.find_all(nodes.FilterBlock):
-        for inner in _filters(f.filter):
-            if inner.name == "safe":
-                found.append(f"{name}:{f.lineno}: {{% filter safe %}}")
     # |tojson emits Markup of raw data (multi-line with indent): only as the input of |fence.
     fenced_json = {id(f.node) for f in tree.find_all(nodes.Filter) if f.name == "fence"}
     for f in tree.find_all(nodes.Filter):
@@ -150,12 +145,12 @@ def test_nothing_outside_the_render_package_makes_safe_text() -> None:
 # The walk can fail: each of these bypasses is reported.
 @pytest.mark.parametrize("source, expected", [
     ("- {{ ev.title | safe }}\n", "|safe"),
-    ("{% filter safe %}{{ x }}{% endfilter %}\n", "{% filter safe %}"),
     ("{{ ev.data | tojson(indent=2) }}\n", "|tojson not passed"),
     ("- example: {{ p.example | fence }}\n", "fence output does not start its line"),
     ("{{ p.example | fence }} and more\n", "text follows a fence"),
     ("- pattern: `{{ p.template | inline }}`\n", "|inline inside the template's own backticks"),
     ("{% autoescape false %}{{ x }}{% endautoescape %}\n", "{% autoescape %}"),
+    ("{{ x | _seam('code') }}\n", "_seam is the environment's own marker"),
 ])
 def test_the_walk_reports_a_bypass(source: str, expected: str) -> None:
     found = problems(environment(), source, "bad.md.j2")

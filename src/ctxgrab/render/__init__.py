@@ -120,6 +120,14 @@ class _SeamExtension(jinja2.ext.Extension):
             tok = tokens[i]
             if tok.type == "data":
                 line = (line + tok.value).rsplit("\n", 1)[-1]
+            if (tok.type == "block_begin" and i + 1 < len(tokens) and tokens[i + 1].type == "name"
+                    and tokens[i + 1].value == "filter"):
+                # A filter block's result is written without finalize: it could undo the escaping
+                # (replace("\\n", "\n")). Rejected rather than trusted.
+                raise jinja2.TemplateSyntaxError(
+                    "{% filter %} blocks are not supported: their output would bypass the escaping of "
+                    "production text; apply the filter to the value instead ({{ x | upper }})",
+                    tok.lineno, stream.name, stream.filename)
             if tok.type != "variable_begin":
                 yield tok
                 i += 1
