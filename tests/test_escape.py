@@ -48,6 +48,7 @@ def render(source: str, **context) -> str:
     ("---", "\\---"),
     ("===", "\\==="),
     ("   # indented", "   \\# indented"),
+    ("List<String> <!-- hidden --> <http://evil.example>", "List\\<String> \\<!-- hidden --> \\<http://evil.example>"),
 ])
 def test_escape_makes_one_inert_line(raw: str, shown: str) -> None:
     assert escape(raw) == shown
@@ -55,7 +56,7 @@ def test_escape_makes_one_inert_line(raw: str, shown: str) -> None:
 
 @pytest.mark.parametrize("benign", [
     "v2.3.2", "PAY-1432 wallet lookup refactor; websocket session registry", "+", "-5", "+487 MB/h", "×51",
-    "java.util.HashMap$Node[]", "Payment processing failed for order <num>", "<*> connected", "#1234",
+    "java.util.HashMap$Node[]", "<*> connected", "#1234", "3 < 5",
     "kubectl rollout undo deployment/payments -n prod", "2.4 GB → 7.5 GB", "R² 1.00", "日本語 ünïcödé", "a | b",
     "*bold*", "1.5", "(revision 10)", " (with a leading space)", "ok: 100%",
 ])
@@ -78,6 +79,10 @@ def test_every_format_separator_and_surrogate_character_is_shown() -> None:
               if unicodedata.category(chr(cp)) in ("Cf", "Zl", "Zp", "Cs", "Cc") and chr(cp) not in "\t\n"
               and clean(chr(cp)) == chr(cp)]
     assert missed == []
+
+
+def test_inside_the_templates_code_spans_html_is_text_already() -> None:
+    assert escape("failed for order <num>", lead=False) == "failed for order <num>"
 
 
 def test_table_cells_escape_pipes() -> None:

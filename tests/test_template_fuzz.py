@@ -137,6 +137,14 @@ def headings(md: str) -> list[tuple[str, str]]:
     return [(t.tag, toks[i + 1].content) for i, t in enumerate(toks) if t.type == "heading_open"]
 
 
+def html_count(md: str) -> int:
+    count = 0
+    for tok in _MD.parse(md):
+        count += tok.type == "html_block"
+        count += sum(child.type == "html_inline" for child in tok.children or [])
+    return count
+
+
 def fence_lines(md: str) -> set[int]:
     lines: set[int] = set()
     for tok in _MD.parse(md):
@@ -171,6 +179,8 @@ def assert_inert(hostile: str, benign: str, original: str) -> None:
         diff = "\n".join(difflib.unified_diff([str(b) for b in bb], [str(b) for b in hb], "benign", "hostile",
                                               lineterm="", n=2))
         raise AssertionError(f"hostile text changed the prompt's block structure:\n{diff[:4000]}")
+    # no raw HTML either (a tag or comment hides text from whoever reads the rendered prompt)
+    assert html_count(hostile) == html_count(benign) == 0
     h_head, o_head = headings(hostile), headings(original)
     assert [h for h in h_head if h[0] == "h2"] == [h for h in o_head if h[0] == "h2"]
     assert [t for t, _ in h_head] == [t for t, _ in o_head]  # same number of headings at every level

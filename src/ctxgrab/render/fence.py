@@ -14,8 +14,9 @@ structure. Everything a template interpolates passes through this module:
 - :func:`escape` makes a value one line of inert text: ANSI/OSC removed, control,
   zero-width and bidi characters shown as ``\\xNN`` / ``\\uXXXX``, a newline as
   ``\\n``, a tab as a space, a backtick as ``'`` (so it can neither open nor close a
-  code span), a markdown block marker at its start (``#``, ``>``, ``~~~``, ``<div>``,
-  ``- ``, ``1. ``, ``---``, ``===``) behind a backslash; at the start of a line or
+  code span), the ``<`` of an HTML tag, comment or autolink and a markdown block
+  marker at its start (``#``, ``>``, ``~~~``, ``- ``, ``1. ``, ``---``, ``===``)
+  behind a backslash; at the start of a line or
   list item, leading blanks go too (they would change the item's indentation or
   make an indented code block). Plain text comes out unchanged.
 - :func:`fence` puts multi-line text in a fenced block that nothing inside can
@@ -141,6 +142,8 @@ def clean(text: str) -> str:
 _INLINE_MAP = {"\n": "\\n", "\t": " ", "`": "'"}
 
 
+# "<" after an even number of backslashes (an odd number already escapes it).
+_HTML_OPEN = re.compile(r"(?<!\\)((?:\\\\)*)<(?=[A-Za-z/!?])")
 _LEAD_FIRST = frozenset(" \t#~`<>-+*_=0123456789")  # the characters _LEAD can start with
 
 
@@ -179,6 +182,10 @@ def escape(value: Any, *, lead: bool = True, table: bool = False, start: bool = 
         text = re.sub(r"(?<!\\)\|", r"\\|", text)
     if start:
         text = text.lstrip(" ")
+    if lead and "<" in text:
+        # raw HTML (a tag, a comment, an autolink) would hide text from whoever reads the
+        # rendered prompt; inside the template's code spans (lead=False) it is text already
+        text = _HTML_OPEN.sub(r"\1\\<", text)
     if lead and text and text[0] in _LEAD_FIRST:
         text = _lead(text)
     return text
