@@ -78,7 +78,12 @@ class IncidentResult:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate from a crafted source (YAML "\ud800"): \u-escape it
+            text = json.dumps(self.to_dict(), indent=2, ensure_ascii=True) + "\n"
+        return text
 
 
 def resolve_window(

@@ -196,6 +196,11 @@ def render(
         result = render_saved(evidence_file, template=template, budget=budget, templates_dir=templates_dir)
     except (InputError, RenderError, ConfigError) as e:
         raise fail(str(e))
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError) as e:
+        # A hand-edited file with a value of the wrong type, met while deriving the signals.
+        from .render.fence import escape
+
+        raise fail(f"{evidence_file}: malformed evidence file: {type(e).__name__}: {escape(str(e), lead=False)[:300]}")
     write_output(result.markdown if fmt is Format.markdown else result.to_json(), output)
 
 
