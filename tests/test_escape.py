@@ -193,7 +193,7 @@ def test_a_crafted_number_is_one_line_and_exit_2(saved: dict, tmp_path: Path) ->
     path.write_text(json.dumps(data))
     out = _cli_render(path)
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
-    assert len(out.stderr.strip().splitlines()) == 1 and "malformed evidence file: TypeError" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and "evidence file" in out.stderr and "TypeError" in out.stderr
     # a wrong type met by a template (not by the signals) names the template line
     data = json.loads(json.dumps(saved))
     data["evidence"] = [e for e in data["evidence"] if e["kind"] == "gc"]

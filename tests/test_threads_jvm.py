@@ -305,12 +305,12 @@ def test_incident_prompt_carries_the_thread_and_jfr_sections(jvm_files, tmp_path
     assert {"deadlock", "pool_exhausted", "thread_leak", "saturation"} <= set(names), names
     assert r.kind == "saturation"  # the pool waits for database connections
     sig = {s["name"]: s for s in r.signals}
-    assert "`audit-writer` holds ThreadTrouble$AuditLog and wants ThreadTrouble$Ledger in ThreadTrouble.writeAuditThenLedger" in \
+    assert "audit-writer holds ThreadTrouble$AuditLog and wants ThreadTrouble$Ledger in ThreadTrouble.writeAuditThenLedger" in \
         sig["deadlock"]["summary"]
-    assert f"pool `pool-1-thread-*` {POOL}/{POOL} busy, {POOL - 2} WAITING on Semaphore$NonfairSync in " \
+    assert f"pool pool-1-thread-* {POOL}/{POOL} busy, {POOL - 2} WAITING on Semaphore$NonfairSync in " \
            "ThreadTrouble$ConnectionPool.getConnection (waiting for a database connection)" in \
         sig["pool_exhausted"]["summary"]
     assert sig["pool_exhausted"]["facts"]["pools"][0]["lock_class"] == "java.util.concurrent.Semaphore$NonfairSync"
-    assert sig["thread_leak"]["summary"].startswith("pool `leaky-*` grew 10 → 30 → 60 threads across 3 thread dumps")
+    assert sig["thread_leak"]["summary"].startswith("pool leaky-* grew 10 → 30 → 60 threads across 3 thread dumps")
     assert "### JVM threads" in r.markdown and "### JFR recording" in r.markdown
     assert "jfrtest.HotLoop$Pricing.score(long)" in r.markdown

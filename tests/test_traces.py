@@ -112,8 +112,8 @@ def test_incident_prompt_names_the_dependencies_onsets_and_retries(trace_dir: Pa
     assert result.kind == "error_spike"  # the failing dependency explains the errors; latency is secondary
     md = result.markdown
     what = md.split("## What is happening", 1)[1].split("\n## ", 1)[0]
-    assert "`ledger-service` `GET /balance`" in what and "`SELECT ledger_entries`" in what and "since 11:02" in what
-    assert "`payment-gateway` `POST /authorize` fails" in what and "since 11:20" in what and "retried" in what
+    assert "ledger-service GET /balance" in what and "SELECT ledger_entries" in what and "since 11:02" in what
+    assert "payment-gateway POST /authorize fails" in what and "since 11:20" in what and "retried" in what
     section = md.split("### Traces (traces.json)", 1)[1].split("\n## ", 1)[0]
     assert "**Retries:**" in section and "GatewayUnavailableError" in section and "```text" in section
     ev = next(e for e in result.evidence if e.kind == "traces")
@@ -129,10 +129,10 @@ def test_traces_section_fits_its_share_and_trimming_keeps_the_headline(trace_dir
     full = count_tokens(result.markdown)
     small = ctxgrab.incident("orders", config=_config(trace_dir), budget=full // 2)
     assert count_tokens(small.markdown) <= full // 2
-    assert "of the slowest traces' time is in `ledger-service`" in small.markdown
+    assert "of the slowest traces' time is in ledger-service" in small.markdown
     assert small.trimmed
     tiny = ctxgrab.incident("orders", config=_config(trace_dir), budget=400)
-    assert "downstream_errors" in tiny.markdown and "`payment-gateway`" in tiny.markdown
+    assert "downstream_errors" in tiny.markdown and "payment-gateway" in tiny.markdown
 
 
 def test_cli_markdown_and_json(trace_dir: Path) -> None:
@@ -300,7 +300,7 @@ def test_downstream_signals_fire_on_the_numbers_and_choose_the_existing_kinds() 
 
     sig = signals.derive([_traces_ev({"slow": _dep(), "failing": None, "retry": None})])
     assert [s["name"] for s in sig] == ["downstream_latency"]
-    assert sig[0]["summary"] == ("80% of the slowest traces' time is in `ledger` `GET /b`, p99 40 ms → 900 ms "
+    assert sig[0]["summary"] == ("80% of the slowest traces' time is in ledger GET /b, p99 40 ms → 900 ms "
                                  "vs the baseline window")
     assert signals.choose_kind(sig) == ("latency", ["downstream_latency"])
     failing = _dep(errors=30, error_ratio=0.3, onset="2026-03-02T11:20:05Z", onset_by="errors",
@@ -308,7 +308,7 @@ def test_downstream_signals_fire_on_the_numbers_and_choose_the_existing_kinds() 
                    since={"calls": 50, "errors": 30, "error_ratio": 0.6, "p99_ms": 40.0})
     retry = {"dependency": "ledger", "operation": "GET /b", "after_error": 12}
     sig = signals.derive([_traces_ev({"slow": None, "failing": failing, "retry": retry})])
-    assert sig[0]["summary"] == "`ledger` `GET /b` fails 60.0% of calls since 11:20 UTC vs 0.0% before, 12 retried"
+    assert sig[0]["summary"] == "ledger GET /b fails 60.0% of calls since 11:20 UTC vs 0.0% before, 12 retried"
     assert signals.choose_kind(sig) == ("error_spike", ["downstream_errors"])
 
 

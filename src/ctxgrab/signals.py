@@ -54,6 +54,14 @@ KINDS = [
 KIND_TITLES = {template: title for _, template, title in KINDS} | {"incident": "Incident"}
 
 
+def _name(text: Any, limit: int = 80) -> str:
+    """A production name (service, operation, pool, thread) for a summary: one line, clipped.
+
+    Summaries are plain text; the render seam escapes them where they enter the prompt."""
+    body = " ".join(str(text).split())
+    return body if len(body) <= limit else body[: limit - 1] + "…"
+
+
 def time_to_limit(last: float, slope_per_hour: float, limit: float) -> float | None:
     """Hours until ``last`` reaches ``limit`` at ``slope_per_hour``; None when it never does."""
     if slope_per_hour <= 0 or limit <= last:
@@ -275,7 +283,6 @@ def _trace_headlines(evidence: list[Evidence]) -> list[dict[str, Any]]:
 
 def _downstream_latency(evidence: list[Evidence]) -> Signal | None:
     """A dependency holds most of the slow traces' critical path and its p99 at least doubled."""
-    from .render.fence import inline
 
     for h in _trace_headlines(evidence):
         d = h.get("slow")
@@ -294,9 +301,9 @@ def _downstream_latency(evidence: list[Evidence]) -> Signal | None:
         top = d.get("critical_top") or {}
         inner = ""
         if top and top.get("service") != h["service"]:
-            inner = f" (most of it {inline(top['service'], 80)} {inline(top['operation'], 100)})"
-        text = (f"{format_pct(d['critical_share'], 0)} of the slowest traces' time is in {inline(d['name'], 80)} "
-                f"{inline(d['operation'], 100)}{inner}, p99 {format_ms(before)} → {format_ms(after)}")
+            inner = f" (most of it {_name(top['service'], 80)} {_name(top['operation'], 100)})"
+        text = (f"{format_pct(d['critical_share'], 0)} of the slowest traces' time is in {_name(d['name'], 80)} "
+                f"{_name(d['operation'], 100)}{inner}, p99 {format_ms(before)} → {format_ms(after)}")
         text += f" since {_hhmm(parse_time(since).timestamp())}" if since else " vs the baseline window"
         return {"name": "downstream_latency", "summary": text,
                 "facts": {"dependency": d["name"], "operation": d["operation"], "critical_share": d["critical_share"],
@@ -306,7 +313,6 @@ def _downstream_latency(evidence: list[Evidence]) -> Signal | None:
 
 def _downstream_errors(evidence: list[Evidence]) -> Signal | None:
     """A dependency's calls fail at least SPIKE_RATIO times as often as before, and at least 1% of them."""
-    from .render.fence import inline
 
     for h in _trace_headlines(evidence):
         d = h.get("failing")
@@ -320,7 +326,7 @@ def _downstream_errors(evidence: list[Evidence]) -> Signal | None:
             continue
         if after is None or before is None or after < SPIKE_MIN_RATIO_VALUE or after < SPIKE_RATIO * before:
             continue
-        text = (f"{inline(d['name'], 80)} {inline(d['operation'], 100)} fails {format_pct(after)} of calls"
+        text = (f"{_name(d['name'], 80)} {_name(d['operation'], 100)} fails {format_pct(after)} of calls"
                 + (f" since {_hhmm(parse_time(since).timestamp())}" if since else "")
                 + f" vs {format_pct(before)} {'before' if since else 'in the baseline'}")
         retry = h.get("retry")
@@ -350,14 +356,13 @@ def _frame_method(frame: str | None) -> str:
 
 
 def _deadlock(evidence: list[Evidence]) -> Signal | None:
-    from .render.fence import inline  # thread names are production text
 
     for ev in _thread_evidence(evidence):
         dls = ev.data.get("deadlocks") or []
         if not dls:
             continue
         first = dls[0]["threads"]
-        parts = [f"{inline(t['thread'], 60)} holds {_short_class(t['holds']['class'])} and wants "
+        parts = [f"{_name(t['thread'], 60)} holds {_short_class(t['holds']['class'])} and wants "
                  f"{_short_class(t['wants']['class'])} in {_frame_method(t.get('waits_in'))}" for t in first[:4]]
         more = f" (+{len(dls) - 1} more deadlock{'s' if len(dls) > 2 else ''})" if len(dls) > 1 else ""
         return {
@@ -424,7 +429,6 @@ def _suspect_change(evidence: list[Evidence]) -> Signal | None:
 
 
 def _pool_exhausted(evidence: list[Evidence]) -> Signal | None:
-    from .render.fence import inline
 
     for ev in _thread_evidence(evidence):
         pools = ev.data.get("exhausted") or []
@@ -439,7 +443,7 @@ def _pool_exhausted(evidence: list[Evidence]) -> Signal | None:
             on = f" on {lock}" if lock and not method.startswith(lock.split("$")[0] + ".") else ""
             conn = " (waiting for a database connection)" if w.get("on_connections") else ""
             if not texts:  # one short line: the first pool; all of them, with lock holders, in the facts
-                texts.append(f"pool {inline(p['pool'], 60)} {p['busy']}/{p['total']} busy, {w['threads']} "
+                texts.append(f"pool {_name(p['pool'], 60)} {p['busy']}/{p['total']} busy, {w['threads']} "
                              f"{w['state']}{on} in {method}{conn}")
             facts.append({"pool": p["pool"], "busy": p["busy"], "total": p["total"], "waiting": w["threads"],
                           "state": w["state"], "lock_class": w.get("lock_class"), "holder": w.get("holder"),
@@ -450,7 +454,6 @@ def _pool_exhausted(evidence: list[Evidence]) -> Signal | None:
 
 
 def _thread_leak(evidence: list[Evidence]) -> Signal | None:
-    from .render.fence import inline
 
     for ev in _thread_evidence(evidence):
         across = ev.data.get("across") or {}
@@ -464,7 +467,7 @@ def _thread_leak(evidence: list[Evidence]) -> Signal | None:
         more = f" (+{len(leaks) - 1} more growing pools)" if len(leaks) > 1 else ""
         return {
             "name": "thread_leak",
-            "summary": (f"pool {inline(g['pool'], 60)} grew {' → '.join(str(c) for c in g['counts'])} threads across "
+            "summary": (f"pool {_name(g['pool'], 60)} grew {' → '.join(str(c) for c in g['counts'])} threads across "
                         f"{across.get('dumps')} thread dumps{over}{rate}, never shrinking{more}"),
             "facts": {"pools": [{"pool": x["pool"], "counts": x["counts"], "per_minute": x.get("per_minute")}
                                 for x in leaks], "span_s": span},
@@ -479,9 +482,8 @@ def _connection_pool_saturation(signals: list[Signal]) -> None:
         return
     resources = [{"metric": "thread_pool", "pool": p["pool"], "used": p["busy"], "limit": p["total"],
                   "share": p["busy"] / p["total"], "waiting_for": "connection"} for p in hits]
-    from .render.fence import inline
 
-    text = "; ".join(f"{p['waiting']} of {p['total']} threads of pool {inline(p['pool'], 60)} wait for a database "
+    text = "; ".join(f"{p['waiting']} of {p['total']} threads of pool {_name(p['pool'], 60)} wait for a database "
                      "connection" for p in hits)
     sat = next((s for s in signals if s["name"] == "saturation"), None)
     if sat is None:
