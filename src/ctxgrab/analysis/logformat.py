@@ -268,6 +268,12 @@ def _header(rest: str, fl: _Flags) -> tuple[int, str | None, str | None, list[st
         elif fl.logger and logger is None and (k == "dotted" or (k == "word" and i + 1 < n and toks[i + 1][2] in
                                                                   _SEPS)):
             logger, after_logger = tok, True
+            if i + 2 < n and toks[i + 1][2] not in _SEPS and toks[i + 2][2] == "-":
+                # a name with a qualifier before its separator: `chrome.exe *64 - message`
+                logger = rest[s:toks[i + 1][1]]
+                kinds.append(k)
+                i += 1
+                pos = toks[i][1]
         elif fl.padded and k in ("word", "dotted") and rest[e:e + 2] == "  ":
             pass
         else:
