@@ -37,7 +37,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO, Any, Iterator, Sequence
 
-from .analysis.logformat import UTC, LineFormat, infer_format, level_word, parse_time_text
+from .analysis.logformat import UTC, W3C_DIRECTIVE, LineFormat, infer_format, level_word, parse_time_text, w3c_date
 from .analysis.logpatterns import LogRecord, normalize_level
 from .errors import InputError
 from .timeutil import Window
@@ -338,7 +338,6 @@ def _json_record(obj: dict, year: int | None, tz: Any = UTC, ref: datetime | Non
                      logger=str(logger) if logger is not None else None, trace=trace)
 
 
-_W3C = re.compile(r"#(?:Software|Version|Date|Fields|Remark|Start-Date|End-Date):")
 _SNIFF_LINES = 400
 _SNIFF_BYTES = 256 * 1024
 ORDER_TOLERANCE = timedelta(seconds=1)  # records this much out of order (threads) still count as sorted
@@ -477,10 +476,8 @@ def read_records(
                     else:
                         stats.skipped_lines += 1
                     continue
-                if line[0] == "#" and _W3C.match(line):
-                    m = re.match(r"#(?:Start-)?Date:\s*(\d{4})-(\d\d)-(\d\d)", line)
-                    if m:
-                        lf.date = (int(m.group(1)), int(m.group(2)), int(m.group(3)))
+                if line[0] == "#" and W3C_DIRECTIVE.match(line):
+                    lf.date = w3c_date(line) or lf.date
                     stats.skipped_lines += 1
                     continue
                 rec: LogRecord | None = None

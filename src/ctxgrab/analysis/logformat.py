@@ -156,11 +156,20 @@ _CALLER = re.compile(r"[\w./@-]+\.(?:go|py|java|js|ts|rb|c|cc|cpp|h|rs|cs|kt|sca
 
 def _bracket_level(tok: str) -> str | None:
     inner = tok.strip("[]:").strip()
-    return level_word(inner) if inner and " " not in inner else None
+    if not inner or " " in inner or inner.isdigit():
+        return None
+    if ":" in inner:  # Apache 2.4 `[core:error]`
+        inner = inner.rsplit(":", 1)[1]
+    return level_word(inner) if inner.isalpha() else None
 
 
-def _kind(tok: str, letters: bool) -> tuple[str, str | None]:
+_SYMBOLS = {"#": "WARN", "*": "INFO", "-": "DEBUG", ".": "DEBUG"}  # Redis: warning, notice, verbose, debug
+
+
+def _kind(tok: str, letters: bool, symbols: bool = False) -> tuple[str, str | None]:
     """(kind, level) of one header token."""
+    if symbols and tok in _SYMBOLS:
+        return "level", _SYMBOLS[tok]
     if tok in _SEPS:
         return "sep", None
     if tok[0] == "[":
@@ -192,6 +201,7 @@ class _Flags:
     level_col: int = -1  # the level sits at this token index after the timestamp (host, type… before it)
     padded: bool = False  # a token followed by 2+ spaces is a padded header column
     pipes: int = 0  # `|`-delimited header fields right after the timestamp
+    symbols: bool = False  # a column of level symbols right after the timestamp (Redis `#`, `*`, `-`, `.`)
 
 
 def _header(rest: str, fl: _Flags) -> tuple[int, str | None, str | None, list[str]]:
@@ -218,7 +228,9 @@ def _header(rest: str, fl: _Flags) -> tuple[int, str | None, str | None, list[st
     n = len(toks)
     while i < n:
         s, e, tok = toks[i]
-        k, lv = _kind(tok, fl.letters)
+        k, lv = _kind(tok, fl.letters, fl.symbols and i == 0)
+        if k == "level" and level is not None and tok[0] == "[":
+            k = "bracket"  # a second level-like word in brackets is a field (`[info][config]`)
         if i <= fl.level_col and fl.level_col < n and i < fl.level_col:
             kl, lvl = _kind(toks[fl.level_col][2], fl.letters)
             if kl == "level":
@@ -234,8 +246,9 @@ def _header(rest: str, fl: _Flags) -> tuple[int, str | None, str | None, list[st
                 kinds.append(k)
                 pos = e
                 break
-        elif k in ("num",) and not after_logger:
-            pass
+        elif k == "num" and not after_logger and i + 1 < n and _kind(toks[i + 1][2], fl.letters)[0] in (
+                "sep", "level", "num", "bracket", "cend", "caller") + (("dotted",) if fl.logger else ()):
+            pass  # a pid or thread id: another header field follows it (a message may start with a number)
         elif k == "bracket":
             pass
         elif k == "caller":
@@ -296,6 +309,10 @@ def _vote(rests: Sequence[str], fl: _Flags) -> _Flags:
         fl.pipes = max(1, min(counts))
         return fl
     toks_of = [[m.group(1) for m in _TOKEN.finditer(r)][:8] for r in rests]
+    # a column of level symbols
+    if sum(1 for ts in toks_of if ts and ts[0] in _SYMBOLS) >= 0.8 * n and \
+            len({ts[0] for ts in toks_of if ts and ts[0] in _SYMBOLS}) >= 2:
+        fl.symbols = True
     # single-letter level column
     letter_col = Counter(next((j for j, t in enumerate(ts[:4]) if len(t) == 1 and t in _LETTERS), -1)
                          for ts in toks_of)
@@ -555,6 +572,18 @@ def parse_time_text(text: str, tz: tzinfo = UTC, ref: datetime | None = None) ->
 __all__.append("parse_time_text")
 
 
+W3C_DIRECTIVE = re.compile(r"#(?:Software|Version|Date|Fields|Remark|Start-Date|End-Date):")
+
+
+def w3c_date(line: str) -> tuple[int, int, int] | None:
+    """The date of a W3C extended log ``#Date:`` directive (``2026-03-02 …`` or ``12-Jan-1996 …``)."""
+    m = re.match(r"#(?:Start-)?Date:\s*(.*)", line)
+    if not m:
+        return None
+    t = _time_text(m.group(1), UTC, None)
+    return (t.year, t.month, t.day) if t else None
+
+
 def _prefix_tokens(line: str, start: int) -> int:
     head = line[:start].strip()
     if head.startswith("<") and ">" in head[:5]:
@@ -573,10 +602,8 @@ def infer_format(
     date = None
     body: list[str] = []
     for ln in sample:
-        if ln.startswith("#"):
-            m = re.match(r"#Date:\s*(\d{4})-(\d\d)-(\d\d)", ln)
-            if m:
-                date = (int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        if ln.startswith("#") and W3C_DIRECTIVE.match(ln):
+            date = w3c_date(ln) or date
             continue
         body.append(ln)
     if not body:
