@@ -155,6 +155,7 @@ class ReadStats:
     untimed_records: int = 0  # records without a timestamp (kept only when no window is applied)
     seeks: int = 0  # files whose window start was found by binary search
     unsorted_files: list[str] = field(default_factory=list)  # not in time order: read in full
+    untimed_files: list[str] = field(default_factory=list)  # no timestamp layout found: one record per line
     problems: list[str] = field(default_factory=list)  # the first few, with file and byte offset
 
     def note(self, where: str, offset: int, what: str) -> None:
@@ -169,12 +170,22 @@ class ReadStats:
 
 
 def expand_paths(patterns: str | Path | Sequence[str | Path], *, rotated: bool = True) -> list[Path]:
-    """Files matching the glob(s); with ``rotated``, also ``NAME.1``, ``NAME.2.gz``…, oldest first."""
+    """Files matching the glob(s); with ``rotated``, also ``NAME.1``, ``NAME.2.gz``…, oldest first.
+
+    A directory stands for the files in it; a FIFO or ``/dev/fd/N`` (process
+    substitution) is read as a stream, once, without seeking.
+    """
     if isinstance(patterns, (str, Path)):
         patterns = [patterns]
     found: set[Path] = set()
     for pat in patterns:
         pat = str(Path(pat).expanduser())
+        if os.path.isdir(pat):  # a directory: the files in it (not hidden, not recursive)
+            found.update(Path(h) for h in _glob.glob(os.path.join(pat, "*")) if os.path.isfile(h))
+            continue
+        if os.path.exists(pat) and _is_stream(pat):  # a FIFO, /dev/stdin, /dev/fd/N from process substitution
+            found.add(Path(pat))
+            continue
         hits = _glob.glob(pat) or ([pat] if os.path.exists(pat) else [])
         if rotated:
             hits += [h for h in _glob.glob(pat + ".*") if re.search(r"\.\d+(?:\.gz)?$|\.gz$", h)]
@@ -186,6 +197,14 @@ def expand_paths(patterns: str | Path | Sequence[str | Path], *, rotated: bool =
         return (base, -(int(m.group(1)) if m else 0), str(p))
 
     return sorted(found, key=order)
+
+
+def _is_stream(path: str | Path) -> bool:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode)
 
 
 def _open(path: Path) -> IO[bytes]:
@@ -458,7 +477,8 @@ def read_records(
         except (OSError, EOFError, gzip.BadGzipFile) as e:
             stats.note(name, lines.offset, f"read stopped: {e}")
             return
-        if not timed and fmt != "json":
+        if not timed and fmt != "json" and name not in stats.untimed_files:
+            stats.untimed_files.append(name)
             stats.problems.append(f"no timestamps found in {name}: one record per line, no time window applies")
         lf = line_format
         has_layout = bool(lf.layout or lf.logfmt)

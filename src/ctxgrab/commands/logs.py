@@ -49,7 +49,23 @@ def _window(since: Optional[str], start: Optional[str], end: Optional[str]):
         raise InputError(str(e)) from None
 
 
-def _assignments(paths: list[Path], fmt: str) -> list[str]:
+def _why_missing(missing: list[str]) -> str:
+    import os
+
+    reasons = []
+    for m in missing:
+        if os.path.isdir(m):
+            reasons.append(f"{m} is a directory with no files in it")
+        elif os.path.lexists(m) and not os.path.exists(m):
+            reasons.append(f"{m} is a broken symbolic link")
+        elif os.path.exists(m):
+            reasons.append(f"{m} is neither a file, a directory nor a pipe")
+        else:
+            reasons.append(f"no log file matches {m}")
+    return "; ".join(reasons)
+
+
+def _assignments(paths: list[Path], fmt: str, tz: Any = None) -> list[str]:
     from ..analysis.logpatterns import mine
     from ..logread import ReadStats, read_records
 
@@ -59,7 +75,7 @@ def _assignments(paths: list[Path], fmt: str) -> list[str]:
     lines_per_file = []
     for fi, p in enumerate(paths):
         stats = ReadStats()
-        for rec in read_records(p, stats, fmt=fmt):
+        for rec in read_records(p, stats, fmt=fmt, **({"tz": tz} if tz is not None else {})):
             first_line = int(rec.source.rsplit(":", 1)[1]) if rec.source else 0
             spans.append((fi, first_line, rec.line_count))
             records.append(rec)
@@ -89,6 +105,8 @@ def register(app: typer.Typer) -> None:
         max_patterns: int = typer.Option(20, "--max-patterns", help="patterns shown (0 = all)"),
         assignments: bool = typer.Option(False, "--assignments",
                                          help="print the pattern id of every input line, in order"),
+        timezone_name: str = typer.Option("UTC", "--timezone",
+                                          help="IANA zone of times written without one (Europe/Berlin); default UTC"),
     ) -> None:
         """Group log records into patterns: errors first, then new since the baseline, then the most frequent.
 
@@ -106,17 +124,23 @@ def register(app: typer.Typer) -> None:
         if line_format not in ("auto", "text", "json"):
             typer.echo(f"ctxgrab: --line-format must be auto, text or json, not {line_format!r}", err=True)
             raise typer.Exit(2)
+        from ..analysis.logformat import zone
+
         try:
+            try:
+                tz = zone(timezone_name)
+            except ValueError as e:
+                raise InputError(f"--timezone: {e}") from None
             missing = [str(f) for f in files if not expand_paths(str(f), rotated=False)]
             if missing:
-                raise InputError(f"no log file matches {', '.join(missing)}")
+                raise InputError(_why_missing(missing))
             paths = expand_paths([str(f) for f in files], rotated=not assignments)
             if assignments:
-                typer.echo("\n".join(_assignments(paths, line_format)))
+                typer.echo("\n".join(_assignments(paths, line_format, tz)))
                 return
             window = _window(since, start, end)
             baseline = window.before() if window is not None else None
-            inside, before, stats = read_window(paths, window, baseline, fmt=line_format)
+            inside, before, stats = read_window(paths, window, baseline, fmt=line_format, tz=tz)
         except InputError as e:
             typer.echo(f"ctxgrab: {e}", err=True)
             raise typer.Exit(2)
