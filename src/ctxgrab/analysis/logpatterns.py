@@ -53,6 +53,8 @@ __all__ = [
     "mine",
     "normalize_level",
     "LEVEL_RANK",
+    "rank_score",
+    "is_lifecycle",
 ]
 
 # ---------------------------------------------------------------- masking
@@ -497,7 +499,7 @@ class Pattern:
 
 @dataclass
 class MiningResult:
-    """Patterns in display order (errors, then new, then most frequent), capped."""
+    """Patterns in display order (by :func:`rank_score`: severity × volume × change), capped."""
 
     patterns: list[Pattern]
     patterns_total: int
@@ -507,6 +509,7 @@ class MiningResult:
     baseline_records: int | None = None
     assignments: list[str] | None = None  # pattern id per input record, when asked
     baseline_error_records: int | None = None  # error-level or stack-trace records in the baseline
+    baseline_empty: bool = False  # a baseline window was read and held no records: nothing is called new
 
     @property
     def patterns_omitted(self) -> int:
@@ -514,6 +517,44 @@ class MiningResult:
 
 
 _EXAMPLE_MAX_CHARS = 1000
+
+# Ranking. Severity, volume and change against the baseline multiply, so a WARN that grew ninety-fold
+# outranks a one-off ERROR, and start-up, shutdown and health-check chatter sinks.
+_SEVERITY_WEIGHT = {"FATAL": 8.0, "CRITICAL": 8.0, "ERROR": 6.0, "WARN": 4.0, "INFO": 1.0, "DEBUG": 0.5,
+                    "TRACE": 0.5}
+_LIFECYCLE = re.compile(
+    r"\b(?:start(?:ing|ed)?|stop(?:ping|ped)?|shut(?:ting)?\s?down|shutdown|initiali[sz](?:ing|ed|ation)|"
+    r"bootstrap\w*|boot(?:ed|ing)|listening|ready|readiness|liveness|health(?:check|z|y)?|heartbeat|"
+    r"registered|deregister\w*|graceful\w*|terminat(?:ing|ed)|closing|closed|warm(?:ing)?\s?up|"
+    r"kube-probe|ELB-HealthChecker|/ready|/live|/ping)\b", re.IGNORECASE)
+_LIFECYCLE_FACTOR = 0.2
+
+
+def is_lifecycle(template: str) -> bool:
+    """Whether a pattern reads like start-up, shutdown or health-check chatter."""
+    return _LIFECYCLE.search(template) is not None
+
+
+def rank_score(p: Pattern, comparable: bool = True) -> float:
+    """How much a pattern matters: severity × volume × change against the baseline.
+
+    Severity weighs FATAL 8, ERROR (or a stack trace) 6, WARN 4, INFO 1, DEBUG 0.5; volume is
+    ``1 + log2(1 + count)``; change is ``1 + log2(growth)`` for growth over the baseline (a new
+    pattern grows from zero: ``count + 1``), at least 0.5 for a shrinking one, and 1 when there is
+    no comparable baseline. Lifecycle chatter below WARN counts a fifth.
+    """
+    import math
+
+    level = p.level or ""
+    sev = 6.0 if p.exception is not None and _SEVERITY_WEIGHT.get(level, 1.0) < 6.0 else \
+        _SEVERITY_WEIGHT.get(level, 1.0)
+    volume = 1.0 + math.log2(1 + p.count)
+    change = 1.0
+    if comparable and p.baseline_count is not None:
+        growth = (p.count + 1) / (p.baseline_count + 1)
+        change = 1.0 + math.log2(growth) if growth >= 1 else max(0.5, growth)
+    noise = _LIFECYCLE_FACTOR if sev < 4.0 and is_lifecycle(p.template) else 1.0
+    return sev * volume * change * noise
 
 
 def _example(rec: LogRecord) -> str:
@@ -541,7 +582,7 @@ def mine(
     Window and baseline are clustered together, so a pattern that also occurs
     in the baseline gets the same template and is not "new"; only records of
     the window are counted. ``max_patterns`` caps the list after ordering
-    (errors first, then new patterns, then the most frequent); ``None`` keeps all.
+    (:func:`rank_score`: severity × volume × growth over the baseline); ``None`` keeps all.
     """
     miner = PatternMiner()
     base = list(baseline or [])
@@ -589,13 +630,15 @@ def mine(
         if level and LEVEL_RANK.get(level, 9) < LEVEL_RANK.get(p.level or "", 9):
             p.level = level  # the most severe level of the group
     has_baseline = baseline is not None
+    comparable = has_baseline and len(base) > 0  # an empty baseline says nothing about what is new
     for key, p in groups.items():
         if has_baseline:
             p.baseline_count = base_counts.get(key, 0)
-            p.new = p.baseline_count == 0
-    ordered = sorted(groups.values(), key=lambda p: (not p.is_error, not p.new, -p.count, p.template))
+            p.new = comparable and p.baseline_count == 0
+    ordered = sorted(groups.values(), key=lambda p: (-rank_score(p, comparable), p.template))
     kept = ordered if max_patterns is None else ordered[:max_patterns]
     return MiningResult(
+        baseline_empty=has_baseline and not base,
         patterns=kept,
         patterns_total=len(ordered),
         records=n_window,

@@ -2,8 +2,8 @@
 
 Reading is :mod:`ctxgrab.logread` (binary-search seek to the window in sorted
 files, rotated and ``.gz`` files, multi-line records, JSON lines, bad bytes
-counted); mining is :mod:`ctxgrab.analysis.logpatterns` (errors first, then
-patterns new since the baseline window, then the most frequent).
+counted); mining is :mod:`ctxgrab.analysis.logpatterns` (ranked by severity ×
+volume × growth over the baseline window, lifecycle chatter last).
 
 Params: ``path`` (glob; rotated ``NAME.1``/``NAME.2.gz`` included), ``format``
 (auto|text|json), ``title``, ``max_patterns`` (default 15), ``timezone`` (IANA
@@ -17,7 +17,7 @@ Payload (``data``)::
                    "exception": str | None, "frames": [str], "trace_summary": str | None,
                    "logger": str | None}],
      "patterns_total": int, "patterns_omitted": int, "error_records": int, "new_patterns": int,
-     "baseline_records": int | None, "baseline_error_records": int | None, "baseline": {"start": iso, "end": iso} | None,
+     "baseline_records": int | None, "baseline_error_records": int | None, "baseline_empty": bool, "baseline": {"start": iso, "end": iso} | None,
      "read": {"invalid_utf8_lines": int, "nul_lines": int, "long_lines": int, "bad_json_lines": int,
               "seeks": int, "files_skipped": [str], "unsorted_files": [str], "untimed_files": [str], "problems": [str]}}
 
@@ -55,6 +55,7 @@ def build_payload(result: MiningResult, baseline: Window | None, **extra: Any) -
         "new_patterns": result.new_patterns,
         "baseline_records": result.baseline_records,
         "baseline_error_records": result.baseline_error_records,
+        "baseline_empty": result.baseline_empty,
         "baseline": {"start": baseline.start.isoformat(), "end": baseline.end.isoformat()} if baseline else None,
     }
     data.update(extra)

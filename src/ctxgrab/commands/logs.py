@@ -108,7 +108,7 @@ def register(app: typer.Typer) -> None:
         timezone_name: str = typer.Option("UTC", "--timezone",
                                           help="IANA zone of times written without one (Europe/Berlin); default UTC"),
     ) -> None:
-        """Group log records into patterns: errors first, then new since the baseline, then the most frequent.
+        """Group log records into patterns, ranked by severity × volume × growth over the baseline.
 
         With a window (--since/--from/--to) only its records are read (binary search in sorted
         files) and patterns are compared with the window of the same length just before it.
