@@ -43,7 +43,7 @@ from .errors import InputError
 from .timeutil import Window
 
 __all__ = ["ReadStats", "parse_timestamp", "split_header", "expand_paths", "read_records", "read_window",
-           "find_offset"]
+           "iter_window", "find_offset", "sniff_format", "sorted_by_sample"]
 
 MAX_LINE_BYTES = 1 << 20  # longer lines are truncated (and counted)
 MAX_TRACE_LINES = 200  # continuation lines kept per record
@@ -392,6 +392,7 @@ class _Order:
     latest: datetime | None = None
     backwards: int = 0  # records more than ORDER_TOLERANCE before the latest one seen
     first_offset: int | None = None  # byte offset (or line) of the first such record
+    stop_offset: int | None = None  # where an early stop (``stop_after``) left the file
 
     def see(self, t: datetime, where: int) -> None:
         if self.latest is None or t > self.latest:
@@ -538,6 +539,7 @@ def read_records(
                     stats.skipped_lines += 1
                     continue
                 rec.source = f"{name}:{line_no}" if not start_offset else f"{name}@{offset}"
+                rec.offset = offset
                 if current is not None:
                     _finish(current, trace, stats)
                     yield current
@@ -546,6 +548,8 @@ def read_records(
                     if order is not None:
                         order.see(rec.time, offset)
                     if stop_after is not None and rec.time >= stop_after:
+                        if order is not None:
+                            order.stop_offset = offset
                         return
                 current = rec
                 needs_message = not rec.message or (rec.message.startswith("#") and rec.message.endswith(":"))
@@ -684,30 +688,29 @@ def _seekable(path: Path) -> bool:
         return False
 
 
-def read_window(
+def iter_window(
     paths: Sequence[str | Path],
     window: Window | None,
     baseline: Window | None = None,
     *,
+    stats: ReadStats,
     fmt: str = "auto",
     seek: bool = True,
     max_line_bytes: int = MAX_LINE_BYTES,
     tz: Any = UTC,
-) -> tuple[list[LogRecord], list[LogRecord], ReadStats]:
-    """Records inside ``window`` and inside ``baseline`` from the given files (already expanded).
+) -> Iterator[tuple[LogRecord, bool]]:
+    """``(record, in_baseline)`` for every record inside ``window`` or ``baseline``, streamed.
 
-    With ``window=None`` every record is returned. Records without a timestamp
-    are kept only then (they cannot be placed in a window; they are counted).
+    Nothing is kept per record, so memory does not grow with the files' size.
+    With ``window=None`` every record is given. Records without a timestamp
+    are given only then (they cannot be placed in a window; they are counted).
     ``seek=False`` reads whole files (what the seek benchmark compares against).
 
     Files need not be sorted: the seek first checks the times at a sample of
     offsets, and the read checks every record; a file found out of order is
     read in full (said in ``stats.problems``), so concatenated or interleaved
-    files still give exactly the records inside the window.
+    files still give exactly the records inside the window, each once.
     """
-    stats = ReadStats()
-    inside: list[LogRecord] = []
-    before: list[LogRecord] = []
     lo = hi = None
     if window is not None:
         lo = min(window.start, baseline.start) if baseline else window.start
@@ -742,37 +745,53 @@ def read_window(
                     stats.seeks += 1
         limited = seek and sorted_ok and window is not None
 
-        def read(offset: int, stop: datetime | None, order: _Order | None) -> tuple[list, list]:
-            ins: list[LogRecord] = []
-            bef: list[LogRecord] = []
-            for rec in read_records(path, stats, fmt=fmt, start_offset=offset, stop_after=stop, year=year,
-                                    max_line_bytes=max_line_bytes, tz=tz, line_format=lf, order=order):
+        def placed(recs: Iterator[LogRecord], skip: tuple[int, int] | None = None) -> Iterator[tuple[LogRecord, bool]]:
+            for rec in recs:
+                if skip is not None and rec.offset is not None and skip[0] <= rec.offset < skip[1]:
+                    continue  # given already by the first, limited pass
                 t = rec.time
                 if window is None:
-                    ins.append(rec)
+                    yield rec, False
                 elif t is None:
                     continue
                 elif window.start <= t < window.end:
-                    ins.append(rec)
+                    yield rec, False
                 elif baseline is not None and baseline.start <= t < baseline.end:
-                    bef.append(rec)
-            return ins, bef
+                    yield rec, True
 
         order = _Order()
-        before_stats = (stats.records, stats.lines_read, stats.bytes_read, stats.untimed_records, stats.skipped_lines)
-        ins, bef = read(start_offset, hi + ORDER_TOLERANCE if limited else None, order)
+        yield from placed(read_records(path, stats, fmt=fmt, start_offset=start_offset,
+                                       stop_after=hi + ORDER_TOLERANCE if limited else None, year=year,
+                                       max_line_bytes=max_line_bytes, tz=tz, line_format=lf, order=order))
         if order.backwards and limited:
             # The sample looked sorted but records go backwards: what the seek skipped or the early stop left
-            # unread may hold window records. Read the whole file again, counting it once.
-            (stats.records, stats.lines_read, stats.bytes_read, stats.untimed_records,
-             stats.skipped_lines) = before_stats
+            # unread may hold window records. Read the rest of the file, giving only what was not given.
             stats.unsorted_files.append(str(path))
             stats.problems.append(f"{path}: not in time order ({order.backwards:,} records before a later one); "
                                   "read in full instead of seeking to the window")
-            ins, bef = read(0, None, None)
+            covered = (start_offset, order.stop_offset if order.stop_offset is not None else 1 << 62)
+            yield from placed(read_records(path, stats, fmt=fmt, year=year, max_line_bytes=max_line_bytes, tz=tz,
+                                           line_format=lf), covered)
         elif order.backwards and str(path) not in stats.unsorted_files:
             stats.unsorted_files.append(str(path))
-        inside.extend(ins)
-        before.extend(bef)
+
+
+def read_window(
+    paths: Sequence[str | Path],
+    window: Window | None,
+    baseline: Window | None = None,
+    *,
+    fmt: str = "auto",
+    seek: bool = True,
+    max_line_bytes: int = MAX_LINE_BYTES,
+    tz: Any = UTC,
+) -> tuple[list[LogRecord], list[LogRecord], ReadStats]:
+    """Records inside ``window`` and inside ``baseline`` as lists (:func:`iter_window` streams them)."""
+    stats = ReadStats()
+    inside: list[LogRecord] = []
+    before: list[LogRecord] = []
+    for rec, in_base in iter_window(paths, window, baseline, stats=stats, fmt=fmt, seek=seek,
+                                    max_line_bytes=max_line_bytes, tz=tz):
+        (before if in_base else inside).append(rec)
     stats.records_in_window = len(inside)
     return inside, before, stats

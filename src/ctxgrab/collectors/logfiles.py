@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis.logformat import zone
-from ..analysis.logpatterns import LogRecord, MiningResult, mine
+from ..analysis.logpatterns import MiningResult, StreamingMiner
 from ..evidence import Evidence, Status
-from ..logread import ReadStats, expand_paths, read_window
+from ..logread import ReadStats, expand_paths, iter_window
 from ..timeutil import Window
 from . import CollectRequest, run_blocking
 
@@ -79,11 +79,14 @@ def _read_summary(stats: ReadStats) -> dict[str, Any]:
 def mine_files(
     paths: list[Path], fmt: str, window: Window | None, baseline: Window | None, max_patterns: int | None,
     tz: Any = None,
-) -> tuple[MiningResult, ReadStats, list[LogRecord]]:
-    """Read the window (and baseline) from ``paths`` and mine it; blocking."""
-    inside, before, stats = read_window(paths, window, baseline, fmt=fmt, tz=tz or zone(None))
-    result = mine(inside, before if baseline is not None else None, max_patterns=max_patterns)
-    return result, stats, inside
+) -> tuple[MiningResult, ReadStats]:
+    """Stream the window (and baseline) from ``paths`` into the miner; blocking, memory bounded."""
+    stats = ReadStats()
+    miner = StreamingMiner()
+    for rec, in_base in iter_window(paths, window, baseline, stats=stats, fmt=fmt, tz=tz or zone(None)):
+        miner.add(rec, in_base)
+    stats.records_in_window = miner.records
+    return miner.result(max_patterns=max_patterns, has_baseline=baseline is not None), stats
 
 
 def _warnings(stats: ReadStats) -> list[str]:
@@ -110,7 +113,7 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
         tz = zone(params.get("timezone"))
     except ValueError as e:
         return Evidence.failed(**base, reason=str(e))
-    result, stats, _ = await run_blocking(
+    result, stats = await run_blocking(
         mine_files, paths, params.get("format") or "auto", request.window, request.baseline, max_patterns, tz
     )
     files = [str(p.relative_to(request.base_dir)) if p.is_relative_to(request.base_dir) else str(p) for p in paths]

@@ -66,11 +66,11 @@ def _why_missing(missing: list[str]) -> str:
 
 
 def _assignments(paths: list[Path], fmt: str, tz: Any = None) -> list[str]:
-    from ..analysis.logpatterns import mine
+    from ..analysis.logpatterns import StreamingMiner
     from ..logread import ReadStats, read_records
 
     out: list[str] = []
-    records = []
+    miner = StreamingMiner(with_assignments=True)
     spans: list[tuple[int, int, int]] = []  # (file index, first line, line count) per record
     lines_per_file = []
     for fi, p in enumerate(paths):
@@ -78,10 +78,9 @@ def _assignments(paths: list[Path], fmt: str, tz: Any = None) -> list[str]:
         for rec in read_records(p, stats, fmt=fmt, **({"tz": tz} if tz is not None else {})):
             first_line = int(rec.source.rsplit(":", 1)[1]) if rec.source else 0
             spans.append((fi, first_line, rec.line_count))
-            records.append(rec)
+            miner.add(rec)
         lines_per_file.append(stats.lines_read)
-    result = mine(records, max_patterns=None, with_assignments=True)
-    ids = result.assignments or []
+    ids = miner.result(max_patterns=None).assignments or []
     per_file: list[list[str]] = [["-"] * n for n in lines_per_file]
     for (fi, first, count), pid in zip(spans, ids):
         for ln in range(first, min(first + count, lines_per_file[fi] + 1)):
@@ -117,9 +116,8 @@ def register(app: typer.Typer) -> None:
 
           ctxgrab logs app.log --from 2026-03-02T10:00:00Z --to 2026-03-02T12:00:00Z --format json
         """
-        from ..analysis.logpatterns import mine
-        from ..collectors.logfiles import _read_summary, build_payload
-        from ..logread import expand_paths, read_window
+        from ..collectors.logfiles import _read_summary, build_payload, mine_files
+        from ..logread import expand_paths
 
         if line_format not in ("auto", "text", "json"):
             typer.echo(f"ctxgrab: --line-format must be auto, text or json, not {line_format!r}", err=True)
@@ -140,11 +138,10 @@ def register(app: typer.Typer) -> None:
                 return
             window = _window(since, start, end)
             baseline = window.before() if window is not None else None
-            inside, before, stats = read_window(paths, window, baseline, fmt=line_format, tz=tz)
+            result, stats = mine_files(paths, line_format, window, baseline, max_patterns or None, tz)
         except InputError as e:
             typer.echo(f"ctxgrab: {e}", err=True)
             raise typer.Exit(2)
-        result = mine(inside, before if baseline is not None else None, max_patterns=max_patterns or None)
         data = build_payload(result, baseline, files=[str(p) for p in paths], total_lines=stats.lines_read,
                              skipped_lines=stats.skipped_lines, read=_read_summary(stats))
         # The same redaction stage as the incident prompt: examples are raw production text.
@@ -154,7 +151,7 @@ def register(app: typer.Typer) -> None:
         data = redact_evidence(Evidence(kind="logs", name="logs", title="Logs", data=data), None).data
         for problem in stats.problems:
             typer.echo(f"ctxgrab: warning: {problem}", err=True)
-        if not inside:
+        if not result.records:
             typer.echo(f"ctxgrab: no log records inside the window ({stats.lines_read:,} lines read)", err=True)
         if fmt is Format.json:
             typer.echo(json.dumps(data, indent=2))
