@@ -147,6 +147,7 @@ def level_word(text: str | int | None, *, numeric: str = "auto") -> str | None:
 # ---------------------------------------------------------------- header tokens
 
 _TOKEN = re.compile(r"\s*(\[(?:[^\[\]]|\[[^\[\]]*\])*\]:?|[^\s\[]+(?:\[[^\]]*\][^\s\[]*)*|\[)")
+_TOKEN_TEXT = re.compile(_TOKEN.pattern[3:])  # the same tokens without their leading space
 _SEPS = frozenset(("-", "|", ",", ":", "---", "--", "*", "#", ">", "•", "::", "-->", "=>", "~"))
 _NUM = re.compile(r"\(?\d+(?:[#:/.]\d+)?\)?:?$")
 _LOGGER = re.compile(r"[A-Za-z_$][\w$-]*(?:[.:/][\w$-]+)+:?$|[A-Za-z_$][\w$]*$")
@@ -166,8 +167,22 @@ def _bracket_level(tok: str) -> str | None:
 _SYMBOLS = {"#": "WARN", "*": "INFO", "-": "DEBUG", ".": "DEBUG"}  # Redis: warning, notice, verbose, debug
 
 
+_KIND_CACHE: dict[tuple[str, bool, bool], tuple[str, str | None]] = {}
+_KIND_CACHE_MAX = 50_000
+
+
 def _kind(tok: str, letters: bool, symbols: bool = False) -> tuple[str, str | None]:
-    """(kind, level) of one header token."""
+    """(kind, level) of one header token (cached: header tokens repeat)."""
+    key = (tok, letters, symbols)
+    got = _KIND_CACHE.get(key)
+    if got is None:
+        got = _kind_uncached(tok, letters, symbols)
+        if len(_KIND_CACHE) < _KIND_CACHE_MAX:
+            _KIND_CACHE[key] = got
+    return got
+
+
+def _kind_uncached(tok: str, letters: bool, symbols: bool) -> tuple[str, str | None]:
     if symbols and tok in _SYMBOLS:
         return "level", _SYMBOLS[tok]
     if tok in _SEPS:
@@ -204,6 +219,35 @@ class _Flags:
     symbols: bool = False  # a column of level symbols right after the timestamp (Redis `#`, `*`, `-`, `.`)
 
 
+_MAX_HEADER_TOKENS = 12
+
+
+_HEADER_CHARS = 300  # a header is never longer than this
+
+
+class _LazyTokens:
+    """The header tokens of a line with their positions (one C-level findall over the line's head)."""
+
+    __slots__ = ("_toks",)
+
+    def __init__(self, rest: str) -> None:
+        found = _TOKEN_TEXT.findall(rest, 0, _HEADER_CHARS)
+        toks = []
+        pos = 0
+        find = rest.find
+        for tok in found[:_MAX_HEADER_TOKENS]:
+            s = find(tok, pos)
+            pos = s + len(tok)
+            toks.append((s, pos, tok))
+        self._toks = toks
+
+    def has(self, i: int) -> bool:
+        return i < len(self._toks)
+
+    def __getitem__(self, i: int) -> tuple[int, int, str]:
+        return self._toks[i]
+
+
 def _header(rest: str, fl: _Flags) -> tuple[int, str | None, str | None, list[str]]:
     """(end of header in ``rest``, level, logger, kinds consumed)."""
     pos = 0
@@ -218,20 +262,16 @@ def _header(rest: str, fl: _Flags) -> tuple[int, str | None, str | None, list[st
                 logger = rest[pos:i].strip() or None
             pos = i + 1
         return pos, None, logger, ["pipe"] * fl.pipes
-    toks: list[tuple[int, int, str]] = []
-    for m in _TOKEN.finditer(rest, 0):
-        toks.append((m.start(1), m.end(1), m.group(1)))
-        if len(toks) >= 12:
-            break
+    toks = _LazyTokens(rest)
     i = 0
     after_logger = False
-    n = len(toks)
-    while i < n:
+    n = _MAX_HEADER_TOKENS
+    while i < n and toks.has(i):
         s, e, tok = toks[i]
         k, lv = _kind(tok, fl.letters, fl.symbols and i == 0)
         if k == "level" and level is not None and tok[0] == "[":
             k = "bracket"  # a second level-like word in brackets is a field (`[info][config]`)
-        if i <= fl.level_col and fl.level_col < n and i < fl.level_col:
+        if i < fl.level_col and toks.has(fl.level_col):
             kl, lvl = _kind(toks[fl.level_col][2], fl.letters)
             if kl == "level":
                 kinds.extend(["col"] * (fl.level_col - i))
@@ -246,7 +286,7 @@ def _header(rest: str, fl: _Flags) -> tuple[int, str | None, str | None, list[st
                 kinds.append(k)
                 pos = e
                 break
-        elif k == "num" and not after_logger and i + 1 < n and _kind(toks[i + 1][2], fl.letters)[0] in (
+        elif k == "num" and not after_logger and toks.has(i + 1) and _kind(toks[i + 1][2], fl.letters)[0] in (
                 "sep", "level", "num", "bracket", "cend", "caller") + (("dotted",) if fl.logger else ()):
             pass  # a pid or thread id: another header field follows it (a message may start with a number)
         elif k == "bracket":
@@ -266,8 +306,8 @@ def _header(rest: str, fl: _Flags) -> tuple[int, str | None, str | None, list[st
             break
         elif fl.cend_reach > 0 and k in ("word", "dotted", "num") and not after_logger:
             # `host prog[pid]:` — consume words up to a colon-ended token within reach
-            j = next((j for j in range(i + 1, min(n, i + 1 + fl.cend_reach))
-                      if _kind(toks[j][2], False)[0] == "cend"), None)
+            j = next((j for j in range(i + 1, i + 1 + fl.cend_reach)
+                      if toks.has(j) and _kind(toks[j][2], False)[0] == "cend"), None)
             if j is None:
                 if fl.logger and k == "dotted" and logger is None:
                     logger, after_logger = tok, True
@@ -278,10 +318,10 @@ def _header(rest: str, fl: _Flags) -> tuple[int, str | None, str | None, list[st
                 kinds.append("cend")
                 logger = toks[j][2].rstrip(":").split("[", 1)[0] or None
                 break
-        elif fl.logger and logger is None and (k == "dotted" or (k == "word" and i + 1 < n and toks[i + 1][2] in
+        elif fl.logger and logger is None and (k == "dotted" or (k == "word" and toks.has(i + 1) and toks[i + 1][2] in
                                                                   _SEPS)):
             logger, after_logger = tok, True
-            if i + 2 < n and toks[i + 1][2] not in _SEPS and toks[i + 2][2] == "-":
+            if toks.has(i + 2) and toks[i + 1][2] not in _SEPS and toks[i + 2][2] == "-":
                 # a name with a qualifier before its separator: `chrome.exe *64 - message`
                 logger = rest[s:toks[i + 1][1]]
                 kinds.append(k)
