@@ -5,6 +5,7 @@
     python benchmarks/bench_logs_speed.py --part seek --size-gb 1 --workdir /tmp/ctxgrab-bench
     python benchmarks/bench_logs_speed.py --part unique --unique-lines 200000
     python benchmarks/bench_logs_speed.py --part path --size-gb 1
+    python benchmarks/bench_logs_speed.py --part path --file /tmp/ctxgrab-bench/five.log  # e.g. 5 copies of it
 
 **mine**: the ``Content`` of the 16 Loghub 2k datasets (``<repo>/../shared``,
 read in place), shuffled with a fixed seed and replicated to ``--lines``. Each
@@ -270,8 +271,8 @@ def part_path(args: argparse.Namespace) -> None:
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     size = int(args.size_gb * 1024**3)
-    path = args.workdir / f"path-{args.size_gb:g}g.log"
-    if not path.exists() or path.stat().st_size < size:
+    path = args.file or args.workdir / f"path-{args.size_gb:g}g.log"
+    if args.file is None and (not path.exists() or path.stat().st_size < size):
         generate(path, size)
     real = path.stat().st_size
     floor_py = [sys.executable, "-c", "import sys\nn=0\nfor _ in open(sys.argv[1], 'rb'): n += 1\nprint(n)",
@@ -284,7 +285,7 @@ def part_path(args: argparse.Namespace) -> None:
     py = results["python line loop"][0]
     for name, (secs, rss, _) in results.items():
         print(f"{name:<18} {secs:>8.1f} {real / 2**20 / secs:>8.1f} {format_bytes(rss):>10} {secs / py:>13.1f}x")
-    if not args.keep:
+    if not args.keep and args.file is None:
         path.unlink()
 
 
@@ -293,6 +294,7 @@ def main() -> int:
     ap.add_argument("--part", choices=["mine", "unique", "path", "seek", "all"], default="all")
     ap.add_argument("--unique-lines", type=int, default=200_000)
     ap.add_argument("--keep", action="store_true", help="keep the generated file of --part path")
+    ap.add_argument("--file", type=Path, help="--part path on this file instead of a generated one")
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--data", type=Path, default=SHARED / "data" / "loghub")
     ap.add_argument("--size-gb", type=float, default=1.0)
