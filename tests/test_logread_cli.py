@@ -116,3 +116,16 @@ def test_fifo_and_process_substitution(tmp_path: Path) -> None:
                          capture_output=True, env={**env, "LOG": _BERLIN}, timeout=60)
     assert res.returncode == 0, res.stderr.decode()
     assert json.loads(res.stdout)["lines_in_window"] == 2
+
+
+def test_spring_boot_3_header_is_not_in_patterns_or_examples() -> None:
+    res = runner.invoke(app, ["logs", str(DATA / "logs" / "spring-boot-3.log"), "--format", "json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    for p in data["patterns"]:
+        assert " --- [" not in p["template"] and " --- [" not in p["example"] and "[myapp]" not in p["example"]
+        assert not p["example"][:1].isdigit() and not p["template"].startswith("<")
+    err = next(p for p in data["patterns"] if p["level"] == "ERROR")
+    assert err["example"].startswith("Servlet.service() for servlet [dispatcherServlet] threw exception\n"
+                                     "java.lang.IllegalStateException: pool exhausted")
+    assert err["exception"] == "java.lang.IllegalStateException"
