@@ -186,3 +186,11 @@ def test_epoch_milliseconds_and_nanoseconds() -> None:
     ns = infer_format(["1772445600123456789 x", "1772445601123456789 y"])
     assert ns.parse("1772445600123456789 x")[0] == datetime(2026, 3, 2, 10, 0, 0, 123456, tzinfo=UTC)
     assert ns.parse("1772445600123456789 x")[0] - ms.parse("1772445600123 GET /a")[0] == timedelta(microseconds=456)
+
+
+def test_python_basic_config_lines_without_time(tmp_path: Path) -> None:
+    p = tmp_path / "py.log"
+    p.write_text("INFO:payments.api:started\nERROR:root:connection refused\n")
+    recs = list(read_records(p))
+    assert [(r.level, r.logger, r.message) for r in recs] == [
+        ("INFO", "payments.api", "started"), ("ERROR", "root", "connection refused")]

@@ -67,6 +67,7 @@ _HEADER = re.compile(
     r"(?:\[(?P<t2>[^\]]{0,80})\]\s*)?"
     r"(?:(?P<logger>[A-Za-z_$][\w$]*(?:\.[\w$]+)+)\s*(?:-\s+|:\s+))?",
 )
+_PY_BASIC = re.compile(r"\s*(CRITICAL|ERROR|WARNING|INFO|DEBUG):([\w.\-]+):(.*)$")
 _LEVEL_ANYWHERE = re.compile(r"\b(" + _LEVELS + r")\b")
 _CONTINUATION = re.compile(r"\s+at |\s*\.\.\. \d+ (?:more|common)|Caused by: |Suppressed: |Traceback \(|\s+File \"|\s")
 
@@ -124,6 +125,9 @@ def split_header(rest: str) -> tuple[str | None, str | None, str]:
     >>> split_header(" [main] ERROR c.a.PaymentService - charge failed")
     ('ERROR', 'c.a.PaymentService', 'charge failed')
     """
+    py = _PY_BASIC.match(rest)  # Python logging's basicConfig default: LEVEL:name:message
+    if py:
+        return normalize_level(py.group(1)), py.group(2), py.group(3).strip() or rest.strip()
     m = _HEADER.match(rest)
     level = m.group("level") if m else None
     logger = m.group("logger") if m else None
