@@ -145,6 +145,15 @@ class LogEntry(_Model):
     query: str | None = Field(None, description="LogQL query (with `source`)")
     format: Literal["auto", "text", "json"] = Field("auto", description="line format")
     title: str | None = Field(None, description="label in the prompt")
+    timezone: str = Field("UTC", description="IANA zone of times written without one (e.g. Europe/Berlin)")
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        from .analysis.logformat import zone
+
+        zone(v)  # ValueError names the zone
+        return v
 
 
 class TraceEntry(_Model):

@@ -175,6 +175,8 @@ def _error_spike(evidence: list[Evidence], metrics: dict[str, dict[str, Any]], w
             base = ev.data.get("baseline_error_records")
             if now is None or base is None or now < LOG_SPIKE_MIN_ERRORS:
                 continue
+            if ev.data.get("baseline_empty"):
+                continue  # an empty baseline window is no evidence of a spike
             if now >= SPIKE_RATIO * max(base, 1):
                 return {
                     "name": "error_spike",
