@@ -107,6 +107,7 @@ def limits(*, deadline_s: float | None = None, memory_bytes: int | None = None) 
 # --------------------------------------------------------------------------- progress
 
 _progress_page: mmap.mmap | None = None  # set in the child only
+last_peak_rss_bytes: int | None = None  # peak RSS of the last parse child reaped (tests, benchmarks)
 
 
 def progress(done: int, total: int | None) -> None:
@@ -190,13 +191,15 @@ class _Child:
             self._reap()
 
     def _reap(self) -> int:
+        global last_peak_rss_bytes
         self.done = True
         with contextlib.suppress(OSError):
             os.close(self.rfd)
         try:
-            _pid, status = os.waitpid(self.pid, 0)
+            _pid, status, usage = os.wait4(self.pid, 0)
         except ChildProcessError:
             return 0
+        last_peak_rss_bytes = usage.ru_maxrss * 1024  # KiB on Linux
         return status
 
     def _where(self) -> str:

@@ -41,7 +41,7 @@ import stat
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -909,6 +909,8 @@ class _Parser:
                 self.prim_cls[t] = by_sig[sig]
 
     # ---- heap segments
+    report: Any = None  # called with a buffer position now and then (progress of a long run of class dumps)
+
     def _walk(self, buf: np.ndarray, pos: int, end: int, stop: int) -> tuple[int, str | None]:
         """Scan ``buf[pos:end]``, starting no record at or after ``stop``.
 
@@ -929,8 +931,12 @@ class _Parser:
                 continue
             if status == _CLASS_DUMP:
                 try:
+                    k = 0
                     while pos < end and buf[pos] == 0x20:  # class dumps come in runs: rebuild tables once
                         pos = self._class_dump(buf, pos, end)
+                        k += 1
+                        if not k & 4095 and self.report is not None:
+                            self.report(pos)
                 except _Incomplete:
                     return pos, None
                 except _BadClass as e:
@@ -982,6 +988,7 @@ class _Parser:
         buf = r.view(length)
         end = buf.shape[0]
         pos = 0
+        self.report = lambda at: progress(body_off + at, r.size)
         while True:
             stop = min(end, pos + _CHUNK_BYTES)
             pos, problem = self._walk(buf, pos, end, stop)
