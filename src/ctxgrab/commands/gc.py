@@ -65,12 +65,15 @@ def register(app: typer.Typer) -> None:
         except InputError as e:
             typer.echo(f"ctxgrab: {e}", err=True)
             raise typer.Exit(2)
-        for w in summary.get("warnings", []):
-            typer.echo(f"ctxgrab: warning: {w}", err=True)
+        warnings = summary.get("warnings", [])
         if not summary["pauses"]["count"] and not summary["live_set"]["points"]:
+            why = f"; {warnings[0]}" + (f" (+{len(warnings) - 1} more warnings)" if len(warnings) > 1 else "") \
+                if warnings else ""
             typer.echo(f"ctxgrab: no GC events found in {', '.join(map(str, files))} "
-                       f"({summary['lines']['total']} lines read)", err=True)
+                       f"({summary['lines']['total']} lines read{why})", err=True)
             raise typer.Exit(2)
+        for w in warnings:
+            typer.echo(f"ctxgrab: warning: {w}", err=True)
         if fmt is Format.json:
             typer.echo(json.dumps(summary, indent=2, sort_keys=False))
         else:
