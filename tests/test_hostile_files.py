@@ -315,6 +315,16 @@ def test_damaged_lines_of_a_public_log_are_counted(tmp_path: Path) -> None:
     assert any("damaged or unknown lines skipped" in w for w in got["warnings"])
 
 
+def test_a_damaged_first_line_does_not_reject_the_log(tmp_path: Path) -> None:
+    # A log whose first line is garbage (cut at its start, a stray write) was refused whole.
+    path = tmp_path / "gc.log"
+    path.write_bytes(b"ga\xffrbage \x01\x02 line\n" + DEMO_GC.read_bytes())
+    whole, _ = _gc_json("gc", str(DEMO_GC), "--format", "json")
+    got, _ = _gc_json("gc", str(path), "--format", "json")
+    assert got["pauses"] == whole["pauses"]
+    assert any("1 damaged or unknown lines skipped" in w for w in got["warnings"])
+
+
 def test_gzipped_rotations_are_read_in_order(tmp_path: Path) -> None:
     lines = DEMO_GC.read_bytes().splitlines(keepends=True)
     third = len(lines) // 3

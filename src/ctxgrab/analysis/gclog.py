@@ -249,6 +249,18 @@ def _sniff(sample: bytes, name: str) -> str:
     )
 
 
+def _sniff_past_damage(sample: bytes, name: str) -> tuple[str, int]:
+    """The format when the first few lines are damaged (a log cut at its start, a garbage line) and
+    the lines after them are a GC log; re-raises the first line's error when they are not."""
+    lines = sample[:65536].split(b"\n")
+    for k in range(1, min(6, len(lines))):
+        try:
+            return _sniff(b"\n".join(lines[k:]), name), k
+        except InputError:
+            continue
+    return _sniff(sample, name), 0
+
+
 def parse_gc_files(paths: Sequence[str | Path], *, strict: bool = False) -> ParsedLog:
     """Parse one JVM's GC log files (rotated segments in any order) into one :class:`ParsedLog`.
 
@@ -301,12 +313,13 @@ def _parse_opened(paths: Sequence[str | Path], strict: bool, opened: dict[str, t
                 else:
                     fh = _Stream(stack.enter_context(_open_log(path)), name)
                     first = fh.read(CHUNK_BYTES)
+                skipped = 0
                 try:
                     fmt = _sniff(first, name)
                 except InputError:
                     if fh.nul_bytes:  # NULs and no log lines around them: not a damaged log, a binary file
                         raise InputError(f"{name}: binary data at byte offset {fh.first_nul}, not a text GC log") from None
-                    raise
+                    fmt, skipped = _sniff_past_damage(first, name)
                 if parser is None:
                     parser = UnifiedParser(name) if fmt == "unified" else LegacyParser(name)
                 elif parser.log.format != fmt:
@@ -321,7 +334,7 @@ def _parse_opened(paths: Sequence[str | Path], strict: bool, opened: dict[str, t
                 truncated = _feed_file(parser, fh, first)
                 used.append(name)
                 damage += fh.warnings()
-                if fh.nul_bytes and parser.log.lines_unknown > unknown0:
+                if (fh.nul_bytes or skipped) and parser.log.lines_unknown > unknown0:
                     damage.append(f"{name}: {parser.log.lines_unknown - unknown0:,} damaged or unknown lines skipped")
         except _MixedJvms as exc:
             raise _TwoJvms(str(exc)) from None
