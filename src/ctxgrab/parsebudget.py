@@ -47,6 +47,7 @@ import select
 import signal
 import struct
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -136,7 +137,11 @@ class _Child:
         self.page = mmap.mmap(-1, 16)  # anonymous and shared: the child's progress
         rfd, wfd = os.pipe()
         limit = _vm_bytes() + map_bytes + budget.memory_bytes
-        pid = os.fork()
+        with warnings.catch_warnings():
+            # Python 3.12+ warns when a process with threads forks: the child runs only the parser,
+            # and a child that deadlocks on a lock held by another thread is killed at the deadline.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
         if pid == 0:  # the child: run, send the pickled outcome, exit without cleanup
             code = 0
             try:
@@ -243,7 +248,8 @@ class _Child:
             return value
         if kind == "mem":
             raise ParseBudgetExceeded(
-                f"{self.what} stopped at the {format_bytes(self.budget.memory_bytes)} memory cap{where}", "memory")
+                f"{self.what} stopped at the {format_bytes(self.budget.memory_bytes)} memory cap{where} "
+                "(defaults.parse_memory_mib, --memory-mib)", "memory")
         raise value
 
 
