@@ -15,7 +15,7 @@ forked for the purpose and enforce, rather than request, two limits:
 An overrun is not a traceback and not a hang: :func:`run` raises
 :class:`ParseBudgetExceeded` (an :class:`~ctxgrab.errors.InputError`) whose message is
 the stated gap, for example ``heap dump analysis of app.hprof stopped at the 60 s
-deadline after 41% of the file``. Collectors turn it into Evidence with that reason;
+deadline after reading 41% of the file``. Collectors turn it into Evidence with that reason;
 the CLI prints it as one line and exits 2. Parsers report how far they got with
 :func:`progress`, which the parent reads from a shared page.
 
@@ -210,9 +210,9 @@ class _Child:
     def _where(self) -> str:
         done, total = struct.unpack_from("<qq", self.page, 0)
         if total > 0 and done > 0:
-            return f" after {min(100, done * 100 // total)}% of the file"
+            return f" after reading {min(100, done * 100 // total)}% of the file"
         if done > 0:
-            return f" after {format_bytes(done)} of the input"
+            return f" after reading {format_bytes(done)} of the input"
         return ""
 
     def wait(self) -> Any:

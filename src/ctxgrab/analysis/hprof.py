@@ -86,6 +86,7 @@ SLOT_NONE = 255  # edge_slot for array elements and edges we cannot name
 _NEED_MORE, _CLASS_DUMP, _BAD_TAG, _FULL = 0, 1, 2, 3
 
 _CHUNK_BYTES = 32 << 20
+_WINDOW_BYTES = 8 << 20  # a mapped segment is scanned in windows: progress, and pages released behind
 
 
 def java_class_name(internal: str) -> str:
@@ -660,8 +661,12 @@ def _parse(path: Path, r: _Reader, file_bytes: int, compressed_oops: bool | None
     partial = False
     segments = 0  # HEAP DUMP SEGMENT records: a dump made of them ends with HEAP DUMP END
     seen_end = False
+    n_records = 0
     while True:
         rec_off = r.offset
+        n_records += 1
+        if not n_records & 4095:
+            r.report()
         hdr = r.read(9)
         if not hdr:
             if segments and not seen_end and not partial:
@@ -990,7 +995,7 @@ class _Parser:
         pos = 0
         self.report = lambda at: progress(body_off + at, r.size)
         while True:
-            stop = min(end, pos + _CHUNK_BYTES)
+            stop = min(end, pos + _WINDOW_BYTES)
             pos, problem = self._walk(buf, pos, end, stop)
             if problem:
                 self.warnings.append(f"{problem} at offset {body_off + pos}; the rest of this heap segment "
