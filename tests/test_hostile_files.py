@@ -86,6 +86,18 @@ def run(cmd: list[str], timeout: float) -> tuple[int, str, str, float, int]:
     return proc.returncode, out["o"].decode(), out["e"].decode(), took, usage.ru_maxrss * 1024
 
 
+def cli_inprocess(*args: str) -> tuple[int, str, str]:
+    """The CLI in this process (the parse still runs in its own child): for checks of the output only."""
+    from typer.testing import CliRunner
+
+    from ctxgrab.cli import app
+
+    r = CliRunner().invoke(app, list(args))
+    if r.exception is not None and not isinstance(r.exception, SystemExit):
+        raise r.exception
+    return r.exit_code, r.stdout, r.stderr
+
+
 def assert_one_line_error(code: int, stdout: str, stderr: str) -> None:
     assert code == 2, (code, stderr[-2000:])
     assert "Traceback" not in stderr and stdout == ""
@@ -179,6 +191,7 @@ def test_one_huge_primitive_array_is_stepped_over(demo_dump: bytes, tmp_path: Pa
     assert rss < 330 * MiB, f"peak RSS {rss / MiB:.0f} MiB for a {size / MiB:.0f} MiB array nobody reads"
 
 
+@pytest.mark.slow
 def test_gzip_bomb_stops_at_the_expanded_size_cap(demo_dump: bytes, tmp_path: Path) -> None:
     # Was: a 4 MB .hprof.gz expanding to 4 GB gave 7.7 GB and then a numpy _ArrayMemoryError traceback.
     end = end_offset(demo_dump)
@@ -231,14 +244,14 @@ def test_dump_cut_at_a_segment_boundary_gives_no_verdict(demo_dump: bytes, tmp_p
     cut = segs[len(segs) // 2]
     path = tmp_path / "cut.hprof"
     path.write_bytes(demo_dump[:cut])
-    code, out, err, took, rss = cli("heap", str(path), "--format", "json")
+    code, out, err = cli_inprocess("heap", str(path), "--format", "json")
     assert code == 0, err
     r = json.loads(out)
     assert r["partial"] is True and r["gc_roots"] == 0
     assert any(f"offset {cut}" in w and "HEAP DUMP END" in w and "missing" in w for w in r["warnings"])
     assert r["suspects"] == [] and r["verdict"].startswith("No verdict")
     assert "java.lang.String" not in r["verdict"]
-    code, out, err, took, rss = cli("heap", str(path))
+    code, out, err = cli_inprocess("heap", str(path))
     assert code == 0 and "**Partial**" in out and "No verdict" in out
 
 
@@ -246,7 +259,7 @@ def test_dump_missing_only_its_end_record_warns(demo_dump: bytes, tmp_path: Path
     end = end_offset(demo_dump)
     path = tmp_path / "noend.hprof"
     path.write_bytes(demo_dump[:end])
-    code, out, err, took, rss = cli("heap", str(path), "--format", "json")
+    code, out, err = cli_inprocess("heap", str(path), "--format", "json")
     assert code == 0, err
     r = json.loads(out)
     assert r["partial"] is True and any("HEAP DUMP END" in w for w in r["warnings"])
@@ -267,6 +280,7 @@ def test_heap_collector_says_partial(demo_dump: bytes, tmp_path: Path) -> None:
     assert ev.warnings[0].startswith("partial result") and any("HEAP DUMP END" in w for w in ev.warnings)
 
 
+@pytest.mark.slow
 def test_heap_from_a_pipe_is_spooled_once(demo_dump: bytes, tmp_path: Path) -> None:
     # Was: a traceback (the parser seeks).
     path = tmp_path / "x.hprof"
@@ -283,7 +297,7 @@ def test_heap_from_a_pipe_is_spooled_once(demo_dump: bytes, tmp_path: Path) -> N
 
 
 def _gc_json(*args: str, shell: bool = False) -> tuple[dict, str]:
-    code, out, err, took, rss = cli_shell(args[0]) if shell else cli(*args)
+    code, out, err = cli_shell(args[0])[:3] if shell else cli_inprocess(*args)
     assert code == 0, err
     return json.loads(out), err
 

@@ -52,7 +52,7 @@ while _p < len(DUMP):
     RECORDS.append(_p)
     _p += 9 + _len
 
-EXAMPLES = int(os.environ.get("CTXGRAB_FUZZ_EXAMPLES", "25"))  # CI: 25; a deeper local run: 500
+EXAMPLES = int(os.environ.get("CTXGRAB_FUZZ_EXAMPLES", "20"))  # CI: 20; a deeper local run: 500
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -128,6 +128,7 @@ def test_gc_cli_on_damaged_logs(damaged: tuple[bytes, bool], gz: bool) -> None:
                 assert any("NUL bytes" in w for w in summary["warnings"])
 
 
+@pytest.mark.slow
 @FUZZ
 @given(mutations(DUMP, RECORDS))
 def test_heap_cli_on_damaged_dumps(damaged: tuple[bytes, bool]) -> None:
