@@ -3,6 +3,9 @@
     python benchmarks/bench_logs_speed.py                      # both parts
     python benchmarks/bench_logs_speed.py --part mine --lines 1000000
     python benchmarks/bench_logs_speed.py --part seek --size-gb 1 --workdir /tmp/ctxgrab-bench
+    python benchmarks/bench_logs_speed.py --part unique --unique-lines 200000
+    python benchmarks/bench_logs_speed.py --part path --size-gb 1
+    python benchmarks/bench_logs_speed.py --part path --file /tmp/ctxgrab-bench/five.log  # e.g. 5 copies of it
 
 **mine**: the ``Content`` of the 16 Loghub 2k datasets (``<repo>/../shared``,
 read in place), shuffled with a fixed seed and replicated to ``--lines``. Each
@@ -13,6 +16,15 @@ printed: ctxgrab with its mask caches off (line and token), and all tools on the
 taken once each, so repetition is not what the ratio measures. The machine is
 shared, so the tools are fed the same lines chunk by chunk in turn and see the
 same load.
+
+**unique**: ``--lines`` lines generated from 40 templates (services, users,
+hosts, ids, paths, sizes, durations drawn at random) so that no line repeats
+exactly, fed to the miner and to Drain3 in interleaved chunks.
+
+**path**: the whole ``ctxgrab logs FILE --format json`` command on a generated
+file of ``--size-gb`` (kept in ``--workdir``), beside the read-the-file floor on
+the same file: ``wc -l`` and a plain Python ``for line in file`` loop. Each runs
+as its own process; its wall time and peak RSS (``wait4`` rusage) are printed.
 
 **seek**: a generated time-sorted log of ``--size-gb`` (kept in ``--workdir``,
 reused when present; never inside the repository), with Java stack traces
@@ -163,9 +175,126 @@ def part_seek(args: argparse.Namespace) -> None:
           f"of the bytes; same records: {same}")
 
 
+_WORDS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "oscar",
+          "peggy", "trent", "victor", "walter")
+_SERVICES = ("payments", "ledger", "risk", "auth", "cart", "search", "inventory", "shipping")
+_UNIQUE_TEMPLATES = [
+    "User {u} logged in from {ip} using session {hex}",
+    "Order {n} for customer {u} charged {a}.{c} EUR in {ms} ms",
+    "Connection to {svc}-{n2}.prod.svc:{port} closed after {ms} ms, {n} bytes sent",
+    "GET /api/v1/{svc}/{n} returned {st} in {ms} ms",
+    "Cache miss for key {svc}:{hex} (ttl {n2}s)",
+    "Retrying call to {svc} attempt {n2} of 5 after {ms} ms",
+    "Worker {n2} picked job {uuid} from queue {svc}",
+    "Wrote {n} records to /var/lib/{svc}/segment-{n}.log in {ms} ms",
+    "Slow query on table {svc}_{u} took {ms} ms rows={n}",
+    "Session {hex} expired for user {u} after {n2} minutes",
+    "Published event {uuid} to topic {svc}.events partition {n2}",
+    "Token for {u} refreshed, expires in {n2} s",
+    "Health check of {svc} at {ip}:{port} ok in {ms} ms",
+    "Heap after GC {n} KiB of {n} KiB ({n2}%)",
+    "Thread pool {svc}-exec has {n2} active of 200, queue {n}",
+    "Payment {uuid} declined by issuer code {st} for {u}",
+    "Lock on {svc}/{hex} acquired by {u} after {ms} ms",
+    "Uploaded file /data/{u}/{hex}.bin ({n} bytes) to bucket {svc}",
+    "Rate limit for {u} at {n2} req/s, bucket {svc}",
+    "Reconciled {n} ledger entries for account {n} in {ms} ms",
+    "Failed to parse header X-{svc}-Id value {hex} from {ip}",
+    "Shard {n2} of index {svc}-{n} relocated to node {ip}",
+    "Email to {u}@example.com queued with id {uuid}",
+    "Consumer group {svc} lag {n} on partition {n2}",
+    "Config reloaded from /etc/{svc}/config.yaml version {n}",
+    "DNS lookup of {svc}.prod.svc took {ms} ms",
+    "User {u} changed setting {svc}.limit from {n2} to {n}",
+    "Span {hex} of trace {uuid} dropped: buffer full",
+    "Circuit breaker for {svc} opened after {n2} failures",
+    "Batch {n} of {n} processed by {u} in {ms} ms",
+    "TLS handshake with {ip}:{port} failed: certificate expired",
+    "Websocket {hex} for {u} closed with code {st}",
+    "Migrated {n} rows of {svc}_{u} in {ms} ms",
+    "Invoice {n} for {u} generated, total {a}.{c} EUR",
+    "Kafka producer for {svc} flushed {n} messages",
+    "Disk usage on /var/lib/{svc} at {n2}%",
+    "Scheduled job {svc}-cleanup removed {n} files",
+    "Request {uuid} from {ip} rejected: missing scope {svc}:write",
+    "Replica {ip} of {svc} is {ms} ms behind",
+    "Feature flag {svc}_{u} evaluated to true for {n}",
+]
+
+
+def unique_lines(count: int, seed: int = 5) -> list[str]:
+    """Lines from templates with random parameters; none repeats exactly."""
+    rng = random.Random(seed)
+    out: list[str] = []
+    seen: set[str] = set()
+    while len(out) < count:
+        tpl = _UNIQUE_TEMPLATES[rng.randrange(len(_UNIQUE_TEMPLATES))]
+        line = tpl.format(
+            u=rng.choice(_WORDS) + str(rng.randrange(100)), ip=".".join(str(rng.randrange(256)) for _ in range(4)),
+            hex=f"{rng.getrandbits(48):x}", n=rng.randrange(10 ** rng.randrange(1, 9)), n2=rng.randrange(100),
+            a=rng.randrange(1000), c=rng.randrange(10, 99), ms=rng.randrange(1, 30000),
+            svc=rng.choice(_SERVICES), port=rng.randrange(1024, 65535), st=rng.choice((200, 201, 404, 500, 503)),
+            uuid=f"{rng.getrandbits(32):08x}-{rng.getrandbits(16):04x}-4{rng.getrandbits(12):03x}-"
+                 f"a{rng.getrandbits(12):03x}-{rng.getrandbits(48):012x}")
+        if line not in seen:
+            seen.add(line)
+            out.append(line)
+    return out
+
+
+def part_unique(args: argparse.Namespace) -> None:
+    lines = unique_lines(args.unique_lines)
+    print(f"unique: {len(lines):,} generated lines from {len(_UNIQUE_TEMPLATES)} templates, none repeated")
+    res = interleaved(lines)
+    d_rate = len(lines) / res["Drain3"][0] if "Drain3" in res else float("nan")
+    print(f"{'tool':<24} {'seconds':>8} {'lines/s':>10} {'vs Drain3':>9} {'templates':>9}")
+    for name, (secs, templates) in res.items():
+        rate = len(lines) / secs
+        print(f"{name:<24} {secs:>8.2f} {rate:>10,.0f} {rate / d_rate:>8.1f}x {templates:>9,}")
+
+
+def _run(cmd: list[str]) -> tuple[float, int, bytes]:
+    """Wall seconds, peak RSS in bytes and stdout of one child process."""
+    import os
+    import subprocess
+
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    out = proc.stdout.read() if proc.stdout else b""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return time.perf_counter() - t, usage.ru_maxrss * 1024, out
+
+
+def part_path(args: argparse.Namespace) -> None:
+    from ctxgrab.units import format_bytes
+
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    size = int(args.size_gb * 1024**3)
+    path = args.file or args.workdir / f"path-{args.size_gb:g}g.log"
+    if args.file is None and (not path.exists() or path.stat().st_size < size):
+        generate(path, size)
+    real = path.stat().st_size
+    floor_py = [sys.executable, "-c", "import sys\nn=0\nfor _ in open(sys.argv[1], 'rb'): n += 1\nprint(n)",
+                str(path)]
+    runs = {"wc -l": ["wc", "-l", str(path)], "python line loop": floor_py,
+            "ctxgrab logs": [sys.executable, "-m", "ctxgrab.cli", "logs", str(path), "--format", "json"]}
+    print(f"path: {path} ({format_bytes(real)}), each command its own process")
+    print(f"{'command':<18} {'seconds':>8} {'MiB/s':>8} {'peak RSS':>10} {'vs python loop':>14}")
+    results = {name: _run(cmd) for name, cmd in runs.items()}
+    py = results["python line loop"][0]
+    for name, (secs, rss, _) in results.items():
+        print(f"{name:<18} {secs:>8.1f} {real / 2**20 / secs:>8.1f} {format_bytes(rss):>10} {secs / py:>13.1f}x")
+    if not args.keep and args.file is None:
+        path.unlink()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--part", choices=["mine", "seek", "all"], default="all")
+    ap.add_argument("--part", choices=["mine", "unique", "path", "seek", "all"], default="all")
+    ap.add_argument("--unique-lines", type=int, default=200_000)
+    ap.add_argument("--keep", action="store_true", help="keep the generated file of --part path")
+    ap.add_argument("--file", type=Path, help="--part path on this file instead of a generated one")
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--data", type=Path, default=SHARED / "data" / "loghub")
     ap.add_argument("--size-gb", type=float, default=1.0)
@@ -176,6 +305,10 @@ def main() -> int:
             print(f"no Loghub data at {args.data}", file=sys.stderr)
             return 2
         part_mine(args)
+    if args.part in ("unique", "all"):
+        part_unique(args)
+    if args.part in ("path", "all"):
+        part_path(args)
     if args.part in ("seek", "all"):
         part_seek(args)
     return 0

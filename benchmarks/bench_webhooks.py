@@ -271,6 +271,37 @@ def _metric(base: str, name: str) -> float:
     return 0.0
 
 
+def _start_postgres():
+    """A real PostgreSQL for the queue, with its durability settings at their defaults."""
+    import pg_server
+    import psycopg
+
+    bindir = pg_server.find_bindir()
+    if bindir is None:
+        raise SystemExit("--queue postgresql needs PostgreSQL's server binaries (Debian package postgresql)")
+    cluster = pg_server.PgCluster(bindir)
+    data = cluster.root / "queue"
+    cluster.run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", timeout=120)
+    port = pg_server.free_port()
+    cluster.run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(cluster.root / "pg.log"), "-o",
+                f"-p {port} -k {cluster.root} -c listen_addresses=127.0.0.1 -c max_connections=50", "-W", "start")
+    cluster.started.append(data)
+    admin = f"host=127.0.0.1 port={port} user=postgres dbname=postgres connect_timeout=5"
+    cluster.wait_ready(admin)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE ctxgrab")
+    return cluster, f"postgresql://postgres@127.0.0.1:{port}/ctxgrab"
+
+
+def _empty_postgres_queue(dsn: str) -> None:
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        exists = conn.execute("SELECT to_regclass('ctxgrab_jobs')").fetchone()[0]
+        if exists:
+            conn.execute("TRUNCATE ctxgrab_jobs, ctxgrab_deliveries, ctxgrab_prompts")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rate", type=float, default=200.0, help="deliveries per second")
@@ -279,9 +310,15 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="server.workers (collections at once)")
     ap.add_argument("--queue-sync", choices=["full", "normal"], default="full", help="server.queue_sync")
     ap.add_argument("--repeat", type=int, default=1, help="alternate bare/ctxgrab runs this many times")
+    ap.add_argument("--queue", choices=["sqlite", "postgresql"], default="sqlite",
+                    help="postgresql: a real PostgreSQL started for the run (fsync on), as `server.queue`")
     args = ap.parse_args()
     env = _env()
     tmp = Path(tempfile.mkdtemp(prefix="ctxgrab-bench-"))
+    pg_cluster, queue_line = None, "  queue_path: queue.sqlite3\n"
+    if args.queue == "postgresql":
+        pg_cluster, dsn = _start_postgres()
+        queue_line = f"  queue: {dsn}\n"
     fake = subprocess.Popen([sys.executable, str(REPO / "tests/fake_pagerduty.py"), "--token", TOKEN],
                             env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     pd_url = fake.stdout.readline().strip()
@@ -289,7 +326,7 @@ def main() -> None:
     cfg = tmp / "ctxgrab.yaml"
     cfg.write_text(
         "server:\n  webhook_secrets: ['${BENCH_WH_SECRET}']\n  api_token: ${BENCH_PD_TOKEN}\n"
-        f"  from_email: {BOT}\n  api_base_url: {pd_url}\n  queue_path: queue.sqlite3\n"
+        f"  from_email: {BOT}\n  api_base_url: {pd_url}\n{queue_line}"
         f"  services: {{PSVC9KX: payments}}\n  prompt_builder: {builder}\n  workers: {args.workers}\n"
         "  public_base_url: http://127.0.0.1\n  prompt_token: bench\n"
         f"  queue_sync: {args.queue_sync}\n"
@@ -303,6 +340,8 @@ def main() -> None:
             if name == "ctxgrab":
                 for f in tmp.glob("queue.sqlite3*"):
                     f.unlink()  # each run starts with an empty queue
+                if pg_cluster is not None:
+                    _empty_postgres_queue(dsn)
                 cmd = [sys.executable, "-m", "ctxgrab.server", "--config", str(cfg), "--port", str(port),
                        "--log-level", "warning"]
             else:
@@ -330,8 +369,11 @@ def main() -> None:
     finally:
         fake.stdin.close()
         fake.wait(10)
+        if pg_cluster is not None:
+            pg_cluster.stop_all()
     print(f"machine: {os.cpu_count()} cores; rate {args.rate:g}/s for {args.seconds:g} s; builder {args.builder}; "
-          f"server.workers {args.workers}; queue_sync {args.queue_sync}")
+          f"server.workers {args.workers}; queue {args.queue}"
+          + (f"; queue_sync {args.queue_sync}" if args.queue == "sqlite" else " (fsync on, synchronous_commit on)"))
     print(f"{'':10} {'acks/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7} {'max acks/s':>11}")
     for name, r in rows:
         print(f"{name:10} {r['acks_per_s']:8.1f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['max_ms']:8.2f} "

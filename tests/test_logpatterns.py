@@ -88,7 +88,7 @@ def _rec(msg: str, minutes: float, level: str = "INFO", trace: str | None = None
     return LogRecord(msg, time=T0 + timedelta(minutes=minutes), level=level, trace=trace)
 
 
-def test_mine_counts_times_levels_and_orders_errors_new_frequent() -> None:
+def test_mine_counts_times_levels_and_ranks_by_severity_volume_and_change() -> None:
     window = (
         [_rec(f"Charged order {i} in {i % 90} ms", i) for i in range(50)]
         + [_rec(f"Cache miss for key k{i}", i, "DEBUG") for i in range(5)]
@@ -104,11 +104,43 @@ def test_mine_counts_times_levels_and_orders_errors_new_frequent() -> None:
     assert first.template == "Payment failed for order <num>" and first.level == "ERROR" and first.new
     assert first.count == 2 and first.first_seen == T0 + timedelta(minutes=40)
     assert first.last_seen == T0 + timedelta(minutes=41)
-    assert second.template == "Cache miss for key <*>" and second.new  # new beats frequent
-    assert third.template == "Charged order <num> in <duration>" and not third.new
-    assert third.baseline_count == 10 and third.count == 50
+    # INFO x50, five times its baseline, before WARN x3 that barely grew; the new DEBUG x5 is omitted
+    assert second.template == "Charged order <num> in <duration>" and not second.new
+    assert second.baseline_count == 10 and second.count == 50
+    assert third.template == "Ledger timeout after <duration>" and third.baseline_count == 2
     assert res.error_records == 2 and res.new_patterns == 2 and res.baseline_records == 12
-    assert "Charged order 0 in 0 ms" == third.example
+    assert "Charged order 0 in 0 ms" == second.example
+
+
+def test_ranking_growing_warn_beats_one_off_errors_and_lifecycle_sinks() -> None:
+    # A pool-exhaustion incident during a rolling update (the shape of the case reported by users).
+    window = [_rec(f"HikariPool-1 - Connection is not available, request timed out after {30000 + i} ms", i % 60,
+                   "WARN") for i in range(1900)]
+    window += [_rec(f"Unexpected error in job {k}: {w}", 5 + k, "ERROR")
+               for k, w in enumerate(("disk quota", "bad header", "socket reset"))]
+    window += [_rec(f"{what} {svc}", 1, "INFO") for what in ("Starting service", "Stopping service",
+                                                            "Started Application in 3.2 seconds", "Shutting down")
+               for svc in ("payments", "ledger", "risk")]
+    window += [_rec(f"GET /health 200 {i} ms", i % 60, "INFO") for i in range(300)]
+    baseline = [_rec(f"HikariPool-1 - Connection is not available, request timed out after {30000 + i} ms", -30,
+                     "WARN") for i in range(21)]
+    baseline += [_rec(f"GET /health 200 {i} ms", -30, "INFO") for i in range(300)]
+    res = mine(window, baseline, max_patterns=None)
+    order = [p.template for p in res.patterns]
+    assert "Connection is not available" in order[0]
+    assert res.patterns[0].baseline_count == 21 and res.patterns[0].count == 1900
+    lifecycle = [i for i, t in enumerate(order) if t.startswith(("Starting", "Stopping", "Started", "Shutting"))]
+    errors = [i for i, p in enumerate(res.patterns) if p.level == "ERROR"]
+    assert lifecycle and errors and min(lifecycle) > max(errors)
+    health = next(i for i, t in enumerate(order) if t.startswith("GET"))
+    assert health > max(errors)
+
+
+def test_empty_baseline_is_stated_and_makes_nothing_new() -> None:
+    res = mine([_rec("boom 1", 0, "ERROR"), _rec("boom 2", 1, "ERROR")], [])
+    assert res.baseline_empty and res.baseline_records == 0
+    assert res.new_patterns == 0 and not res.patterns[0].new
+    assert not mine([_rec("boom 1", 0, "ERROR")], [_rec("other", -5)]).baseline_empty
 
 
 def test_mine_without_baseline_marks_nothing_new() -> None:

@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from ctxgrab.collectors import CollectRequest
-from ctxgrab.collectors.loki import collect, query_lines, to_record
+from ctxgrab.analysis.logpatterns import mine
+from ctxgrab.collectors.loki import collect, query_lines, stream_formats, to_record
 from ctxgrab.errors import SourceError
 from ctxgrab.evidence import Status
 from ctxgrab.timeutil import Window
@@ -220,3 +221,21 @@ def test_to_record_keeps_nanoseconds_to_the_microsecond_and_label_level() -> Non
     rec = to_record(1772445600123456789, "plain line without level", {"detected_level": "warn", "pod": "p-1"})
     assert rec.time == datetime(2026, 3, 2, 10, 0, 0, 123456, tzinfo=UTC)
     assert rec.level == "WARN" and rec.source == "pod=p-1"
+
+
+def test_loki_lines_go_through_the_file_header_inference() -> None:
+    # Spring Boot 3 lines shipped to Loki: the stream's layout is inferred like a file's, so the
+    # header (pid, app, thread, logger) is not in the template and the level comes from the line.
+    lines = [
+        f"2026-03-02T10:0{i}:00.000Z {lvl} 4242 --- [payments] [nio-8080-exec-{i}] c.a.payments.LedgerClient"
+        f"        : Ledger call to ledger-{i} failed after {900 + i} ms"
+        for i, lvl in enumerate(("WARN", "ERROR", "WARN", "ERROR", "WARN"))
+    ]
+    entries = [(ns(datetime(2026, 3, 2, 10, i, tzinfo=UTC)), ln, {"pod": "p-1"}) for i, ln in enumerate(lines)]
+    fmts = stream_formats(entries)
+    recs = [to_record(*e, fmts[(("pod", "p-1"),)]) for e in entries]
+    assert [r.level for r in recs] == ["WARN", "ERROR", "WARN", "ERROR", "WARN"]
+    assert recs[1].message == "Ledger call to ledger-1 failed after 901 ms"
+    assert recs[1].logger == "c.a.payments.LedgerClient"
+    res = mine(recs)
+    assert [p.template for p in res.patterns] == ["Ledger call to <*> failed after <duration>"]

@@ -35,6 +35,7 @@ __all__ = [
     "render_result",
     "save_evidence",
     "load_evidence",
+    "render_saved",
     "resolve_window",
     "SCHEMA_VERSION",
 ]
@@ -77,7 +78,12 @@ class IncidentResult:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate from a crafted source (YAML "\ud800"): \u-escape it
+            text = json.dumps(self.to_dict(), indent=2, ensure_ascii=True) + "\n"
+        return text
 
 
 def resolve_window(
@@ -90,6 +96,10 @@ def resolve_window(
     """``at`` (the clock), the window and the baseline window from options and config defaults."""
     try:
         now = parse_time(at) if at is not None else (config.defaults.at or datetime.now(timezone.utc))
+        if since is not None and start is not None:
+            # Both say where the window starts; quietly preferring one hid the other from the user.
+            raise ValueError("--since and --from both set the window's start — fix: give one of them "
+                             "(--since LENGTH ending at --at/--to, or --from TIME [--to TIME])")
         if start is not None or end is not None:
             if start is None:
                 raise ValueError("--to needs --from")
@@ -99,10 +109,10 @@ def resolve_window(
                 now = w_end
         else:
             window = Window.ending(now, parse_duration(since or config.defaults.since))
-    except ValueError as e:
+        b = config.defaults.baseline
+        baseline = window.before() if b == "previous" else window.shifted(parse_duration(b))
+    except (ValueError, OverflowError) as e:
         raise ConfigError(f"bad time option: {e}") from None
-    b = config.defaults.baseline
-    baseline = window.before() if b == "previous" else window.shifted(parse_duration(b))
     return now, window, baseline
 
 
@@ -165,6 +175,30 @@ def render_result(
                           budget)
 
 
+def render_saved(
+    path: str | Path,
+    *,
+    template: str | None = None,
+    budget: int | None = None,
+    templates_dir: Path | None = None,
+) -> IncidentResult:
+    """Render an evidence file written by ``--save`` (``ctxgrab render``): the saved run's template and
+    budget apply unless given here.
+
+    The file is input like any other: one that parses but holds what no ctxgrab writes
+    (a hand edit, a damaged copy) is an :class:`~ctxgrab.errors.InputError` with one line, never
+    a traceback from deep inside the renderer.
+    """
+    saved = load_evidence(path)
+    saved["template"] = template or saved["template"]
+    saved["budget"] = budget if budget is not None else saved["budget"]
+    try:
+        return render_result(**saved, templates_dir=templates_dir)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RecursionError) as e:
+        raise InputError(f"{path}: damaged evidence file: rendering it failed with {type(e).__name__}: "
+                         f"{_first_line(e)} — fix: save the run again with `ctxgrab incident --save FILE`") from None
+
+
 def save_evidence(result: IncidentResult, path: str | Path) -> None:
     """Write the collected, redacted evidence so ``ctxgrab render`` can render it again."""
     Path(path).write_text(result.to_json(), encoding="utf-8")
@@ -177,12 +211,7 @@ def load_evidence(path: str | Path) -> dict[str, Any]:
     baseline, evidence, description, and the template and budget of the run that saved it).
     """
     p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError(f"{p}: cannot read: {e.strerror or e}") from None
-    except json.JSONDecodeError as e:
-        raise InputError(f"{p}: not JSON (line {e.lineno}, column {e.colno}): {e.msg}") from None
+    data = _read_evidence_json(p)
     if not isinstance(data, dict) or "schema_version" not in data:
         raise InputError(f"{p}: not a ctxgrab evidence file (no schema_version) — fix: write one with "
                          "`ctxgrab incident ... --save FILE`")
@@ -206,10 +235,59 @@ def load_evidence(path: str | Path) -> dict[str, Any]:
             "evidence": evidence,
             "description": data.get("description"),
             "template": data.get("template"),
-            "budget": data.get("budget"),
+            "budget": _saved_budget(data.get("budget")),
         }
-    except (KeyError, TypeError, ValueError) as e:
-        raise InputError(f"{p}: malformed evidence file: {type(e).__name__}: {e}") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RecursionError) as e:
+        raise InputError(f"{p}: malformed evidence file: {type(e).__name__}: {_first_line(e)}") from None
+
+
+def _saved_budget(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"budget {value!r} is not a positive number of tokens")
+    return value
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:300] if text else ""
+
+
+#: An evidence file larger than this (as read, or once a .gz is expanded) is refused; saved runs are
+#: kilobytes to a few MiB.
+MAX_EVIDENCE_BYTES = 64 * 1024 * 1024
+
+
+def _read_evidence_json(p: Path) -> Any:
+    """The parsed JSON of an evidence file (plain or gzip), bounded in size; every failure is one InputError."""
+    import gzip
+    import io
+    import zlib
+
+    try:
+        with p.open("rb") as f:
+            raw = f.read(MAX_EVIDENCE_BYTES + 1)
+        if raw[:2] == b"\x1f\x8b":  # gzip magic: a saved file compressed for storage
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as g:
+                raw = g.read(MAX_EVIDENCE_BYTES + 1)
+    except OSError as e:  # also gzip.BadGzipFile
+        raise InputError(f"{p}: cannot read: {e.strerror or e}") from None
+    except (EOFError, zlib.error) as e:
+        raise InputError(f"{p}: damaged gzip data: {e}") from None
+    if len(raw) > MAX_EVIDENCE_BYTES:
+        raise InputError(f"{p}: larger than {MAX_EVIDENCE_BYTES // 2**20} MiB: not an evidence file written by "
+                         "`ctxgrab incident --save`")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{p}: not a ctxgrab evidence file: binary data (not UTF-8) at byte offset {e.start}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{p}: not JSON (line {e.lineno}, column {e.colno}): {e.msg}") from None
+    except RecursionError:
+        raise InputError(f"{p}: not a ctxgrab evidence file: JSON nested too deeply") from None
 
 
 async def aincident(
@@ -242,6 +320,9 @@ async def aincident(
         result = await ctxgrab.aincident("payments", since="2h")
         await chat.send(result.markdown)
     """
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0):
+        raise ConfigError(f"budget {budget!r}: the token budget must be a positive number of tokens; "
+                          "None means no limit")
     cfg = config if isinstance(config, Config) else load_config(config)
     svc = cfg.service(service)
     now, window, baseline = resolve_window(cfg, since, start, end, at)

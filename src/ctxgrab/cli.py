@@ -7,11 +7,14 @@ Exit codes: 0 a prompt was produced (even with gaps), 1 an unexpected failure,
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
+from typer.core import TyperArgument, TyperCommand
 
 from .commands import Format
 from .errors import ConfigError, CtxgrabError, InputError, RenderError
@@ -30,6 +33,33 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"ctxgrab {version('ctxgrab')}")
+        except PackageNotFoundError:  # a source tree that was never installed
+            typer.echo("ctxgrab (version unknown: not installed)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="print the version and exit"),
+) -> None:
+    """Turn a production incident into one data-rich, safe prompt for an LLM."""
+
+
+def check_budget(budget: Optional[int]) -> Optional[int]:
+    """``--budget``: a positive number of tokens; leaving it out means no limit."""
+    if budget is not None and budget <= 0:
+        raise fail(f"--budget {budget}: the token budget must be a positive number of tokens — fix: give e.g. "
+                   "--budget 8000, or leave --budget out for no limit")
+    return budget
+
+
 def fail(message: str, code: int = 2) -> "typer.Exit":
     """Print ``ctxgrab: message`` on stderr and return the exit to raise."""
     typer.echo(f"ctxgrab: {message}", err=True)
@@ -39,7 +69,7 @@ def fail(message: str, code: int = 2) -> "typer.Exit":
 def write_output(text: str, output: Optional[Path]) -> None:
     if output is None:
         sys.stdout.write(text)
-        sys.stdout.flush()
+        sys.stdout.flush()  # a full disk or a closed pipe shows here, inside main()'s handler
     else:
         write_file(output, text)
         typer.echo(f"ctxgrab: wrote {output}", err=True)
@@ -117,6 +147,7 @@ def incident(
     from .api import aincident
     from .config import load_config
 
+    check_budget(budget)
     try:
         cfg = load_config(config)
         progress = _Progress()
@@ -158,16 +189,18 @@ def render(
 
       ctxgrab render evidence.json --template latency
     """
-    from .api import load_evidence, render_result
+    from .api import render_saved
 
+    check_budget(budget)
     try:
-        saved = load_evidence(evidence_file)
-        # The saved run's template and budget apply unless overridden here.
-        saved["template"] = template or saved["template"]
-        saved["budget"] = budget if budget is not None else saved["budget"]
-        result = render_result(**saved, templates_dir=templates_dir)
+        result = render_saved(evidence_file, template=template, budget=budget, templates_dir=templates_dir)
     except (InputError, RenderError, ConfigError) as e:
         raise fail(str(e))
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError) as e:
+        # A hand-edited file with a value of the wrong type, met while deriving the signals.
+        from .render.fence import escape
+
+        raise fail(f"{evidence_file}: malformed evidence file: {type(e).__name__}: {escape(str(e), lead=False)[:300]}")
     write_output(result.markdown if fmt is Format.markdown else result.to_json(), output)
 
 
@@ -193,17 +226,142 @@ from .commands import gc as _gc; _gc.register(app)  # noqa: E402,E702
 from .commands import logs as _logs; _logs.register(app)  # noqa: E402,E702
 from .commands import redact as _redact; _redact.register(app)  # noqa: E402,E702
 from .commands import heap as _heap; _heap.register(app)  # noqa: E402,E702
+from .commands import traces as _traces; _traces.register(app)  # noqa: E402,E702
+from .commands import threads as _threads; _threads.register(app)  # noqa: E402,E702
 from .commands import change as _change; _change.register(app)  # noqa: E402,E702
 from .commands import serve as _serve; _serve.register(app)  # noqa: E402,E702
 from .commands import mcp as _mcp; _mcp.register(app)  # noqa: E402,E702
 
 
-def main() -> None:
+# --- help that reads like a person wrote it --------------------------------------------------
+# typer shows Python types (`<str>`, `<list[Path]>`) and `{file}` for arguments; users read
+# `--since DURATION` and `FILES...` in every other tool's help.
+_METAVARS = {
+    "since": "DURATION", "start": "TIME", "end": "TIME", "at": "TIME", "service": "NAME", "template": "NAME",
+    "budget": "TOKENS", "config": "FILE", "output": "FILE", "save": "FILE", "baseline": "FILE",
+    "templates_dir": "DIR", "tables": "TABLE", "dsn": "DSN", "sample_s": "SECONDS", "top": "N",
+    "max_patterns": "N", "line_format": "auto|text|json", "host": "ADDRESS", "port": "PORT",
+    "log_level": "LEVEL", "disable": "KIND",
+}
+
+
+def _humane_param(param: Any) -> None:
+    if isinstance(param, TyperArgument):
+        param.__class__ = _HumaneArgument
+        return
+    if getattr(param, "is_flag", False) or getattr(param, "metavar", None) is not None:
+        return
+    desc = getattr(param, "type_descriptor", None)
+    choices = getattr(desc, "choices", None) if getattr(desc, "is_choice", False) else None
+    annotation = getattr(desc, "annotation", None)
+    if choices:
+        param.metavar = "|".join(str(getattr(c, "value", c)) for c in choices)
+    elif param.name in _METAVARS:
+        param.metavar = _METAVARS[param.name]
+    elif getattr(desc, "is_path", False):
+        param.metavar = "PATH"
+    else:
+        param.metavar = {int: "N", float: "NUMBER"}.get(annotation, "TEXT")  # type: ignore[call-overload]
+
+
+def _arg_name(param: Any) -> str:
+    return {"files": "FILES", "file": "FILE", "evidence_file": "FILE", "what": "CHANGE"}.get(
+        param.name, str(param.name).upper())
+
+
+class _HumaneArgument(TyperArgument):
+    """An argument shown as ``FILE``, ``[FILE]`` or ``FILES...``."""
+
+    def _usage_display_name(self) -> str:
+        name = _arg_name(self) + ("..." if self.nargs != 1 else "")
+        return name if self.required else f"[{name}]"
+
+    def _rich_display_name(self) -> str:
+        return _arg_name(self) + ("..." if self.nargs != 1 else "")
+
+    def display_type_rich(self, ctx: Any) -> None:
+        return None
+
+
+class _HumaneCommand(TyperCommand):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            _humane_param(param)
+
+
+for _info in app.registered_commands:
+    if _info.cls in (None, TyperCommand):
+        _info.cls = _HumaneCommand
+
+
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EPIPE, errno.EDQUOT, errno.EFBIG}
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush cannot fail a second time."""
     try:
-        app()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def main() -> None:
+    """The console script: every failure ends as one line on stderr, never a traceback.
+
+    Set ``CTXGRAB_DEBUG=1`` to see the traceback of an unexpected error.
+    """
+    usage_error: type[BaseException]
+    try:  # the click that this typer drives (vendored in newer typer)
+        from typer._click.exceptions import ClickException as click_error  # type: ignore[import-not-found]
+        from typer._click.exceptions import NoArgsIsHelpError as no_args_error  # type: ignore[import-not-found]
+        from typer._click.exceptions import UsageError as usage_error  # type: ignore[import-not-found]
+    except ImportError:  # pragma: no cover - older typer on plain click
+        from click.exceptions import ClickException as click_error
+        from click.exceptions import NoArgsIsHelp as no_args_error
+        from click.exceptions import UsageError as usage_error
+    try:
+        rv = app(standalone_mode=False)
+        sys.exit(rv if isinstance(rv, int) else 0)
+    except no_args_error as e:  # bare `ctxgrab`: the help
+        e.show()  # type: ignore[attr-defined]
+        sys.exit(2)
+    except usage_error as e:  # one line, not click's usage block
+        ctx = getattr(e, "ctx", None)
+        where = ctx.command_path if ctx is not None else "ctxgrab"
+        message = e.format_message().replace("Value error, ", "").rstrip(".")  # type: ignore[attr-defined]
+        typer.echo(f"ctxgrab: {message} — see `{where} --help`", err=True)
+        sys.exit(2)
+    except click_error as e:
+        typer.echo(f"ctxgrab: {e.format_message()}", err=True)  # type: ignore[attr-defined]
+        sys.exit(getattr(e, "exit_code", 2))
+    except typer.Abort:
+        typer.echo("ctxgrab: interrupted", err=True)
+        sys.exit(130)
     except CtxgrabError as e:  # anything a command did not translate itself
         typer.echo(f"ctxgrab: {e}", err=True)
         sys.exit(2)
+    except BrokenPipeError:  # `ctxgrab incident … | head`: the reader left; not an error of ours
+        _silence_stdout()
+        sys.exit(0)
+    except OSError as e:
+        if e.errno not in _OUTPUT_ERRNOS:
+            raise
+        _silence_stdout()  # a full disk under `> prompt.md`
+        typer.echo(f"ctxgrab: cannot write the output: {e.strerror or e} — fix: free space or write elsewhere "
+                   "(--output FILE)", err=True)
+        sys.exit(2)
+    except RecursionError:
+        typer.echo("ctxgrab: input nested too deeply to process", err=True)
+        sys.exit(2)
+    except Exception as e:
+        if os.environ.get("CTXGRAB_DEBUG"):
+            raise
+        first = str(e).splitlines()[0][:300] if str(e) else ""
+        typer.echo(f"ctxgrab: unexpected error: {type(e).__name__}: {first} (this is a bug in ctxgrab; "
+                   "CTXGRAB_DEBUG=1 shows the traceback)", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

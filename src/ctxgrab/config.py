@@ -25,7 +25,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from .configfile import expand_env, read_yaml
+from .configfile import check_url, expand_env, read_yaml
 from .errors import ConfigError, UnknownServiceError
 from .redact import RedactionConfig
 from .server.config import ServerConfig
@@ -42,6 +42,9 @@ __all__ = [
     "MetricEntry",
     "DeploysEntry",
     "SettingsEntry",
+    "TraceEntry",
+    "RepoEntry",
+    "StagingEntry",
     "find_config",
     "load_config",
     "config_from_dict",
@@ -49,7 +52,8 @@ __all__ = [
 ]
 
 SourceType = Literal[
-    "prometheus", "victoriametrics", "prometheus_files", "alertmanager", "loki", "kubernetes", "postgres"
+    "prometheus", "victoriametrics", "prometheus_files", "alertmanager", "loki", "kubernetes", "postgres",
+    "jaeger", "tempo",
 ]
 SOURCE_TYPES: tuple[str, ...] = get_args(SourceType)
 
@@ -132,9 +136,7 @@ class SourceConfig(_Model):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(r"^https?://", v):
-            raise ValueError(f"url must start with http:// or https://, got {v!r}")
-        return v.rstrip("/") if v else v
+        return check_url(v) if v is not None else v
 
 
 class LogEntry(_Model):
@@ -145,6 +147,33 @@ class LogEntry(_Model):
     query: str | None = Field(None, description="LogQL query (with `source`)")
     format: Literal["auto", "text", "json"] = Field("auto", description="line format")
     title: str | None = Field(None, description="label in the prompt")
+    timezone: str = Field("UTC", description="IANA zone of times written without one (e.g. Europe/Berlin)")
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        from .analysis.logformat import zone
+
+        zone(v)  # ValueError names the zone
+        return v
+
+
+class TraceEntry(_Model):
+    """One trace input: OTLP JSON files, or a Jaeger or Tempo source."""
+
+    path: str | None = Field(None, description="glob of OTLP JSON lines files (.gz and rotated sets included)")
+    source: str | None = Field(None, description="name of a `jaeger` or `tempo` source to query instead of files")
+    service: str | None = Field(None, description="service name in the traces (default: the config's service name)")
+    operation: str | None = Field(None, description="only traces of this entry operation (jaeger `operation`)")
+    query: str | None = Field(None, description="TraceQL selecting the traces (tempo); default: the service's")
+    min_duration: str | None = Field(None, description="jaeger: only traces at least this long (500ms, 2s); "
+                                                       "the figures then describe those traces only")
+    limit: int = Field(240, gt=0, le=5000, description="traces fetched per window from a source, spread over "
+                                                       "12 equal slices of it")
+    max_spans: int = Field(3_000_000, gt=0, description="spans read from files at most; more is a partial result")
+    title: str | None = Field(None, description="label in the prompt")
+
+    _min_duration = field_validator("min_duration")(classmethod(lambda cls, v: _check_duration(v)))
 
 
 class MetricEntry(_Model):
@@ -197,6 +226,32 @@ class DatabaseEntry(_Model):
     statement_timeout_ms: int = Field(5000, gt=0, description="statement_timeout of every query ctxgrab runs")
 
 
+class RepoEntry(_Model):
+    """The service's source repository: the commits between the last known good and the current version."""
+
+    path: str = Field(description="a local clone (bare or not) or a `git bundle` file; never fetched from")
+    tag: str = Field("v{version}", description="how a deploy version maps to a git ref; `{version}` is replaced")
+    max_commits: int = Field(12, ge=1, le=200, description="commits listed in the prompt (the most relevant first)")
+    max_files: int = Field(12, ge=1, le=200, description="changed files listed in the prompt")
+
+    @field_validator("tag")
+    @classmethod
+    def _tag(cls, v: str) -> str:
+        if "{version}" not in v:
+            raise ValueError("tag must contain {version}, e.g. v{version} or release/{version}")
+        return v
+
+
+class StagingEntry(_Model):
+    """The service's staging twin: the same packs with other label values, for parity facts."""
+
+    labels: dict[str, str] = Field(default_factory=dict, description="label values that select staging (merged over the service's labels)")
+    deploys: DeploysEntry | None = Field(None, description="staging's deploy history file")
+    kubernetes: KubernetesEntry | None = Field(None, description="staging's Kubernetes workload")
+    database: DatabaseEntry | None = Field(None, description="staging's PostgreSQL database")
+    metrics_source: str | None = Field(None, description="source for staging's metrics; default: the service's")
+
+
 class ServiceConfig(_Model):
     """What to collect for one service."""
 
@@ -208,10 +263,17 @@ class ServiceConfig(_Model):
     logs: list[LogEntry] = Field(default_factory=list, description="log files or log queries")
     gc_logs: list[str] = Field(default_factory=list, description="GC log globs")
     heap_dumps: list[str] = Field(default_factory=list, description="heap dump (HPROF) or class histogram globs")
+    thread_dumps: list[str] = Field(default_factory=list, description="JVM thread dump globs (jstack, jcmd "
+                                    "Thread.print, kill -3 output in a log, JDK 21 JSON), read together in time order")
+    flight_recordings: list[str] = Field(default_factory=list, description="JFR recording globs (.jfr); the newest "
+                                         "is read with the JDK's jfr tool")
     deploys: DeploysEntry | None = Field(None, description="deploy history file and rollback command")
     settings: list[SettingsEntry] = Field(default_factory=list, description="settings files and keys")
     kubernetes: KubernetesEntry | None = Field(None, description="Kubernetes workload (replaces `deploys`)")
     database: DatabaseEntry | None = Field(None, description="PostgreSQL database facts")
+    traces: list[TraceEntry] = Field(default_factory=list, description="OTLP JSON trace files, Jaeger or Tempo")
+    repo: RepoEntry | None = Field(None, description="source repository: what changed between the deployed versions")
+    staging: StagingEntry | None = Field(None, description="staging twin: version, traffic and data size against production")
 
     @field_validator("packs")
     @classmethod
@@ -275,7 +337,8 @@ def _fix_for(err: dict[str, Any], model_fields: list[str] | None) -> str:
         return "required key is missing — fix: add it"
     if t == "literal_error":
         return f"{err['msg']} — fix: use one of the allowed values"
-    return f"{err['msg']} — fix: correct the value (see docs/configuration.md)"
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{msg} — fix: correct the value (see docs/configuration.md)"
 
 
 def _allowed_fields(loc: tuple[Any, ...]) -> list[str] | None:
@@ -328,6 +391,7 @@ def config_from_dict(data: Any, path: Path | str | None = None, env: dict[str, s
         raise ConfigError(msg) from None
     cfg._path = Path(path).resolve() if path else None
     _check_references(cfg, where)
+    _check_traces(cfg, where)
     return cfg
 
 
@@ -377,6 +441,22 @@ def _check_references(cfg: Config, where: str) -> None:
                     f"{where}: services.{name}.{key}.source: no source of type {want} named {entry_ref.source!r} — "
                     f"fix: define it under `sources:` with `type: {want}`"
                 )
+        if svc.staging is not None:
+            for key, entry_ref, want in (("kubernetes", svc.staging.kubernetes, "kubernetes"),
+                                         ("database", svc.staging.database, "postgres")):
+                if entry_ref is None:
+                    continue
+                src = cfg.sources.get(entry_ref.source)
+                if src is None or src.type != want:
+                    raise ConfigError(
+                        f"{where}: services.{name}.staging.{key}.source: no source of type {want} named "
+                        f"{entry_ref.source!r} — fix: define it under `sources:` with `type: {want}`"
+                    )
+            if svc.staging.metrics_source and svc.staging.metrics_source not in cfg.sources:
+                raise ConfigError(
+                    f"{where}: services.{name}.staging.metrics_source: no source named "
+                    f"{svc.staging.metrics_source!r} — fix: define it under `sources:`"
+                )
         if svc.kubernetes and not (svc.kubernetes.deployment or svc.kubernetes.rollout):
             raise ConfigError(f"{where}: services.{name}.kubernetes: give `deployment` or `rollout` — "
                               "fix: e.g. {deployment: payments, source: k8s}")
@@ -391,6 +471,25 @@ def _check_references(cfg: Config, where: str) -> None:
                     f"{where}: services.{name}.logs[{i}].source: no source named {entry.source!r} — "
                     "fix: define it under `sources:`"
                 )
+
+
+def _check_traces(cfg: Config, where: str) -> None:
+    for name, svc in cfg.services.items():
+        for i, entry in enumerate(svc.traces):
+            if bool(entry.path) == bool(entry.source):
+                raise ConfigError(
+                    f"{where}: services.{name}.traces[{i}]: give exactly one of `path` (OTLP JSON files) or `source` "
+                    '(jaeger or tempo) — fix: e.g. {path: "/var/otel/traces*.json"}'
+                )
+            src = cfg.sources.get(entry.source) if entry.source else None
+            if entry.source and (src is None or src.type not in ("jaeger", "tempo")):
+                raise ConfigError(
+                    f"{where}: services.{name}.traces[{i}].source: no source of type jaeger or tempo named "
+                    f"{entry.source!r} — fix: define it under `sources:` with `type: jaeger` or `type: tempo`"
+                )
+            if src is not None and not src.url:
+                raise ConfigError(f"{where}: sources.{entry.source}.url: a {src.type} source needs a url — "
+                                  "fix: e.g. url: http://jaeger-query:16686")
 
 
 def find_config(explicit: str | Path | None = None, env: dict[str, str] | None = None) -> Path:

@@ -9,7 +9,7 @@ every Evidence passes through redaction before anyone sees it.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 import anyio
@@ -35,6 +35,9 @@ class Planned:
     title: str
     params: dict[str, Any] = field(default_factory=dict)
     timeout_s: float | None = None
+    # Runs after every other collector and sees their (redacted) Evidence as
+    # ``request.extra["evidence"]``: the change between versions needs the deploy history.
+    after: bool = False
 
 
 def plan(config: Config, service: str) -> list[Planned]:
@@ -79,12 +82,20 @@ def plan(config: Config, service: str) -> list[Planned]:
         else:
             out.append(Planned("logs", f"logs:{entry.path}", entry.title or f"Logs {entry.path}",
                                entry.model_dump()))
+    for entry in svc.traces:
+        where = entry.path or entry.source
+        out.append(Planned("traces", f"traces:{where}", entry.title or f"Traces ({where})",
+                           entry.model_dump(exclude_none=True)))
     if svc.gc_logs:
         out.append(Planned("gc", "gc", "JVM GC log", {"paths": list(svc.gc_logs)}))
     if svc.heap_dumps:
         # Production dumps take about a second per million objects: only the global deadline bounds them.
         out.append(Planned("heap", "heap", "Heap dump", {"paths": list(svc.heap_dumps)},
                            timeout_s=config.defaults.deadline_s))
+    if svc.thread_dumps:
+        out.append(Planned("threads", "threads", "JVM threads", {"paths": list(svc.thread_dumps)}))
+    if svc.flight_recordings:
+        out.append(Planned("jfr", "jfr", "JFR recording", {"paths": list(svc.flight_recordings)}))
     if svc.kubernetes:
         out.append(Planned("kubernetes", "deploys", "Deployment", svc.kubernetes.model_dump(exclude_none=True)))
     elif svc.deploys:
@@ -93,6 +104,11 @@ def plan(config: Config, service: str) -> list[Planned]:
         out.append(Planned("postgres", "postgres", "PostgreSQL", svc.database.model_dump(exclude_none=True)))
     if svc.settings:
         out.append(Planned("settings", "settings", "Settings", {"files": [s.model_dump() for s in svc.settings]}))
+    if svc.repo:
+        out.append(Planned("change", "change", "What changed", svc.repo.model_dump(), after=True))
+    if svc.staging:
+        out.append(Planned("staging", "staging", "Staging", {"metrics_source": svc.staging.metrics_source or metrics_source},
+                           after=True))
     return out
 
 
@@ -119,7 +135,7 @@ async def _run_one(
     budget = min(item.timeout_s or request.timeout_s, max(0.0, deadline - started))
     # File parsers started by this collector run under the same deadline, in a child process that is
     # killed at it, with the run's memory cap (ctxgrab.parsebudget): abandoning the wait is not enough.
-    memory_mib = getattr(request.config.defaults, "parse_memory_mib", None)
+    memory_mib = getattr(getattr(request.config, "defaults", None), "parse_memory_mib", None)
     # A quarter second early, so the parser's stated gap ("stopped at the 10 s deadline after 41% of
     # the file") reaches the Evidence before the collector's own timeout cancels it.
     parse_s = max(0.0, budget - 0.25)
@@ -173,10 +189,17 @@ async def collect_all(
     deadline = time.monotonic() + deadline_s
     results: list[Evidence | None] = [None] * len(planned)
 
-    async def run(i: int, item: Planned) -> None:
-        results[i] = await _run_one(item, request, deadline, tracer, redaction, on_done, overrides or {})
+    async def run_phase(after: bool, req: CollectRequest) -> None:
+        async def one(i: int, item: Planned) -> None:
+            results[i] = await _run_one(item, req, deadline, tracer, redaction, on_done, overrides or {})
 
-    async with anyio.create_task_group() as tg:
-        for i, item in enumerate(planned):
-            tg.start_soon(run, i, item)
+        async with anyio.create_task_group() as tg:
+            for i, item in enumerate(planned):
+                if item.after == after:
+                    tg.start_soon(one, i, item)
+
+    await run_phase(False, request)
+    if any(item.after for item in planned):
+        first = [r for r in results if r is not None]
+        await run_phase(True, replace(request, extra={**request.extra, "evidence": first}))
     return [r for r in results if r is not None]

@@ -17,7 +17,11 @@ into Evidence with status ``error``/``timeout`` and a one-line reason.
 
 from __future__ import annotations
 
+import html
+import re
+
 __all__ = [
+    "body_excerpt",
     "CtxgrabError",
     "ConfigError",
     "UnknownServiceError",
@@ -54,3 +58,31 @@ class SourceTimeout(SourceError):
 
 class RenderError(CtxgrabError):
     """A template could not be rendered."""
+
+
+_HTML_START = re.compile(rb"\A\s*(<!doctype\s+html|<html|<head|<body|<title)", re.IGNORECASE)
+_HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+_HTML_H1 = re.compile(rb"<h1[^>]*>(.*?)</h1", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def body_excerpt(body: bytes | str, limit: int = 80) -> str:
+    """A short, one-line account of an HTTP error body for a gap's reason.
+
+    An HTML page (a proxy's or load balancer's error page, a login page) is reduced to
+    its title: quoting its markup in every gap line tells the reader nothing more.
+
+    >>> body_excerpt(b"<html><head><title>502 Bad Gateway</title></head><body>...</body></html>")
+    'HTML page: 502 Bad Gateway'
+    >>> body_excerpt(b'{"error": "bad query"}')
+    '{"error": "bad query"}'
+    """
+    raw = body.encode("utf-8", "replace") if isinstance(body, str) else body
+    head = raw[:65536]
+    if _HTML_START.match(head) or b"<html" in head[:512].lower():
+        m = _HTML_TITLE.search(head) or _HTML_H1.search(head)
+        title = " ".join(html.unescape(_TAG.sub("", m.group(1).decode("utf-8", "replace"))).split()) if m else ""
+        text = f"HTML page: {title}" if title else "HTML page without a title"
+    else:
+        text = " ".join(raw[:400].decode("utf-8", "replace").split())
+    return (text[: limit - 1] + "…") if len(text) > limit else (text or "empty body")

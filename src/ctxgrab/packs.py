@@ -46,6 +46,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .yamlsafe import safe_load as safe_yaml
 from .configfile import yaml_error_line
 from .errors import ConfigError
 from .resources import bundled_dir, plugin_dirs
@@ -135,7 +136,7 @@ def _parse_pack(path: str, mtime_ns: int) -> Pack:
     # Every metric instance of a run looks its pack up; parse each file version once.
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = safe_yaml(p.read_text(encoding="utf-8"))
         return Pack.model_validate(data)
     except yaml.YAMLError as e:
         raise ConfigError(f"{p}:{yaml_error_line(e)} — fix: correct the pack file") from None

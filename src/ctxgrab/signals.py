@@ -21,7 +21,7 @@ from typing import Any, Iterable
 
 from .evidence import Evidence
 from .timeutil import format_duration, parse_time
-from .units import format_bytes, format_pct, format_value
+from .units import format_bytes, format_ms, format_pct, format_value
 
 __all__ = ["derive", "choose_kind", "time_to_limit", "KINDS", "Signal"]
 
@@ -37,6 +37,9 @@ MEMORY_NEAR_LIMIT = 0.9  # heap at 90% of max is pressure even without a clean t
 MEMORY_HORIZON_H = 48.0  # growth that reaches the limit within this many hours is a leak signal
 SATURATION_SHARE = 0.9  # a bounded resource at 90% of its limit is saturated
 DEPLOY_LEAD_S = 3600.0  # a deploy up to an hour before the window still counts as recent
+DOWNSTREAM_OWN_SHARE = 0.5  # a slow dependency's own spans must hold half its critical-path time to be called slow
+# downstream_latency uses LATENCY_RATIO; downstream_errors SPIKE_RATIO and SPIKE_MIN_RATIO_VALUE (on the
+# dependency's share of failed calls); the traces analysis names the dependency (HEADLINE_SHARE there).
 
 # Kinds, strongest first: a memory leak explains errors and latency, a saturated
 # pool explains errors, an error spike explains latency.
@@ -44,9 +47,19 @@ KINDS = [
     ("memory_leak", "memory_leak", "Memory leak"),
     ("saturation", "saturation", "Resource saturation"),
     ("error_spike", "error_spike", "Error spike"),
+    ("downstream_errors", "error_spike", "Error spike"),
     ("latency_regression", "latency", "Latency regression"),
+    ("downstream_latency", "latency", "Latency regression"),
 ]
 KIND_TITLES = {template: title for _, template, title in KINDS} | {"incident": "Incident"}
+
+
+def _name(text: Any, limit: int = 80) -> str:
+    """A production name (service, operation, pool, thread) for a summary: one line, clipped.
+
+    Summaries are plain text; the render seam escapes them where they enter the prompt."""
+    body = " ".join(str(text).split())
+    return body if len(body) <= limit else body[: limit - 1] + "…"
 
 
 def time_to_limit(last: float, slope_per_hour: float, limit: float) -> float | None:
@@ -162,6 +175,8 @@ def _error_spike(evidence: list[Evidence], metrics: dict[str, dict[str, Any]], w
             base = ev.data.get("baseline_error_records")
             if now is None or base is None or now < LOG_SPIKE_MIN_ERRORS:
                 continue
+            if ev.data.get("baseline_empty"):
+                continue  # an empty baseline window is no evidence of a spike
             if now >= SPIKE_RATIO * max(base, 1):
                 return {
                     "name": "error_spike",
@@ -262,6 +277,225 @@ def _recent_deploy(evidence: list[Evidence], window_start: datetime | None, wind
     return None
 
 
+def _trace_headlines(evidence: list[Evidence]) -> list[dict[str, Any]]:
+    """The traces summaries' headline facts, each with the focus service under ``service``."""
+    return [ev.data["headline"] | {"service": ev.data.get("service")} for ev in evidence
+            if ev.kind == "traces" and ev.ok and ev.data.get("headline")]
+
+
+def _downstream_latency(evidence: list[Evidence]) -> Signal | None:
+    """A dependency holds most of the slow traces' critical path and its p99 at least doubled."""
+
+    for h in _trace_headlines(evidence):
+        d = h.get("slow")
+        if not d:
+            continue
+        if d.get("onset_by") == "latency" and d.get("before") and d.get("since"):
+            before, after, since = d["before"]["p99_ms"], d["since"]["p99_ms"], d["onset"]
+        elif d.get("baseline"):
+            before, after, since = d["baseline"]["p99_ms"], d["p99_ms"], None
+        else:
+            continue
+        if not before or not after or after < LATENCY_RATIO * before:
+            continue
+        if d.get("remote_share") is not None and d["remote_share"] < DOWNSTREAM_OWN_SHARE * d["critical_share"]:
+            continue  # the downstream's own spans are fast: the time is the caller's wait (GC, pool, network)
+        top = d.get("critical_top") or {}
+        inner = ""
+        if top and top.get("service") != h["service"]:
+            inner = f" (most of it {_name(top['service'], 80)} {_name(top['operation'], 100)})"
+        text = (f"{format_pct(d['critical_share'], 0)} of the slowest traces' time is in {_name(d['name'], 80)} "
+                f"{_name(d['operation'], 100)}{inner}, p99 {format_ms(before)} → {format_ms(after)}")
+        text += f" since {_hhmm(parse_time(since).timestamp())}" if since else " vs the baseline window"
+        return {"name": "downstream_latency", "summary": text,
+                "facts": {"dependency": d["name"], "operation": d["operation"], "critical_share": d["critical_share"],
+                          "p99_before_ms": before, "p99_after_ms": after, "since": since}}
+    return None
+
+
+def _downstream_errors(evidence: list[Evidence]) -> Signal | None:
+    """A dependency's calls fail at least SPIKE_RATIO times as often as before, and at least 1% of them."""
+
+    for h in _trace_headlines(evidence):
+        d = h.get("failing")
+        if not d:
+            continue
+        if d.get("onset_by") == "errors" and d.get("before") and d.get("since"):
+            before, after, since = d["before"]["error_ratio"], d["since"]["error_ratio"], d["onset"]
+        elif d.get("baseline"):
+            before, after, since = d["baseline"]["error_ratio"], d["error_ratio"], None
+        else:
+            continue
+        if after is None or before is None or after < SPIKE_MIN_RATIO_VALUE or after < SPIKE_RATIO * before:
+            continue
+        text = (f"{_name(d['name'], 80)} {_name(d['operation'], 100)} fails {format_pct(after)} of calls"
+                + (f" since {_hhmm(parse_time(since).timestamp())}" if since else "")
+                + f" vs {format_pct(before)} {'before' if since else 'in the baseline'}")
+        retry = h.get("retry")
+        if retry and retry.get("dependency") == d["name"] and retry.get("operation") == d["operation"]:
+            text += f", {retry['after_error']:,} retried"
+        return {"name": "downstream_errors", "summary": text,
+                "facts": {"dependency": d["name"], "operation": d["operation"], "error_ratio_before": before,
+                          "error_ratio_after": after, "since": since, "errors": d["errors"], "calls": d["calls"]}}
+    return None
+
+
+def _thread_evidence(evidence: list[Evidence]) -> list[Evidence]:
+    return [ev for ev in evidence if ev.kind == "threads" and ev.ok]
+
+
+def _short_class(name: str | None) -> str:
+    """``java.util.concurrent.locks.ReentrantLock$NonfairSync`` → ``ReentrantLock$NonfairSync``."""
+    return (name or "?").rsplit(".", 1)[-1]
+
+
+def _frame_method(frame: str | None) -> str:
+    """``com.acme.Cache.get(Cache.java:12)`` → ``Cache.get``."""
+    if not frame:
+        return "?"
+    head = frame.split("(", 1)[0].rsplit(".", 2)
+    return ".".join(head[-2:])
+
+
+def _deadlock(evidence: list[Evidence]) -> Signal | None:
+
+    for ev in _thread_evidence(evidence):
+        dls = ev.data.get("deadlocks") or []
+        if not dls:
+            continue
+        first = dls[0]["threads"]
+        parts = [f"{_name(t['thread'], 60)} holds {_short_class(t['holds']['class'])} and wants "
+                 f"{_short_class(t['wants']['class'])} in {_frame_method(t.get('waits_in'))}" for t in first[:4]]
+        more = f" (+{len(dls) - 1} more deadlock{'s' if len(dls) > 2 else ''})" if len(dls) > 1 else ""
+        return {
+            "name": "deadlock",
+            "summary": f"{len(first)} threads deadlocked: " + "; ".join(parts) + more,
+            "facts": {"deadlocks": [{"threads": [t["thread"] for t in d["threads"]], "found_by": d["found_by"]}
+                                    for d in dls]},
+        }
+    return None
+
+
+def _short_exception(name: str | None) -> str:
+    return (name or "exception").rsplit(".", 1)[-1]
+
+
+def _change_range(d: dict[str, Any]) -> str:
+    c = f"(+{d['added']} −{d['removed']})" if d.get("added") is not None else ""
+    return c
+
+
+def _suspect_change(evidence: list[Evidence]) -> Signal | None:
+    """The change between the last known good and the current version touches what fails."""
+    for ev in evidence:
+        if ev.kind != "change" or not ev.ok:
+            continue
+        d = ev.data
+        to_v = (d.get("to") or {}).get("version")
+        links = d.get("links") or []
+        frames = [l for l in links if l.get("what") == "frame" and l.get("in_change")]
+        classes = [l for l in links if l.get("what") == "class"]
+        settings = [l for l in links if l.get("what") == "setting"]
+        texts: list[str] = []
+        commits: list[str] = []
+        if frames:
+            f = frames[0]
+            new = "new " if f.get("new") else ""
+            at = f['frame'].split('(')[-1].rstrip(')')
+            span = f.get("lines")
+            where = (f"in lines {span['first']}–{span['last']}" if span and span["first"] != span["last"]
+                     else f"in line {span['first']}" if span else "in a file")
+            texts.append(f"{new}{_short_exception(f.get('exception'))} at {at}, {where} changed by {to_v} "
+                         f"commit {f['commit']} \"{f['subject']}\"")
+            commits.append(f["commit"])
+        elif classes:
+            c = classes[0]
+            texts.append(f"{c['class'].rsplit('.', 1)[-1]} ({c['why']}) changed in {to_v} by "
+                         f"{', '.join(c.get('commits') or [])}")
+            commits += [x for x in c.get("commits") or [] if x not in commits]
+        elif settings:
+            s0 = settings[0]
+            texts.append(f"setting {s0['key']} changed {s0.get('old')} → {s0.get('new')} in {to_v} "
+                         f"({', '.join(s0.get('commits') or [])})")
+            commits += [x for x in s0.get("commits") or [] if x not in commits]
+        if not texts:
+            continue
+        more = len(frames) + len(classes) + len(settings) - len(texts)
+        return {
+            "name": "suspect_change",
+            "summary": "; ".join(texts),
+            "facts": {"from_version": (d.get("from") or {}).get("version"), "to_version": to_v,
+                      "commits": commits, "links": len(frames) + len(classes) + len(settings)},
+        }
+    return None
+
+
+def _pool_exhausted(evidence: list[Evidence]) -> Signal | None:
+
+    for ev in _thread_evidence(evidence):
+        pools = ev.data.get("exhausted") or []
+        if not pools:
+            continue
+        texts, facts = [], []
+        for p in pools[:3]:
+            w = p["wait"]
+            method = _frame_method(w.get("frame"))
+            lock = _short_class(w.get("lock_class")) if w.get("lock_class") else ""
+            # The lock's class is left out when the frame already names it (RedisCache.get waits on RedisCache).
+            on = f" on {lock}" if lock and not method.startswith(lock.split("$")[0] + ".") else ""
+            conn = " (waiting for a database connection)" if w.get("on_connections") else ""
+            if not texts:  # one short line: the first pool; all of them, with lock holders, in the facts
+                texts.append(f"pool {_name(p['pool'], 60)} {p['busy']}/{p['total']} busy, {w['threads']} "
+                             f"{w['state']}{on} in {method}{conn}")
+            facts.append({"pool": p["pool"], "busy": p["busy"], "total": p["total"], "waiting": w["threads"],
+                          "state": w["state"], "lock_class": w.get("lock_class"), "holder": w.get("holder"),
+                          "frame": w.get("frame"), "on_connections": bool(w.get("on_connections"))})
+        more = f" (+{len(pools) - 1} pool{'s' if len(pools) > 2 else ''})" if len(pools) > 1 else ""
+        return {"name": "pool_exhausted", "summary": texts[0] + more, "facts": {"pools": facts}}
+    return None
+
+
+def _thread_leak(evidence: list[Evidence]) -> Signal | None:
+
+    for ev in _thread_evidence(evidence):
+        across = ev.data.get("across") or {}
+        leaks = [g for g in across.get("growth") or [] if g.get("leak")]
+        if not leaks:
+            continue
+        g = leaks[0]
+        span = across.get("span_s")
+        rate = f", +{g['per_minute']:,.0f} threads/min" if g.get("per_minute") is not None else ""
+        over = f" over {format_duration(span)}" if span and span >= 1 else ""
+        more = f" (+{len(leaks) - 1} more growing pools)" if len(leaks) > 1 else ""
+        return {
+            "name": "thread_leak",
+            "summary": (f"pool {_name(g['pool'], 60)} grew {' → '.join(str(c) for c in g['counts'])} threads across "
+                        f"{across.get('dumps')} thread dumps{over}{rate}, never shrinking{more}"),
+            "facts": {"pools": [{"pool": x["pool"], "counts": x["counts"], "per_minute": x.get("per_minute")}
+                                for x in leaks], "span_s": span},
+        }
+    return None
+
+
+def _connection_pool_saturation(signals: list[Signal]) -> None:
+    """A thread pool exhausted on its database connections is a saturated resource too."""
+    hits = [p for s in signals if s["name"] == "pool_exhausted" for p in s["facts"]["pools"] if p["on_connections"]]
+    if not hits:
+        return
+    resources = [{"metric": "thread_pool", "pool": p["pool"], "used": p["busy"], "limit": p["total"],
+                  "share": p["busy"] / p["total"], "waiting_for": "connection"} for p in hits]
+
+    text = "; ".join(f"{p['waiting']} of {p['total']} threads of pool {_name(p['pool'], 60)} wait for a database "
+                     "connection" for p in hits)
+    sat = next((s for s in signals if s["name"] == "saturation"), None)
+    if sat is None:
+        at = next(i for i, s in enumerate(signals) if s["name"] == "pool_exhausted")
+        signals.insert(at, {"name": "saturation", "summary": text, "facts": {"resources": resources}})
+    else:
+        sat["summary"] += "; " + text
+        sat["facts"]["resources"].extend(resources)
+
+
 def derive(evidence: list[Evidence], window: Any = None) -> list[Signal]:
     """Every signal that fires, in a fixed order (causes before symptoms)."""
     metrics = _metrics(evidence)
@@ -269,12 +503,20 @@ def derive(evidence: list[Evidence], window: Any = None) -> list[Signal]:
     out = [
         _memory_leak(evidence, metrics),
         _saturation(evidence, metrics),
+        _deadlock(evidence),
+        _pool_exhausted(evidence),
+        _thread_leak(evidence),
         _error_spike(evidence, metrics, window_h),
         _latency(metrics),
+        _downstream_errors(evidence),
+        _downstream_latency(evidence),
         _new_exception(evidence),
+        _suspect_change(evidence),
         _recent_deploy(evidence, getattr(window, "start", None), window_h * 3600),
     ]
-    return [s for s in out if s]
+    signals = [s for s in out if s]
+    _connection_pool_saturation(signals)
+    return signals
 
 
 def choose_kind(signals: list[Signal]) -> tuple[str, list[str]]:

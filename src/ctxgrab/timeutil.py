@@ -24,10 +24,10 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
     if isinstance(text, timedelta):
         return text
     if isinstance(text, (int, float)):
-        return timedelta(seconds=float(text))
+        return _seconds(float(text), text)
     s = str(text).strip().lower()
     if re.fullmatch(r"\d+(\.\d+)?", s):
-        return timedelta(seconds=float(s))
+        return _seconds(float(s), text)
     pos, total = 0, 0.0
     for m in _DURATION_RE.finditer(s):
         if m.start() != pos:
@@ -36,7 +36,19 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
         pos = m.end()
     if pos != len(s) or not s:
         raise ValueError(f"not a duration: {text!r} (use e.g. 30m, 2h, 1h30m, 7d)")
-    return timedelta(seconds=total)
+    return _seconds(total, text)
+
+
+# Longer than any window a source keeps data for, and far from datetime's limits (years 1..9999),
+# so window arithmetic never overflows.
+MAX_DURATION = timedelta(days=3660)
+
+
+def _seconds(seconds: float, text: object) -> timedelta:
+    if not (0 <= seconds <= MAX_DURATION.total_seconds()):  # also NaN and inf
+        shown = repr(text) if len(repr(text)) <= 40 else repr(text)[:37] + "…"
+        raise ValueError(f"duration out of range: {shown} (at most {MAX_DURATION.days} days)")
+    return timedelta(seconds=seconds)
 
 
 def parse_time(text: str | int | float | datetime) -> datetime:
@@ -44,15 +56,22 @@ def parse_time(text: str | int | float | datetime) -> datetime:
     if isinstance(text, datetime):
         return text if text.tzinfo else text.replace(tzinfo=timezone.utc)
     if isinstance(text, (int, float)):
-        return datetime.fromtimestamp(float(text), tz=timezone.utc)
+        return _from_timestamp(float(text), text)
     s = str(text).strip()
     if re.fullmatch(r"\d+(\.\d+)?", s):
-        return datetime.fromtimestamp(float(s), tz=timezone.utc)
+        return _from_timestamp(float(s), text)
     try:
         dt = datetime.fromisoformat(s.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise ValueError(f"not a time: {text!r} (use ISO 8601 such as 2026-03-02T12:00:00Z)") from None
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def _from_timestamp(seconds: float, text: object) -> datetime:
+    try:
+        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"not a time: {text!r} (Unix timestamp out of range)") from None
 
 
 def format_duration(td: timedelta | float) -> str:
@@ -93,7 +112,11 @@ class Window:
 
     @classmethod
     def ending(cls, end: datetime, length: timedelta) -> "Window":
-        return cls(end - length, end)
+        try:
+            return cls(end - length, end)
+        except OverflowError:
+            raise ValueError(f"a window of {format_duration(length)} ending {end.isoformat()} starts before "
+                             "year 1") from None
 
     @property
     def length(self) -> timedelta:
@@ -105,10 +128,14 @@ class Window:
 
     def before(self) -> "Window":
         """The window of the same length just before this one (the default baseline)."""
-        return Window(self.start - self.length, self.start)
+        return self.shifted(self.length)
 
     def shifted(self, delta: timedelta) -> "Window":
-        return Window(self.start - delta, self.end - delta)
+        try:
+            return Window(self.start - delta, self.end - delta)
+        except OverflowError:
+            raise ValueError(f"the window {self.start.isoformat()} shifted back {format_duration(delta)} starts "
+                             "before year 1") from None
 
     def contains(self, t: datetime) -> bool:
         return self.start <= t < self.end

@@ -51,8 +51,11 @@ __all__ = [
     "parse_trace",
     "group_messages",
     "mine",
+    "StreamingMiner",
     "normalize_level",
     "LEVEL_RANK",
+    "rank_score",
+    "is_lifecycle",
 ]
 
 # ---------------------------------------------------------------- masking
@@ -452,6 +455,7 @@ class LogRecord:
     trace: str | None = None  # continuation lines (stack trace), without the first line
     source: str | None = None  # file:line or stream labels, for the example
     line_count: int = 1  # input lines this record spans (its trace included)
+    offset: int | None = None  # byte offset of its first line in the file, when read from a file
 
 
 @dataclass
@@ -497,7 +501,7 @@ class Pattern:
 
 @dataclass
 class MiningResult:
-    """Patterns in display order (errors, then new, then most frequent), capped."""
+    """Patterns in display order (by :func:`rank_score`: severity × volume × change), capped."""
 
     patterns: list[Pattern]
     patterns_total: int
@@ -507,6 +511,7 @@ class MiningResult:
     baseline_records: int | None = None
     assignments: list[str] | None = None  # pattern id per input record, when asked
     baseline_error_records: int | None = None  # error-level or stack-trace records in the baseline
+    baseline_empty: bool = False  # a baseline window was read and held no records: nothing is called new
 
     @property
     def patterns_omitted(self) -> int:
@@ -514,6 +519,44 @@ class MiningResult:
 
 
 _EXAMPLE_MAX_CHARS = 1000
+
+# Ranking. Severity, volume and change against the baseline multiply, so a WARN that grew ninety-fold
+# outranks a one-off ERROR, and start-up, shutdown and health-check chatter sinks.
+_SEVERITY_WEIGHT = {"FATAL": 8.0, "CRITICAL": 8.0, "ERROR": 6.0, "WARN": 4.0, "INFO": 1.0, "DEBUG": 0.5,
+                    "TRACE": 0.5}
+_LIFECYCLE = re.compile(
+    r"\b(?:start(?:ing|ed)?|stop(?:ping|ped)?|shut(?:ting)?\s?down|shutdown|initiali[sz](?:ing|ed|ation)|"
+    r"bootstrap\w*|boot(?:ed|ing)|listening|ready|readiness|liveness|health(?:check|z|y)?|heartbeat|"
+    r"registered|deregister\w*|graceful\w*|terminat(?:ing|ed)|closing|closed|warm(?:ing)?\s?up|"
+    r"kube-probe|ELB-HealthChecker|/ready|/live|/ping)\b", re.IGNORECASE)
+_LIFECYCLE_FACTOR = 0.2
+
+
+def is_lifecycle(template: str) -> bool:
+    """Whether a pattern reads like start-up, shutdown or health-check chatter."""
+    return _LIFECYCLE.search(template) is not None
+
+
+def rank_score(p: Pattern, comparable: bool = True) -> float:
+    """How much a pattern matters: severity × volume × change against the baseline.
+
+    Severity weighs FATAL 8, ERROR (or a stack trace) 6, WARN 4, INFO 1, DEBUG 0.5; volume is
+    ``1 + log2(1 + count)``; change is ``1 + log2(growth)`` for growth over the baseline (a new
+    pattern grows from zero: ``count + 1``), at least 0.5 for a shrinking one, and 1 when there is
+    no comparable baseline. Lifecycle chatter below WARN counts a fifth.
+    """
+    import math
+
+    level = p.level or ""
+    sev = 6.0 if p.exception is not None and _SEVERITY_WEIGHT.get(level, 1.0) < 6.0 else \
+        _SEVERITY_WEIGHT.get(level, 1.0)
+    volume = 1.0 + math.log2(1 + p.count)
+    change = 1.0
+    if comparable and p.baseline_count is not None:
+        growth = (p.count + 1) / (p.baseline_count + 1)
+        change = 1.0 + math.log2(growth) if growth >= 1 else max(0.5, growth)
+    noise = _LIFECYCLE_FACTOR if sev < 4.0 and is_lifecycle(p.template) else 1.0
+    return sev * volume * change * noise
 
 
 def _example(rec: LogRecord) -> str:
@@ -528,9 +571,150 @@ def _pattern_id(template: str, trace_key: tuple[str, ...] | None) -> str:
     return "p" + h.hexdigest()[:8]
 
 
+_TRACE_CACHE_MAX = 10_000
+
+
+@dataclass(slots=True)
+class _Acc:
+    """What one (signature, trace) group keeps while streaming: counters and one example."""
+
+    seq: int  # order of its first record (the example of a merged pattern is the earliest)
+    count: int
+    first: datetime | None
+    last: datetime | None
+    level: str | None
+    example: str
+    logger: str | None
+    info: TraceInfo | None
+
+
+class StreamingMiner:
+    """Mine records one at a time in memory that does not grow with the input's size.
+
+    Per record it keeps nothing but counters: the masking signature, a count,
+    first/last time, the most severe level and the first example of each
+    (signature, stack trace) group; templates are assigned once at the end.
+
+    >>> m = StreamingMiner()
+    >>> for i in range(3):
+    ...     m.add(LogRecord(f"Timeout after {i} ms", level="ERROR"))
+    >>> [(p.template, p.count) for p in m.result().patterns]
+    [('Timeout after <duration>', 3)]
+    """
+
+    def __init__(self, *, top_frames: int = 3, with_assignments: bool = False) -> None:
+        self._miner = PatternMiner()
+        self._top = top_frames
+        self._traces: dict[str, TraceInfo | None] = {}
+        self._acc: dict[tuple, _Acc] = {}
+        self._acc_keys: list[tuple] = []
+        self._base: Counter[tuple] = Counter()
+        self.base_errors = 0
+        self.records = 0
+        self.baseline_records = 0
+        self._assign: list[int] | None = [] if with_assignments else None
+        self._acc_index: dict[tuple, int] = {}
+
+    def _trace(self, rec: LogRecord) -> TraceInfo | None:
+        if not rec.trace:
+            return None
+        if rec.trace in self._traces:
+            return self._traces[rec.trace]
+        info = parse_trace(rec.message + "\n" + rec.trace, self._top)
+        if len(self._traces) < _TRACE_CACHE_MAX:
+            self._traces[rec.trace] = info
+        return info
+
+    def add(self, rec: LogRecord, baseline: bool = False) -> None:
+        """Count one record of the window (or of the baseline window)."""
+        sid = self._miner.add(rec.message)
+        info = self._trace(rec)
+        tkey = (info.exception, *info.frames, *info.caused_by) if info else None
+        key = (sid, tkey)
+        if baseline:
+            self.baseline_records += 1
+            self._base[key] += 1
+            if tkey or LEVEL_RANK.get(normalize_level(rec.level) or "", 9) <= LEVEL_RANK["ERROR"]:
+                self.base_errors += 1
+            return
+        level = normalize_level(rec.level)
+        a = self._acc.get(key)
+        if a is None:
+            a = self._acc[key] = _Acc(self.records, 0, rec.time, rec.time, level, _example(rec), rec.logger, info)
+            self._acc_index[key] = len(self._acc_keys)
+            self._acc_keys.append(key)
+        self.records += 1
+        a.count += 1
+        t = rec.time
+        if t is not None:
+            if a.first is None or t < a.first:
+                a.first = t
+            if a.last is None or t > a.last:
+                a.last = t
+        if level and LEVEL_RANK.get(level, 9) < LEVEL_RANK.get(a.level or "", 9):
+            a.level = level
+        if self._assign is not None:
+            self._assign.append(self._acc_index[key])
+
+    def result(self, *, max_patterns: int | None = 20, has_baseline: bool = False) -> MiningResult:
+        """The patterns, ranked (:func:`rank_score`) and capped at ``max_patterns`` (``None`` keeps all)."""
+        texts = self._miner.assign()
+        groups: dict[tuple, Pattern] = {}
+        seq_of: dict[tuple, int] = {}
+        pkey_of_acc: list[tuple] = []
+        for key in self._acc_keys:
+            a = self._acc[key]
+            sid, tkey = key
+            pkey = (texts[sid], tkey)
+            pkey_of_acc.append(pkey)
+            p = groups.get(pkey)
+            if p is None:
+                p = groups[pkey] = Pattern(id=_pattern_id(texts[sid], tkey), template=texts[sid], count=0,
+                                           first_seen=a.first, last_seen=a.last, level=a.level, example=a.example,
+                                           logger=a.logger)
+                seq_of[pkey] = a.seq
+                if a.info:
+                    p.exception, p.frames, p.trace_summary = a.info.exception, list(a.info.frames), a.info.short
+            elif a.seq < seq_of[pkey]:
+                seq_of[pkey] = a.seq
+                p.example, p.logger = a.example, a.logger
+            p.count += a.count
+            if a.first is not None and (p.first_seen is None or a.first < p.first_seen):
+                p.first_seen = a.first
+            if a.last is not None and (p.last_seen is None or a.last > p.last_seen):
+                p.last_seen = a.last
+            if a.level and LEVEL_RANK.get(a.level, 9) < LEVEL_RANK.get(p.level or "", 9):
+                p.level = a.level
+        base_counts: Counter[tuple] = Counter()
+        for (sid, tkey), n in self._base.items():
+            base_counts[(texts[sid], tkey)] += n
+        comparable = has_baseline and self.baseline_records > 0  # an empty baseline says nothing about "new"
+        for pkey, p in groups.items():
+            if has_baseline:
+                p.baseline_count = base_counts.get(pkey, 0)
+                p.new = comparable and p.baseline_count == 0
+        ordered = sorted(groups.values(), key=lambda p: (-rank_score(p, comparable), p.template))
+        kept = ordered if max_patterns is None else ordered[:max_patterns]
+        assignments = None
+        if self._assign is not None:
+            ids = [groups[pk].id for pk in pkey_of_acc]
+            assignments = [ids[i] for i in self._assign]
+        return MiningResult(
+            baseline_empty=has_baseline and not self.baseline_records,
+            patterns=kept,
+            patterns_total=len(ordered),
+            records=self.records,
+            error_records=sum(p.count for p in ordered if p.is_error),
+            new_patterns=sum(1 for p in ordered if p.new),
+            baseline_records=self.baseline_records if has_baseline else None,
+            baseline_error_records=self.base_errors if has_baseline else None,
+            assignments=assignments,
+        )
+
+
 def mine(
-    records: Sequence[LogRecord],
-    baseline: Sequence[LogRecord] | None = None,
+    records: Iterable[LogRecord],
+    baseline: Iterable[LogRecord] | None = None,
     *,
     max_patterns: int | None = 20,
     top_frames: int = 3,
@@ -541,67 +725,13 @@ def mine(
     Window and baseline are clustered together, so a pattern that also occurs
     in the baseline gets the same template and is not "new"; only records of
     the window are counted. ``max_patterns`` caps the list after ordering
-    (errors first, then new patterns, then the most frequent); ``None`` keeps all.
+    (:func:`rank_score`: severity × volume × growth over the baseline); ``None`` keeps all.
+    Records are consumed one at a time (:class:`StreamingMiner`), so generators work.
     """
-    miner = PatternMiner()
-    base = list(baseline or [])
-    all_recs = list(records) + base
-    n_window = len(records)
-    sig_ids = [miner.add(r.message) for r in all_recs]
-    texts = miner.assign()
-
-    traces: dict[str, TraceInfo | None] = {}
-    groups: dict[tuple, Pattern] = {}
-    base_counts: Counter[tuple] = Counter()
-    base_errors = 0
-    key_per_record: list[tuple] = []
-    for idx, (rec, sid) in enumerate(zip(all_recs, sig_ids)):
-        template = texts[sid]
-        info = None
-        if rec.trace:
-            info = traces.get(rec.trace)
-            if rec.trace not in traces:
-                info = traces[rec.trace] = parse_trace(rec.message + "\n" + rec.trace, top_frames)
-        tkey = (info.exception, *info.frames, *info.caused_by) if info else None
-        key = (template, tkey)
-        if idx >= n_window:
-            base_counts[key] += 1
-            if tkey or LEVEL_RANK.get(normalize_level(rec.level) or "", 9) <= LEVEL_RANK["ERROR"]:
-                base_errors += 1
-            continue
-        key_per_record.append(key)
-        level = normalize_level(rec.level)
-        p = groups.get(key)
-        if p is None:
-            p = groups[key] = Pattern(
-                id=_pattern_id(template, tkey), template=template, count=0, first_seen=rec.time,
-                last_seen=rec.time, level=level, example=_example(rec), logger=rec.logger,
-            )
-            if info:
-                p.exception, p.frames, p.trace_summary = info.exception, list(info.frames), info.short
-        p.count += 1
-        t = rec.time
-        if t is not None:
-            if p.first_seen is None or t < p.first_seen:
-                p.first_seen = t
-            if p.last_seen is None or t > p.last_seen:
-                p.last_seen = t
-        if level and LEVEL_RANK.get(level, 9) < LEVEL_RANK.get(p.level or "", 9):
-            p.level = level  # the most severe level of the group
-    has_baseline = baseline is not None
-    for key, p in groups.items():
-        if has_baseline:
-            p.baseline_count = base_counts.get(key, 0)
-            p.new = p.baseline_count == 0
-    ordered = sorted(groups.values(), key=lambda p: (not p.is_error, not p.new, -p.count, p.template))
-    kept = ordered if max_patterns is None else ordered[:max_patterns]
-    return MiningResult(
-        patterns=kept,
-        patterns_total=len(ordered),
-        records=n_window,
-        error_records=sum(p.count for p in ordered if p.is_error),
-        new_patterns=sum(1 for p in ordered if p.new),
-        baseline_records=len(base) if has_baseline else None,
-        baseline_error_records=base_errors if has_baseline else None,
-        assignments=[groups[k].id for k in key_per_record] if with_assignments else None,
-    )
+    m = StreamingMiner(top_frames=top_frames, with_assignments=with_assignments)
+    for r in records:
+        m.add(r)
+    if baseline is not None:
+        for r in baseline:
+            m.add(r, baseline=True)
+    return m.result(max_patterns=max_patterns, has_baseline=baseline is not None)

@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from ..yamlsafe import safe_load as safe_yaml
 from ..configfile import yaml_error_line
 from ..errors import InputError
 from ..evidence import Evidence, Status
@@ -41,7 +42,7 @@ _FIELDS = ("version", "time", "status", "canary_weight", "author", "change", "im
 def load_events(text: str, where: str) -> list[dict[str, Any]]:
     """Validated deploy events, oldest first; times as ISO strings in UTC."""
     try:
-        raw = json.loads(text) if where.endswith(".json") else yaml.safe_load(text)
+        raw = json.loads(text) if where.endswith(".json") else safe_yaml(text)
     except json.JSONDecodeError as e:
         raise InputError(f"{where}: not valid JSON (line {e.lineno}, column {e.colno}): {e.msg}") from None
     except yaml.YAMLError as e:

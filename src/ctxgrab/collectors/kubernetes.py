@@ -39,6 +39,7 @@ import anyio
 import httpx
 import yaml
 
+from ..yamlsafe import safe_load as safe_yaml
 from ..analysis.rollout import (
     DEFAULT_MAX_RESTARTS,
     DEFAULT_MIN_HEALTHY_S,
@@ -50,7 +51,7 @@ from ..analysis.rollout import (
     plan_rollback,
     revisions_from_replicasets,
 )
-from ..errors import ConfigError, SourceError
+from ..errors import body_excerpt, ConfigError, SourceError
 from ..evidence import Evidence, Status
 from ..timeutil import parse_duration, parse_time
 
@@ -150,7 +151,7 @@ def _status_message(resp: httpx.Response) -> str:
         body = resp.json()
         return str(body.get("message") or body.get("reason") or resp.reason_phrase)
     except ValueError:
-        return resp.text[:200] or resp.reason_phrase
+        return body_excerpt(resp.content, 200) if resp.content else resp.reason_phrase
 
 
 # --------------------------------------------------------------------------- credentials
@@ -190,7 +191,7 @@ def _load_kubeconfig(paths: list[Path]) -> dict[str, Any]:
             continue
         found = True
         try:
-            doc = yaml.safe_load(path.read_text()) or {}
+            doc = safe_yaml(path.read_text()) or {}
         except (OSError, yaml.YAMLError) as e:
             raise ConfigError(f"kubeconfig {path}: cannot read: {e}") from e
         if not isinstance(doc, dict):

@@ -2,11 +2,12 @@
 
 Reading is :mod:`ctxgrab.logread` (binary-search seek to the window in sorted
 files, rotated and ``.gz`` files, multi-line records, JSON lines, bad bytes
-counted); mining is :mod:`ctxgrab.analysis.logpatterns` (errors first, then
-patterns new since the baseline window, then the most frequent).
+counted); mining is :mod:`ctxgrab.analysis.logpatterns` (ranked by severity ×
+volume × growth over the baseline window, lifecycle chatter last).
 
 Params: ``path`` (glob; rotated ``NAME.1``/``NAME.2.gz`` included), ``format``
-(auto|text|json), ``title``, ``max_patterns`` (default 15).
+(auto|text|json), ``title``, ``max_patterns`` (default 15), ``timezone`` (IANA
+name for times written without a zone; default UTC).
 
 Payload (``data``)::
 
@@ -16,9 +17,9 @@ Payload (``data``)::
                    "exception": str | None, "frames": [str], "trace_summary": str | None,
                    "logger": str | None}],
      "patterns_total": int, "patterns_omitted": int, "error_records": int, "new_patterns": int,
-     "baseline_records": int | None, "baseline_error_records": int | None, "baseline": {"start": iso, "end": iso} | None,
+     "baseline_records": int | None, "baseline_error_records": int | None, "baseline_empty": bool, "baseline": {"start": iso, "end": iso} | None,
      "read": {"invalid_utf8_lines": int, "nul_lines": int, "long_lines": int, "bad_json_lines": int,
-              "seeks": int, "files_skipped": [str], "problems": [str]}}
+              "seeks": int, "files_skipped": [str], "unsorted_files": [str], "untimed_files": [str], "problems": [str]}}
 
 ``total_lines`` counts the lines actually read (a seek skips the rest);
 ``lines_in_window`` counts records (a line with its stack trace is one). ``new``
@@ -30,9 +31,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..analysis.logpatterns import LogRecord, MiningResult, mine
+from ..analysis.logformat import zone
+from ..analysis.logpatterns import MiningResult, StreamingMiner
 from ..evidence import Evidence, Status
-from ..logread import ReadStats, expand_paths, read_window
+from ..logread import ReadStats, expand_paths, iter_window
 from ..timeutil import Window
 from . import CollectRequest, run_blocking
 
@@ -53,6 +55,7 @@ def build_payload(result: MiningResult, baseline: Window | None, **extra: Any) -
         "new_patterns": result.new_patterns,
         "baseline_records": result.baseline_records,
         "baseline_error_records": result.baseline_error_records,
+        "baseline_empty": result.baseline_empty,
         "baseline": {"start": baseline.start.isoformat(), "end": baseline.end.isoformat()} if baseline else None,
     }
     data.update(extra)
@@ -67,17 +70,23 @@ def _read_summary(stats: ReadStats) -> dict[str, Any]:
         "bad_json_lines": stats.bad_json_lines,
         "seeks": stats.seeks,
         "files_skipped": stats.files_skipped,
+        "unsorted_files": stats.unsorted_files,
+        "untimed_files": stats.untimed_files,
         "problems": stats.problems,
     }
 
 
 def mine_files(
-    paths: list[Path], fmt: str, window: Window | None, baseline: Window | None, max_patterns: int | None
-) -> tuple[MiningResult, ReadStats, list[LogRecord]]:
-    """Read the window (and baseline) from ``paths`` and mine it; blocking."""
-    inside, before, stats = read_window(paths, window, baseline, fmt=fmt)
-    result = mine(inside, before if baseline is not None else None, max_patterns=max_patterns)
-    return result, stats, inside
+    paths: list[Path], fmt: str, window: Window | None, baseline: Window | None, max_patterns: int | None,
+    tz: Any = None,
+) -> tuple[MiningResult, ReadStats]:
+    """Stream the window (and baseline) from ``paths`` into the miner; blocking, memory bounded."""
+    stats = ReadStats()
+    miner = StreamingMiner()
+    for rec, in_base in iter_window(paths, window, baseline, stats=stats, fmt=fmt, tz=tz or zone(None)):
+        miner.add(rec, in_base)
+    stats.records_in_window = miner.records
+    return miner.result(max_patterns=max_patterns, has_baseline=baseline is not None), stats
 
 
 def _warnings(stats: ReadStats) -> list[str]:
@@ -87,6 +96,8 @@ def _warnings(stats: ReadStats) -> list[str]:
     for n, what in repaired:
         if n:
             out.append(f"{n:,} lines {what}" + (f"; first: {stats.problems[0]}" if stats.problems else ""))
+    # what changes how the records were read: a file out of time order, a file without timestamps
+    out.extend(p for p in stats.problems if "not in time order" in p or "no timestamps found" in p)
     return out
 
 
@@ -98,8 +109,12 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
     if not paths:
         return Evidence.failed(**base, reason=f"no log files match {pattern}")
     max_patterns = int(params.get("max_patterns") or MAX_PATTERNS)
-    result, stats, _ = await run_blocking(
-        mine_files, paths, params.get("format") or "auto", request.window, request.baseline, max_patterns
+    try:
+        tz = zone(params.get("timezone"))
+    except ValueError as e:
+        return Evidence.failed(**base, reason=str(e))
+    result, stats = await run_blocking(
+        mine_files, paths, params.get("format") or "auto", request.window, request.baseline, max_patterns, tz
     )
     files = [str(p.relative_to(request.base_dir)) if p.is_relative_to(request.base_dir) else str(p) for p in paths]
     data = build_payload(

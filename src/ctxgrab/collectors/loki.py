@@ -30,8 +30,9 @@ import anyio
 import httpx
 
 from ..analysis.logpatterns import LogRecord, mine, normalize_level
-from ..errors import SourceError, SourceTimeout
+from ..errors import body_excerpt, SourceError, SourceTimeout
 from ..evidence import Evidence, Status
+from ..analysis.logformat import LineFormat, infer_format
 from ..logread import _json_record, parse_timestamp, split_header
 from ..sources import auth_headers, basic_auth, verify_option
 from ..timeutil import Window
@@ -128,7 +129,7 @@ def _parse_streams(resp: httpx.Response) -> list[tuple[int, str, dict[str, str]]
         body = resp.json()
     except ValueError:
         raise SourceError(f"Loki answered {resp.status_code} with a body that is not JSON: "
-                          f"{resp.text[:120]!r}") from None
+                          f"{body_excerpt(resp.content, 120)}") from None
     if body.get("status") != "success":
         raise SourceError(f"Loki answered status {body.get('status')!r}: {str(body.get('error'))[:200]}")
     data = body.get("data") or {}
@@ -148,8 +149,24 @@ def _parse_streams(resp: httpx.Response) -> list[tuple[int, str, dict[str, str]]
     return out
 
 
-def to_record(ts_ns: int, line: str, labels: dict[str, str]) -> LogRecord:
-    """A Loki entry as a record: JSON lines are parsed; a level label wins over the line's own."""
+def stream_formats(entries: list[tuple[int, str, dict[str, str]]]) -> dict[tuple, LineFormat]:
+    """The inferred line layout of each Loki stream (same labels), from a sample of its lines.
+
+    A stream is one source's output, so its lines share a layout the way a file's do; the
+    header (timestamp, level, thread, logger) is then split off exactly as for files.
+    """
+    sample: dict[tuple, list[str]] = {}
+    for _, line, labels in entries:
+        key = tuple(sorted(labels.items()))
+        lines = sample.setdefault(key, [])
+        if len(lines) < 400:
+            lines.append(line.partition("\n")[0])
+    return {k: infer_format(v) for k, v in sample.items()}
+
+
+def to_record(ts_ns: int, line: str, labels: dict[str, str], fmt: LineFormat | None = None) -> LogRecord:
+    """A Loki entry as a record: JSON lines are parsed, other lines split by the stream's layout
+    (``fmt``); Loki's own timestamp is the record's time; a level label wins over the line's own."""
     t = datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=timezone.utc).replace(
         microsecond=(ts_ns % 1_000_000_000) // 1000)
     first, _, rest = line.partition("\n")
@@ -162,6 +179,10 @@ def to_record(ts_ns: int, line: str, labels: dict[str, str]) -> LogRecord:
         if isinstance(obj, dict):
             rec = _json_record(obj, None)
             rec.time = t
+    parsed = fmt.parse(first) if rec is None and fmt is not None and (fmt.layout or fmt.logfmt) else None
+    if parsed is not None:
+        rec = LogRecord(message=parsed[3], time=t, level=parsed[1], logger=parsed[2], trace=rest or None,
+                        line_count=line.count("\n") + 1)
     if rec is None:
         _, end = parse_timestamp(first)
         level, logger, msg = split_header(first[end:])
@@ -205,8 +226,13 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
         return Evidence.failed(**base, reason=str(e), status=Status.timeout)
     except SourceError as e:
         return Evidence.failed(**base, reason=str(e))
-    records = [to_record(*e) for e in reversed(entries)]  # oldest first
-    baseline = [to_record(*e) for e in reversed(base_entries)] if request.baseline is not None else None
+    formats = stream_formats(entries + base_entries)
+
+    def rec(e: tuple[int, str, dict[str, str]]) -> LogRecord:
+        return to_record(*e, formats.get(tuple(sorted(e[2].items()))))
+
+    records = [rec(e) for e in reversed(entries)]  # oldest first
+    baseline = [rec(e) for e in reversed(base_entries)] if request.baseline is not None else None
     max_patterns = int(params.get("max_patterns") or MAX_PATTERNS)
     result = mine(records, baseline, max_patterns=max_patterns)
     data = build_payload(result, request.baseline, files=[], total_lines=len(entries) + len(base_entries),

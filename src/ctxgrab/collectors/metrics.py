@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 import anyio
 
 from ..analysis.series import MAX_POINTS, pick_step, quantile_series, rank_series, summarize
-from ..errors import InputError
+from ..errors import body_excerpt, InputError
 from ..evidence import Evidence, Status
 from ..sources import auth_headers, basic_auth, public_url
 from ..timeutil import Window, format_duration
@@ -238,8 +238,7 @@ class PromReply:
 
 
 def _snippet(body: bytes, limit: int = 80) -> str:
-    text = " ".join(body[:400].decode("utf-8", "replace").split())
-    return (text[: limit - 1] + "…") if len(text) > limit else (text or "empty body")
+    return body_excerpt(body, limit)  # an HTML error page becomes its title
 
 
 class _Chain(Exception):
@@ -771,7 +770,8 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
         data["optional"] = True
     if source.type == "prometheus_files":
         folder = request.resolve(source.path or ".")
-        path = folder / f"{mid}.json"
+        # A staging twin reads its own saved reply (`saved_as`) for the same pack metric.
+        path = folder / f"{params.get('saved_as') or mid}.json"
         if not path.is_file():
             if optional:
                 return Evidence(**base, reason=f"not exposed (optional; no saved response {path.name})",

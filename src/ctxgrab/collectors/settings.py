@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from ..yamlsafe import safe_load as safe_yaml
 from ..configfile import yaml_error_line
 from ..errors import InputError
 from ..evidence import Evidence, Status
@@ -118,7 +119,7 @@ def read_settings(path: Path, fmt: str) -> tuple[str, dict[str, str]]:
     fmt = detect_format(path, text) if fmt == "auto" else fmt
     try:
         if fmt == "yaml":
-            values = _flatten(yaml.safe_load(text) or {})
+            values = _flatten(safe_yaml(text) or {})
         elif fmt == "json":
             values = _flatten(json.loads(text))
         elif fmt == "env":

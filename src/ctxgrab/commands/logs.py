@@ -40,6 +40,8 @@ def _window(since: Optional[str], start: Optional[str], end: Optional[str]):
 
     if not (since or start or end):
         return None
+    if since and start:
+        raise InputError("--since and --from both set the window's start — fix: give one of them")
     try:
         t_end = parse_time(end) if end else datetime.now(timezone.utc)
         if start:
@@ -49,23 +51,38 @@ def _window(since: Optional[str], start: Optional[str], end: Optional[str]):
         raise InputError(str(e)) from None
 
 
-def _assignments(paths: list[Path], fmt: str) -> list[str]:
-    from ..analysis.logpatterns import mine
+def _why_missing(missing: list[str]) -> str:
+    import os
+
+    reasons = []
+    for m in missing:
+        if os.path.isdir(m):
+            reasons.append(f"{m} is a directory with no files in it")
+        elif os.path.lexists(m) and not os.path.exists(m):
+            reasons.append(f"{m} is a broken symbolic link")
+        elif os.path.exists(m):
+            reasons.append(f"{m} is neither a file, a directory nor a pipe")
+        else:
+            reasons.append(f"no log file matches {m}")
+    return "; ".join(reasons)
+
+
+def _assignments(paths: list[Path], fmt: str, tz: Any = None) -> list[str]:
+    from ..analysis.logpatterns import StreamingMiner
     from ..logread import ReadStats, read_records
 
     out: list[str] = []
-    records = []
+    miner = StreamingMiner(with_assignments=True)
     spans: list[tuple[int, int, int]] = []  # (file index, first line, line count) per record
     lines_per_file = []
     for fi, p in enumerate(paths):
         stats = ReadStats()
-        for rec in read_records(p, stats, fmt=fmt):
+        for rec in read_records(p, stats, fmt=fmt, **({"tz": tz} if tz is not None else {})):
             first_line = int(rec.source.rsplit(":", 1)[1]) if rec.source else 0
             spans.append((fi, first_line, rec.line_count))
-            records.append(rec)
+            miner.add(rec)
         lines_per_file.append(stats.lines_read)
-    result = mine(records, max_patterns=None, with_assignments=True)
-    ids = result.assignments or []
+    ids = miner.result(max_patterns=None).assignments or []
     per_file: list[list[str]] = [["-"] * n for n in lines_per_file]
     for (fi, first, count), pid in zip(spans, ids):
         for ln in range(first, min(first + count, lines_per_file[fi] + 1)):
@@ -89,8 +106,10 @@ def register(app: typer.Typer) -> None:
         max_patterns: int = typer.Option(20, "--max-patterns", help="patterns shown (0 = all)"),
         assignments: bool = typer.Option(False, "--assignments",
                                          help="print the pattern id of every input line, in order"),
+        timezone_name: str = typer.Option("UTC", "--timezone",
+                                          help="IANA zone of times written without one (Europe/Berlin); default UTC"),
     ) -> None:
-        """Group log records into patterns: errors first, then new since the baseline, then the most frequent.
+        """Group log records into patterns, ranked by severity × volume × growth over the baseline.
 
         With a window (--since/--from/--to) only its records are read (binary search in sorted
         files) and patterns are compared with the window of the same length just before it.
@@ -99,28 +118,32 @@ def register(app: typer.Typer) -> None:
 
           ctxgrab logs app.log --from 2026-03-02T10:00:00Z --to 2026-03-02T12:00:00Z --format json
         """
-        from ..analysis.logpatterns import mine
-        from ..collectors.logfiles import _read_summary, build_payload
-        from ..logread import expand_paths, read_window
+        from ..collectors.logfiles import _read_summary, build_payload, mine_files
+        from ..logread import expand_paths
 
         if line_format not in ("auto", "text", "json"):
             typer.echo(f"ctxgrab: --line-format must be auto, text or json, not {line_format!r}", err=True)
             raise typer.Exit(2)
+        from ..analysis.logformat import zone
+
         try:
+            try:
+                tz = zone(timezone_name)
+            except ValueError as e:
+                raise InputError(f"--timezone: {e}") from None
             missing = [str(f) for f in files if not expand_paths(str(f), rotated=False)]
             if missing:
-                raise InputError(f"no log file matches {', '.join(missing)}")
+                raise InputError(_why_missing(missing))
             paths = expand_paths([str(f) for f in files], rotated=not assignments)
             if assignments:
-                typer.echo("\n".join(_assignments(paths, line_format)))
+                typer.echo("\n".join(_assignments(paths, line_format, tz)))
                 return
             window = _window(since, start, end)
             baseline = window.before() if window is not None else None
-            inside, before, stats = read_window(paths, window, baseline, fmt=line_format)
+            result, stats = mine_files(paths, line_format, window, baseline, max_patterns or None, tz)
         except InputError as e:
             typer.echo(f"ctxgrab: {e}", err=True)
             raise typer.Exit(2)
-        result = mine(inside, before if baseline is not None else None, max_patterns=max_patterns or None)
         data = build_payload(result, baseline, files=[str(p) for p in paths], total_lines=stats.lines_read,
                              skipped_lines=stats.skipped_lines, read=_read_summary(stats))
         # The same redaction stage as the incident prompt: examples are raw production text.
@@ -130,7 +153,7 @@ def register(app: typer.Typer) -> None:
         data = redact_evidence(Evidence(kind="logs", name="logs", title="Logs", data=data), None).data
         for problem in stats.problems:
             typer.echo(f"ctxgrab: warning: {problem}", err=True)
-        if not inside:
+        if not result.records:
             typer.echo(f"ctxgrab: no log records inside the window ({stats.lines_read:,} lines read)", err=True)
         if fmt is Format.json:
             typer.echo(json.dumps(data, indent=2))

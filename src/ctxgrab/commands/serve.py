@@ -28,8 +28,10 @@ def run(host: str = "127.0.0.1", port: int = 8080, config: str | Path | None = N
 
     from ..config import find_config
     from ..server import create_app, load_server_config
+    from ..server.protocol import protocol_class
     from ..server.worker import SubprocessPromptBuilder, resolve_queue_path
 
+    _check_address(host, port)
     # The worker thread shares the GIL with the thread that acknowledges webhooks; a 1 ms switch
     # interval (default 5 ms) bounds how long an acknowledgement waits for it.
     sys.setswitchinterval(0.001)
@@ -48,9 +50,27 @@ def run(host: str = "127.0.0.1", port: int = 8080, config: str | Path | None = N
         port=port,
         log_level=log_level,
         access_log=False,
+        # The server protects itself (docs/pagerduty.md, "Limits"): h11 with a bounded request head,
+        # deadlines for the head and the body, and a cap on connections (ctxgrab.server.protocol).
+        http=protocol_class(cfg),
+        h11_max_incomplete_event_size=cfg.max_header_bytes,
+        timeout_keep_alive=cfg.keep_alive_s,
+        limit_concurrency=cfg.max_connections,
         proxy_headers=True,  # X-Forwarded-For from --forwarded-allow-ips (FORWARDED_ALLOW_IPS), default 127.0.0.1
         timeout_graceful_shutdown=15,
     )
+
+
+def _check_address(host: str, port: int) -> None:
+    """A port out of range or a host that does not resolve is a one-line ConfigError, before anything starts."""
+    import socket
+
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port {port}: out of range (0-65535)")
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as e:
+        raise ConfigError(f"--host {host}: cannot listen there: {getattr(e, 'strerror', None) or e}") from None
 
 
 def register(app: typer.Typer) -> None:

@@ -31,7 +31,8 @@ from typing import Any
 import anyio
 import httpx
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
@@ -39,10 +40,11 @@ from .config import ServerConfig
 from .metrics import Metrics
 from .notes import is_ctxgrab_note, prompt_signature
 from .queue import JobQueue, JobSpec
+from .queue_pg import QueueUnavailable
 from .signature import verify
 from .worker import PromptBuilder, WorkerThread
 
-__all__ = ["create_app", "classify_event"]
+__all__ = ["create_app", "classify_event", "MalformedEvent"]
 
 log = logging.getLogger("ctxgrab.server")
 
@@ -51,8 +53,24 @@ class _TooLarge(Exception):
     pass
 
 
+class _TooSlow(Exception):
+    pass
+
+
+class MalformedEvent(ValueError):
+    """A signed event ctxgrab can never act on (answered 400: PagerDuty must not retry it for 48 h)."""
+
+
+#: Incident times outside this range are refused: a window and its baseline end there, and
+#: datetime arithmetic near year 1 or 9999 overflows (and no incident happened then).
+_EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc)
+
+
 def classify_event(event: dict[str, Any], cfg: ServerConfig) -> tuple[JobSpec | None, str]:
     """Decide what a (verified, parsed) event asks for: a job, or why it is ignored.
+
+    An incident time outside years 1970-8999 raises :class:`MalformedEvent` (answered 400).
 
     >>> cfg = ServerConfig(services={"PSVC9KX": "payments"})
     >>> ev = {"event_type": "incident.triggered", "data": {"type": "incident", "id": "Q1",
@@ -83,6 +101,8 @@ def classify_event(event: dict[str, Any], cfg: ServerConfig) -> tuple[JobSpec | 
     at = _iso_utc(data.get("created_at")) or _iso_utc(event.get("occurred_at"))
     if at is None:
         return None, "no incident creation time"
+    if not _EARLIEST <= datetime.fromisoformat(at) < _LATEST:
+        raise MalformedEvent(f"incident creation time {at[:40]} is out of range (years 1970-8999)")
     title = data.get("title") if isinstance(data.get("title"), str) else None
     html_url = data.get("html_url") if isinstance(data.get("html_url"), str) else None
     return JobSpec(incident_id, name, at, pd_service_id, html_url, title), "queued"
@@ -97,7 +117,10 @@ def _iso_utc(value: Any) -> str | None:
         return None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc).isoformat()
+    try:
+        return dt.astimezone(timezone.utc).isoformat()
+    except OverflowError:  # "0001-01-01T00:00:00+01:00"
+        raise MalformedEvent(f"incident time {value[:40]!r} is out of range (years 1970-8999)") from None
 
 
 class _Entry:
@@ -178,6 +201,30 @@ class _GroupCommit:
         return entry.result
 
 
+def open_queue(cfg: ServerConfig, queue_path: str | Path) -> Any:
+    """The shared PostgreSQL queue when ``server.queue`` names one, else the SQLite file."""
+    if cfg.queue is not None:
+        from .queue_pg import PgJobQueue
+
+        return PgJobQueue(cfg.queue.get_secret_value())
+    return JobQueue(queue_path, synchronous=cfg.queue_sync.upper())
+
+
+class _HeaderCount:
+    """ASGI middleware: a request with more than ``max_headers`` header fields gets 431 (h11 bounds their bytes)."""
+
+    def __init__(self, app: Any, max_headers: int) -> None:
+        self.app, self.max_headers = app, max_headers
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and len(scope.get("headers") or ()) > self.max_headers:
+            response = PlainTextResponse(f"more than {self.max_headers} header fields\n", status_code=431,
+                                         headers={"Connection": "close"})
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def create_app(
     cfg: ServerConfig,
     *,
@@ -199,7 +246,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        queue = JobQueue(queue_path, synchronous=cfg.queue_sync.upper())
+        queue = await anyio.to_thread.run_sync(lambda: open_queue(cfg, queue_path))
         state["queue"] = queue
         # With synchronous=NORMAL a commit is a WAL append (tens of µs): done on the loop, it avoids two
         # thread hops per batch, which under load cost more than the commit. FULL waits for the disk: thread.
@@ -222,11 +269,15 @@ def create_app(
             raise _TooLarge
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > cfg.max_body_bytes:
-                raise _TooLarge
-            chunks.append(chunk)
+        # A body trickled a byte a second must not hold the request (and its connection) open.
+        with anyio.move_on_after(cfg.body_timeout_s) as scope:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > cfg.max_body_bytes:
+                    raise _TooLarge
+                chunks.append(chunk)
+        if scope.cancelled_caught:
+            raise _TooSlow
         return b"".join(chunks)
 
     async def webhook(request: Request) -> Response:
@@ -238,6 +289,14 @@ def create_app(
             metrics.inc("ctxgrab_webhooks_rejected_total", reason="too_large")
             log.warning("webhook %s rejected: body larger than server.max_body_bytes=%d", webhook_id, cfg.max_body_bytes)
             return JSONResponse({"error": f"body larger than {cfg.max_body_bytes} bytes"}, status_code=413)
+        except _TooSlow:
+            metrics.inc("ctxgrab_webhooks_rejected_total", reason="too_slow")
+            log.warning("webhook %s rejected: body not received within server.body_timeout_s=%g", webhook_id,
+                        cfg.body_timeout_s)
+            return JSONResponse({"error": f"body not received within {cfg.body_timeout_s:g} s"}, status_code=408,
+                                headers={"Connection": "close"})
+        except ClientDisconnect:
+            return Response(status_code=400)  # nobody is listening; the server drops it
         if not verify(raw, request.headers.get("x-pagerduty-signature"), secrets):
             metrics.inc("ctxgrab_webhooks_rejected_total", reason="signature")
             log.error(
@@ -251,10 +310,12 @@ def create_app(
             return JSONResponse({"error": "invalid signature"}, status_code=401)
         try:
             payload = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        except (ValueError, RecursionError) as e:  # also UnicodeDecodeError, and ints past the digit limit
+            # 400, never 500: PagerDuty retries a 5xx for 48 hours and the body will not change.
+            why = "nested too deeply" if isinstance(e, RecursionError) else (str(e).splitlines() or [""])[0][:200]
             metrics.inc("ctxgrab_webhooks_rejected_total", reason="malformed")
-            log.warning("webhook %s rejected: body is not UTF-8 JSON: %s", webhook_id, e)
-            return JSONResponse({"error": f"body is not valid JSON: {e}"}, status_code=400)
+            log.warning("webhook %s rejected: body is not UTF-8 JSON ctxgrab can read: %s", webhook_id, why)
+            return JSONResponse({"error": f"body is not valid JSON: {why}"}, status_code=400)
         event = payload.get("event") if isinstance(payload, dict) else None
         if not isinstance(event, dict) or not isinstance(event.get("event_type"), str):
             metrics.inc("ctxgrab_webhooks_rejected_total", reason="malformed")
@@ -263,8 +324,19 @@ def create_app(
         # the event id is inside the signed body: a captured delivery re-sent under a new
         # X-Webhook-Id (a header the signature does not cover) is still a duplicate
         event_id = event["id"] if isinstance(event.get("id"), str) and event["id"] else None
-        spec, reason = classify_event(event, cfg)
-        outcome = await state["commit"].accept(webhook_id, spec, reason, event_id)
+        try:
+            spec, reason = classify_event(event, cfg)
+        except MalformedEvent as e:
+            metrics.inc("ctxgrab_webhooks_rejected_total", reason="malformed")
+            log.warning("webhook %s rejected: %s", webhook_id, e)
+            return JSONResponse({"error": str(e)}, status_code=400)
+        try:
+            outcome = await state["commit"].accept(webhook_id, spec, reason, event_id)
+        except QueueUnavailable as e:  # not stored, so not acknowledged: PagerDuty delivers it again
+            metrics.inc("ctxgrab_webhooks_rejected_total", reason="queue_unavailable")
+            log.error("webhook %s not stored: %s", webhook_id, e)
+            return JSONResponse({"error": "queue unavailable; deliver again"}, status_code=503,
+                                headers={"Retry-After": "5"})
         metrics.inc("ctxgrab_webhooks_accepted_total", outcome=outcome)
         if outcome in ("queued", "requeued"):
             metrics.inc("ctxgrab_jobs_queued_total")
@@ -334,6 +406,7 @@ def create_app(
         return PlainTextResponse(metrics.render(gauges), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     app = Starlette(
+        middleware=[Middleware(_HeaderCount, max_headers=cfg.max_headers)],
         routes=[
             Route("/webhooks/pagerduty", webhook, methods=["POST"]),
             Route("/incidents/{incident_id}/prompt", prompt, methods=["GET"]),

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from ..configfile import expand_env, read_yaml
+from ..configfile import check_url, expand_env, read_yaml
 from ..errors import ConfigError
 
 __all__ = [
@@ -73,6 +73,15 @@ class ServerConfig(_Model):
     from_email: str | None = Field(None, description="email of a PagerDuty user, sent as `From` on note writes")
     api_base_url: str = Field("https://api.pagerduty.com", description="REST API base (EU: https://api.eu.pagerduty.com)")
     queue_path: str = Field("ctxgrab-queue.sqlite3", description="SQLite job queue file; relative to the config file")
+    queue: SecretStr | None = Field(
+        None,
+        description="a PostgreSQL queue shared by several replicas: `postgresql://ctxgrab@db/ctxgrab` "
+        "(password through ${ENV}); unset means the SQLite file `queue_path`",
+    )
+    lease_s: float | None = Field(
+        None, gt=0, description="how long a claimed job is held without renewal; renewed every third of it while "
+        "the job runs (default 60 s with a shared queue, collection_timeout_s + 600 s with SQLite)",
+    )
     queue_sync: Literal["full", "normal"] = Field(
         "full",
         description="full: an acknowledged job survives a killed process, an OS crash and power loss; normal: a "
@@ -93,6 +102,20 @@ class ServerConfig(_Model):
     )
     retention_days: float = Field(30.0, gt=0, description="finished jobs and their prompts are kept this long")
     max_body_bytes: int = Field(262144, ge=1024, description="larger webhook bodies get 413 (PagerDuty drops > 256 KB)")
+    max_header_bytes: int = Field(
+        16384, ge=1024, le=1048576, description="request line and headers larger than this get 400 and are closed"
+    )
+    max_headers: int = Field(64, ge=8, le=1000, description="requests with more header fields get 431")
+    header_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="a connection that has not sent a whole request head by then is closed (408)"
+    )
+    body_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="a request body not received in full by then gets 408 and is closed"
+    )
+    keep_alive_s: float = Field(5.0, gt=0, le=300, description="an idle keep-alive connection is closed after this")
+    max_connections: int = Field(
+        256, ge=1, le=100000, description="open connections at most; more are closed at once (503 above it)"
+    )
     workers: int = Field(2, ge=1, le=64, description="collections run at the same time")
     collection_timeout_s: float = Field(120.0, gt=0, description="a collection that takes longer is retried later")
     job_attempts: int = Field(8, ge=1, description="tries per job before it is marked failed")
@@ -109,9 +132,14 @@ class ServerConfig(_Model):
     @field_validator("api_base_url", "public_base_url")
     @classmethod
     def _url(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(r"^https?://", v):
-            raise ValueError(f"must start with http:// or https://, got {v!r}")
-        return v.rstrip("/") if v else v
+        return check_url(v) if v is not None else v
+
+    @field_validator("queue")
+    @classmethod
+    def _queue(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not re.match(r"^postgres(ql)?://", v.get_secret_value()):
+            raise ValueError("must be a PostgreSQL URL, postgresql://user@host/db (leave it unset for SQLite)")
+        return v
 
     @field_validator("webhook_secrets")
     @classmethod
@@ -155,7 +183,15 @@ def load_server_config(path: str | Path, env: dict[str, str] | None = None) -> S
     except ValidationError as e:
         err = e.errors()[0]
         loc = ".".join(str(x) for x in err["loc"])
-        fix = "unknown key — fix: remove it or correct the spelling" if err["type"] == "extra_forbidden" else err["msg"]
+        if err["type"] == "extra_forbidden":
+            model: Any = ServerConfig
+            for part in err["loc"][:-1]:  # retry.x, breaker.x
+                sub = model.model_fields.get(part) if isinstance(part, str) else None
+                model = sub.annotation if sub is not None else model
+            fields = ", ".join(sorted(getattr(model, "model_fields", {})))
+            fix = f"unknown key — fix: remove it or correct the spelling (allowed here: {fields})"
+        else:
+            fix = err["msg"].removeprefix("Value error, ") + " — fix: correct the value (see docs/pagerduty.md)"
         raise ConfigError(f"{where}: server.{loc}: {fix}") from None
 
 

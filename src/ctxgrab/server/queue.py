@@ -23,6 +23,7 @@ States: ``queued`` → ``running`` → ``done`` | ``failed`` (attempts used up),
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -101,6 +102,8 @@ class Job:
     lease_until: float | None
     note_id: str | None
     last_error: str | None
+    # Set by a shared queue (PostgreSQL): only the holder of this lease may finish the job.
+    lease_token: str | None = None
 
 
 class JobQueue:
@@ -263,7 +266,18 @@ class JobQueue:
             )
             return self._get(c, row[0])
 
-    def complete(self, incident_id: str, note_id: str | None) -> str:
+    def renew(self, incident_id: str, lease_s: float, token: str | None = None) -> bool:
+        """Extend a running job's lease (the worker does while a collection runs)."""
+        now = self._clock()
+        with self._tx() as c:
+            return c.execute("UPDATE jobs SET lease_until=?, updated_at=? WHERE incident_id=? AND state='running'",
+                             (now + lease_s, now, incident_id)).rowcount == 1
+
+    def note_lock(self, incident_id: str, timeout_s: float = 60.0) -> "contextlib.AbstractContextManager[None]":
+        """One process owns this queue, and it runs one job per incident: nothing to lock."""
+        return contextlib.nullcontext()
+
+    def complete(self, incident_id: str, note_id: str | None, token: str | None = None) -> str:
         """Mark a run finished; returns the new state (``queued`` again when a rerun was asked for)."""
         now = self._clock()
         with self._tx() as c:
@@ -277,7 +291,8 @@ class JobQueue:
             return c.execute("SELECT state FROM jobs WHERE incident_id=?", (incident_id,)).fetchone()[0]
 
     def retry_later(
-        self, incident_id: str, delay_s: float, error: str, max_attempts: int, *, count_attempt: bool = True
+        self, incident_id: str, delay_s: float, error: str, max_attempts: int, *, count_attempt: bool = True,
+        token: str | None = None,
     ) -> str:
         """Requeue after ``delay_s``, or mark ``failed`` when ``max_attempts`` are used; returns the state.
 
@@ -302,7 +317,7 @@ class JobQueue:
             )
             return c.execute("SELECT state FROM jobs WHERE incident_id=?", (incident_id,)).fetchone()[0]
 
-    def fail(self, incident_id: str, error: str) -> None:
+    def fail(self, incident_id: str, error: str, token: str | None = None) -> None:
         """Mark a job failed for good (a permanent error such as a rejected API key)."""
         now = self._clock()
         with self._tx() as c:

@@ -186,7 +186,10 @@ class Worker:
         self._rand = rand
         self._clock = clock
         self._breakers: dict[str, CircuitBreaker] = {}
-        self.lease_s = cfg.collection_timeout_s + 600.0
+        # Renewed while the job runs (_keep_lease); a shared queue keeps it short so that a
+        # killed replica's jobs come back within a minute.
+        shared = hasattr(queue, "replica")
+        self.lease_s = cfg.lease_s or (60.0 if shared else cfg.collection_timeout_s + 600.0)
 
     def breaker(self, name: str) -> CircuitBreaker:
         """The circuit breaker of one downstream (``collect:<service>``; PagerDuty has the client's)."""
@@ -234,18 +237,47 @@ class Worker:
         until its lease expires and retrying for ever.
         """
         try:
-            await self._process(job)
+            failure: Exception | None = None
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._keep_lease, job)
+                try:
+                    await self._process(job)
+                except Exception as e:  # raised below, outside the task group (no ExceptionGroup)
+                    failure = e
+                finally:
+                    tg.cancel_scope.cancel()
+            if failure is not None:
+                raise failure
         except Exception as e:
             log.exception("incident %s (%s): unexpected error", job.incident_id, job.service)
             current = self.queue.get(job.incident_id)
             if current is not None and current.state == "running":  # not finished before the error
                 self._retry(job, self._job_backoff(job), f"unexpected error: {type(e).__name__}: {e}", "error")
 
+    async def _keep_lease(self, job: Job) -> None:
+        """Renew the job's lease while it runs, so a short lease only expires when this process dies."""
+        every = max(0.5, self.lease_s / 3)
+        while True:
+            await anyio.sleep(every)
+            try:
+                held = await anyio.to_thread.run_sync(self.queue.renew, job.incident_id, self.lease_s, job.lease_token)
+            except Exception as e:  # the database is away for a moment: the next renewal may pass
+                log.warning("incident %s: could not renew the lease: %s", job.incident_id, e)
+                continue
+            if not held:
+                log.warning("incident %s: lease lost to another worker; this run's outcome will not be recorded",
+                            job.incident_id)
+                return
+
     async def _process(self, job: Job) -> None:
         try:
             at = datetime.fromisoformat(job.at)
         except ValueError:
             self._fail(job, f"bad incident time {job.at!r}")
+            return
+        if not 1970 <= at.year < 9000:
+            # A window ending there overflows datetime in every attempt: permanent, not transient.
+            self._fail(job, f"incident time {job.at!r} is out of range (years 1970-8999)")
             return
         breaker = self.breaker(f"collect:{job.service}")
         try:
@@ -261,6 +293,9 @@ class Worker:
             breaker.record_failure()
             self._retry(job, self._job_backoff(job), f"collection timed out after {self.cfg.collection_timeout_s:g} s", "collection")
             return
+        except OverflowError as e:  # arithmetic on this job's own data: every retry fails the same way
+            self._fail(job, f"collection failed: {type(e).__name__}: {e}")
+            return
         except Exception as e:  # the pipeline's own failures are Evidence; anything here is config or a bug
             breaker.record_failure()
             self._retry(job, self._job_backoff(job), f"collection failed: {type(e).__name__}: {e}", "collection")
@@ -270,7 +305,7 @@ class Worker:
         self.queue.save_prompt(job.incident_id, job.service, markdown)
 
         if self.pd is None:
-            state = self.queue.complete(job.incident_id, None)
+            state = self.queue.complete(job.incident_id, None, token=job.lease_token)
             self._done(job, state, "stored")
             return
         url = prompt_url(
@@ -280,7 +315,14 @@ class Worker:
         )
         content = format_note(markdown, service=job.service, at=job.at, prompt_url=url, max_chars=self.cfg.note_max_chars)
         try:
-            result = await upsert_note(self.pd, job.incident_id, content, self.cfg.bot_user_id)
+            # Listing the notes and writing ours happen under the incident's lock: two runs of one
+            # incident (two replicas of a shared queue) write one note between them.
+            lock = self.queue.note_lock(job.incident_id)
+            await anyio.to_thread.run_sync(lock.__enter__)
+            try:
+                result = await upsert_note(self.pd, job.incident_id, content, self.cfg.bot_user_id)
+            finally:
+                await anyio.to_thread.run_sync(lock.__exit__, None, None, None)
         except RetryLater as e:
             self._wait(job, e.delay_s, str(e), "rate_limited")
             return
@@ -294,7 +336,7 @@ class Worker:
                 self._fail(job, str(e))
             return
         self.metrics.inc("ctxgrab_notes_total", action=result.action)
-        state = self.queue.complete(job.incident_id, result.note_id)
+        state = self.queue.complete(job.incident_id, result.note_id, token=job.lease_token)
         self._done(job, state, result.action)
 
     def _job_backoff(self, job: Job) -> float:
@@ -322,7 +364,7 @@ class Worker:
         # whatever a downstream asked for, a job is never parked out of reach (inf/nan would never be due)
         delay_s = min(max(0.0, delay_s), MAX_RESCHEDULE_S) if math.isfinite(delay_s) else MAX_RESCHEDULE_S
         state = self.queue.retry_later(
-            job.incident_id, delay_s, error, self.cfg.job_attempts, count_attempt=count_attempt
+            job.incident_id, delay_s, error, self.cfg.job_attempts, count_attempt=count_attempt, token=job.lease_token
         )
         if state == "failed":
             self.metrics.inc("ctxgrab_jobs_failed_total")
@@ -332,7 +374,7 @@ class Worker:
             log.warning("incident %s (%s): retry in %.1f s: %s", job.incident_id, job.service, delay_s, error)
 
     def _fail(self, job: Job, error: str) -> None:
-        self.queue.fail(job.incident_id, error)
+        self.queue.fail(job.incident_id, error, token=job.lease_token)
         self.metrics.inc("ctxgrab_jobs_failed_total")
         log.error("incident %s (%s): failed: %s", job.incident_id, job.service, error)
 

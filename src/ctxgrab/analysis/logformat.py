@@ -1,0 +1,699 @@
+"""Log line layout, inferred once per file from a sample of its lines, then compiled.
+
+Production files carry a header before each message: a timestamp (not always
+at the line start), a level, a pid, a thread, a logger or program name, a
+host. Mining the whole line splits one template by host or pid, so the header
+is separated from the message here, and only the message is mined.
+
+:func:`infer_format` looks at up to a few hundred lines and decides:
+
+* **where the timestamp is and its layout** — ISO 8601 and its variants
+  (``2026-03-02 10:15:00,123``, ``2026/03/02``, ``2005-06-03-15.42.50.675872``),
+  syslog/ctime (``Mar  2 10:15:00``, ``Sun Dec 04 04:47:44 2005``), access logs
+  (``[02/Mar/2026:10:15:00 +0000]``), ``02 Mar 2026 10:15:00`` (Redis),
+  ``02-Mar-2026`` (Tomcat), klog/glog (``E0517 15:04:22.619632``), compact forms
+  (``081109 203615``, ``20171223-22:15:29:606``, ``17/06/09 20:10:40``,
+  ``[10.30 16:49:06]``, ``03-17 16:13:38.811``), time-only rows under a W3C
+  ``#Date:`` directive, and epoch seconds/ms/µs/ns; the layout found on the most
+  sample lines wins, at the token position where most lines have it;
+* **the header fields after it** — separators, the level (words in any case,
+  ``[error]``, ``ERROR:``, syslog ``<PRI>``, klog/MongoDB letters when the file
+  has a column of them), pids, ``[thread]`` groups, a dotted logger, ``prog[pid]:``
+  and ``component:`` fields, padded columns — each kind voted on over the sample,
+  so a file whose messages merely start with a number keeps its number;
+* **logfmt** lines (``time=… level=… msg=…``) and **pipe-delimited** headers.
+
+The result, a :class:`LineFormat`, parses one line into ``(time, level,
+logger, message)`` or says the line has no timestamp (a continuation line).
+Times without a zone are read in the file's zone (``tz``, default UTC); zone
+abbreviations in the line (``PDT``) are honoured; year-less layouts take their
+year from ``ref`` (the file's modification time) and roll back a year for
+dates that would be after it (a file that crosses New Year).
+
+Example::
+
+    >>> fmt = infer_format(["081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 terminating"])
+    >>> t, level, logger, msg = fmt.parse("081109 203807 222 INFO dfs.DataNode$PacketResponder: PacketResponder 0 terminating")
+    >>> t.isoformat(), level, msg
+    ('2008-11-09T20:38:07+00:00', 'INFO', 'PacketResponder 0 terminating')
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Iterable, Sequence
+
+__all__ = ["LineFormat", "infer_format", "level_word", "syslog_severity", "zone", "ZONE_ABBREVIATIONS"]
+
+UTC = timezone.utc
+_MON = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov",
+                                    "dec"), 1)}
+_MONRX = r"(?P<b>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?"
+_DAYRX = r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,?\s+)"
+# Zone abbreviations as written by strftime %Z / syslog; ambiguous ones take their most common reading
+# (CST = US Central, IST = India). Hours east of UTC.
+ZONE_ABBREVIATIONS = {
+    "UTC": 0, "GMT": 0, "Z": 0, "WET": 0, "WEST": 1, "BST": 1, "CET": 1, "CEST": 2, "MET": 1, "MEST": 2,
+    "EET": 2, "EEST": 3, "MSK": 3, "IST": 5.5, "PKT": 5, "ICT": 7, "WIB": 7, "SGT": 8, "HKT": 8, "AWST": 8,
+    "JST": 9, "KST": 9, "ACST": 9.5, "AEST": 10, "AEDT": 11, "NZST": 12, "NZDT": 13, "HST": -10, "AKST": -9,
+    "AKDT": -8, "PST": -8, "PDT": -7, "MST": -7, "MDT": -6, "CST": -6, "CDT": -5, "EST": -5, "EDT": -4,
+    "AST": -4, "ADT": -3, "NST": -3.5, "NDT": -2.5, "BRT": -3, "ART": -3,
+}
+_ZONE = (r"(?:\s?(?P<z>Z|[+-]\d\d:?\d\d|[+-]\d\d(?![\d:])|(?:" + "|".join(sorted(ZONE_ABBREVIATIONS, key=len,
+                                                                                    reverse=True))
+         + r")(?![A-Za-z])))?")
+_FRAC = r"(?:[.,:](?P<f>\d{1,9}))?"
+_HMS = r"(?P<H>[012]?\d):(?P<M>[0-5]\d):(?P<S>[0-6]\d)"
+
+# (name, regex, year-less). Order is the tie-break: the more specific first.
+_LAYOUTS: list[tuple[str, str, bool]] = [
+    ("klog", r"(?P<L>[IWEFD])(?P<m>[01]\d)(?P<d>[0-3]\d) " + _HMS + _FRAC, True),
+    ("iso", r"(?P<Y>(?:19|20)\d\d)(?P<s1>[-/.])(?P<m>[01]?\d)(?P=s1)(?P<d>[0-3]?\d)(?:[T ]+|T?-)" + _HMS + _FRAC
+     + _ZONE, False),
+    ("iso-dots", r"(?P<Y>(?:19|20)\d\d)-(?P<m>[01]\d)-(?P<d>[0-3]\d)-(?P<H>[012]\d)\.(?P<M>[0-5]\d)\.(?P<S>[0-6]\d)"
+     r"(?:\.(?P<f>\d{1,9}))?", False),
+    ("compact", r"(?P<Y>(?:19|20)\d\d)(?P<m>[01]\d)(?P<d>[0-3]\d)[-T ]?(?:(?P<H>[012]\d)(?P<M>[0-5]\d)(?P<S>[0-6]\d)|"
+     r"(?P<H2>[012]?\d):(?P<M2>[0-5]?\d):(?P<S2>[0-6]?\d))"
+     + _FRAC + _ZONE, False),
+    ("clf", r"(?P<d>[0-3]?\d)/" + _MONRX + r"/(?P<Y>\d{4}):" + _HMS + _FRAC + _ZONE, False),
+    ("dmy-name", r"(?P<d>[0-3]?\d)[- ]" + _MONRX + r"[- ](?P<Y>\d{4})[ :]+" + _HMS + _FRAC + _ZONE, False),
+    ("ctime", _DAYRX + "?" + _MONRX + r"\s+(?P<d>[0-3]?\d),?\s+" + _HMS + _FRAC + _ZONE + r"(?:\s+(?P<Y>\d{4})\b)?"
+     + _ZONE.replace("?P<z>", "?P<z2>"), True),
+    ("mdy", r"(?P<m>[01]?\d)/(?P<d>[0-3]?\d)/(?P<Y>\d{4})[ ,:]+" + _HMS + _FRAC + _ZONE, False),
+    ("ymd-short", r"(?P<y>\d\d)/(?P<m>[01]\d)/(?P<d>[0-3]\d)[ ,]+" + _HMS + _FRAC + _ZONE, False),
+    ("yymmdd", r"(?P<y>\d\d)(?P<m>[01]\d)(?P<d>[0-3]\d)\s+(?P<H>[012]?\d):?(?P<M>[0-5]\d):?(?P<S>[0-6]\d)(?!\d)"
+     + _FRAC, False),
+    ("md", r"(?P<m>[01]\d)[-.](?P<d>[0-3]\d)\s+" + _HMS + _FRAC, True),
+    ("epoch", r"(?P<E>1[0-9]\d{8}|20\d{8})(?:\.(?P<Ef>\d{1,9})|(?P<Ex>\d{3}|\d{6}|\d{9}))?(?![\d.])", False),
+    ("time", _HMS + _FRAC + _ZONE, True),
+]
+_SAMPLE_MAX = 400
+_SEARCH_CHARS = 200  # the timestamp must start within this many characters
+
+
+def zone(name: str | None) -> tzinfo:
+    """A tzinfo for an IANA name (``Europe/Berlin``); ``None``/``UTC`` give UTC. ValueError when unknown."""
+    if not name or name.upper() in ("UTC", "Z", "GMT"):
+        return UTC
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (an IANA name such as Europe/Berlin or America/New_York)")
+
+
+# ---------------------------------------------------------------- levels
+
+_LEVEL_WORDS = {
+    "FATAL": "FATAL", "CRITICAL": "CRITICAL", "CRIT": "CRITICAL", "EMERG": "FATAL", "EMERGENCY": "FATAL",
+    "ALERT": "FATAL", "PANIC": "FATAL", "ERROR": "ERROR", "ERR": "ERROR", "SEVERE": "ERROR", "WARNING": "WARN",
+    "WARN": "WARN", "NOTICE": "INFO", "INFO": "INFO", "INFORMATION": "INFO", "DEBUG": "DEBUG", "TRACE": "TRACE",
+    "FINE": "DEBUG", "FINER": "TRACE", "FINEST": "TRACE", "VERBOSE": "TRACE", "DBG": "DEBUG", "EROR": "ERROR",
+    "WRN": "WARN", "INF": "INFO", "FTL": "FATAL", "TRC": "TRACE", "CONFIG": "DEBUG",
+}
+# PostgreSQL's own words (only with their colon, "LOG:  statement: ..."), DEBUG1..5 included.
+_PG_LEVELS = {"LOG": "INFO", "STATEMENT": "INFO", "DETAIL": "INFO", "HINT": "INFO", "CONTEXT": "INFO",
+              "DEBUG1": "DEBUG", "DEBUG2": "DEBUG", "DEBUG3": "DEBUG", "DEBUG4": "DEBUG", "DEBUG5": "DEBUG"}
+_LETTERS = {"F": "FATAL", "E": "ERROR", "W": "WARN", "I": "INFO", "D": "DEBUG", "V": "TRACE", "T": "TRACE",
+            "C": "CRITICAL", "A": "FATAL"}
+_SYSLOG = ("FATAL", "FATAL", "CRITICAL", "ERROR", "WARN", "INFO", "INFO", "DEBUG")
+_BUNYAN = {10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL"}
+
+
+def syslog_severity(n: int) -> str | None:
+    """Syslog severity 0–7 (PRI & 7, journald PRIORITY) as a level: 3 -> ERROR, 4 -> WARN."""
+    return _SYSLOG[n] if 0 <= n <= 7 else None
+
+
+def level_word(text: str | int | None, *, numeric: str = "auto") -> str | None:
+    """A level from a word in any case (``error``, ``[WARN ]``, ``ERROR:``) or a number (bunyan 10–60, syslog 0–7)."""
+    if text is None or isinstance(text, bool):
+        return None
+    if isinstance(text, (int, float)):
+        n = int(text)
+        if numeric != "syslog" and n in _BUNYAN:
+            return _BUNYAN[n]
+        return syslog_severity(n) if numeric != "bunyan" else None
+    w = text.strip().strip("[]<>():").strip().upper()
+    if w.isdigit():
+        return level_word(int(w), numeric=numeric)
+    return _LEVEL_WORDS.get(w)
+
+
+# ---------------------------------------------------------------- header tokens
+
+_TOKEN = re.compile(r"\s*(\[(?:[^\[\]]|\[[^\[\]]*\])*\]:?|[^\s\[]+(?:\[[^\]]*\][^\s\[]*)*|\[)")
+_TOKEN_TEXT = re.compile(_TOKEN.pattern[3:])  # the same tokens without their leading space
+_SEPS = frozenset(("-", "|", ",", ":", "---", "--", "*", "#", ">", "•", "::", "-->", "=>", "~"))
+_NUM = re.compile(r"\(?\d+(?:[#:/.]\d+)?\)?:?$")
+_LOGGER = re.compile(r"[A-Za-z_$][\w$-]*(?:[.:/][\w$-]+)+:?$|[A-Za-z_$][\w$]*$")
+_DOTTED = re.compile(r"[A-Za-z_$][\w$-]*(?:\.[\w$-]+)+$")
+_CALLER = re.compile(r"[\w./@-]+\.(?:go|py|java|js|ts|rb|c|cc|cpp|h|rs|cs|kt|scala|php|ex|erl):\d+\]?:?$")
+
+
+def _bracket_level(tok: str) -> str | None:
+    inner = tok.strip("[]:").strip()
+    if not inner or " " in inner or inner.isdigit():
+        return None
+    if ":" in inner:  # Apache 2.4 `[core:error]`
+        inner = inner.rsplit(":", 1)[1]
+    return level_word(inner) if inner.isalpha() else None
+
+
+_SYMBOLS = {"#": "WARN", "*": "INFO", "-": "DEBUG", ".": "DEBUG"}  # Redis: warning, notice, verbose, debug
+
+
+_KIND_CACHE: dict[tuple[str, bool, bool], tuple[str, str | None]] = {}
+_KIND_CACHE_MAX = 50_000
+
+
+def _kind(tok: str, letters: bool, symbols: bool = False) -> tuple[str, str | None]:
+    """(kind, level) of one header token (cached: header tokens repeat)."""
+    key = (tok, letters, symbols)
+    got = _KIND_CACHE.get(key)
+    if got is None:
+        got = _kind_uncached(tok, letters, symbols)
+        if len(_KIND_CACHE) < _KIND_CACHE_MAX:
+            _KIND_CACHE[key] = got
+    return got
+
+
+def _kind_uncached(tok: str, letters: bool, symbols: bool) -> tuple[str, str | None]:
+    if symbols and tok in _SYMBOLS:
+        return "level", _SYMBOLS[tok]
+    if tok in _SEPS:
+        return "sep", None
+    if tok[0] == "[":
+        lv = _bracket_level(tok)
+        return ("level" if lv else "bracket"), lv
+    lv = level_word(tok) if tok.isalpha() or tok[-1] in ":>)]" or tok[0] in "<(" else None
+    if lv:
+        return "level", lv
+    if tok.endswith(":") and tok[:-1].upper() in _PG_LEVELS:
+        return "level", _PG_LEVELS[tok[:-1].upper()]
+    if letters and len(tok) == 1 and tok in _LETTERS:
+        return "level", _LETTERS[tok]
+    if _NUM.match(tok):
+        return ("cend" if tok.endswith(":") else "num"), None
+    if _CALLER.match(tok):
+        return "caller", None
+    if len(tok) > 1 and (tok.endswith(":") or tok.endswith("]:")):
+        return "cend", None
+    if _DOTTED.match(tok):
+        return "dotted", None
+    return "word", None
+
+
+@dataclass
+class _Flags:
+    letters: bool = False  # single-letter levels (Android, MongoDB)
+    cend_reach: int = -1  # header ends at a `prog[pid]:` / `Component:` token this many words ahead (-1: never)
+    logger: bool = False  # a dotted logger / a name followed by a separator is a header field
+    level_col: int = -1  # the level sits at this token index after the timestamp (host, type… before it)
+    padded: bool = False  # a token followed by 2+ spaces is a padded header column
+    pipes: int = 0  # `|`-delimited header fields right after the timestamp
+    symbols: bool = False  # a column of level symbols right after the timestamp (Redis `#`, `*`, `-`, `.`)
+
+
+_MAX_HEADER_TOKENS = 12
+
+
+_HEADER_CHARS = 300  # a header is never longer than this
+
+
+class _LazyTokens:
+    """The header tokens of a line with their positions (one C-level findall over the line's head)."""
+
+    __slots__ = ("_toks",)
+
+    def __init__(self, rest: str) -> None:
+        found = _TOKEN_TEXT.findall(rest, 0, _HEADER_CHARS)
+        toks = []
+        pos = 0
+        find = rest.find
+        for tok in found[:_MAX_HEADER_TOKENS]:
+            s = find(tok, pos)
+            pos = s + len(tok)
+            toks.append((s, pos, tok))
+        self._toks = toks
+
+    def has(self, i: int) -> bool:
+        return i < len(self._toks)
+
+    def __getitem__(self, i: int) -> tuple[int, int, str]:
+        return self._toks[i]
+
+
+def _header(rest: str, fl: _Flags) -> tuple[int, str | None, str | None, list[str]]:
+    """(end of header in ``rest``, level, logger, kinds consumed)."""
+    pos = 0
+    level = logger = None
+    kinds: list[str] = []
+    if fl.pipes:
+        for _ in range(fl.pipes):
+            i = rest.find("|", pos)
+            if i < 0:
+                break
+            if pos and logger is None:
+                logger = rest[pos:i].strip() or None
+            pos = i + 1
+        return pos, None, logger, ["pipe"] * fl.pipes
+    toks = _LazyTokens(rest)
+    i = 0
+    after_logger = False
+    n = _MAX_HEADER_TOKENS
+    while i < n and toks.has(i):
+        s, e, tok = toks[i]
+        k, lv = _kind(tok, fl.letters, fl.symbols and i == 0)
+        if k == "level" and level is not None and tok[0] == "[":
+            k = "bracket"  # a second level-like word in brackets is a field (`[info][config]`)
+        if i < fl.level_col and toks.has(fl.level_col):
+            kl, lvl = _kind(toks[fl.level_col][2], fl.letters)
+            if kl == "level":
+                kinds.extend(["col"] * (fl.level_col - i))
+                i = fl.level_col
+                pos = toks[i - 1][1]
+                continue
+        if k == "sep":
+            pass
+        elif k == "level" and level is None:
+            level = lv
+            if tok.endswith(":") and not tok.startswith("["):
+                kinds.append(k)
+                pos = e
+                break
+        elif k == "num" and not after_logger and toks.has(i + 1) and _kind(toks[i + 1][2], fl.letters)[0] in (
+                "sep", "level", "num", "bracket", "cend", "caller") + (("dotted",) if fl.logger else ()):
+            pass  # a pid or thread id: another header field follows it (a message may start with a number)
+        elif k == "bracket":
+            pass
+        elif k == "caller":
+            pos = e
+            kinds.append(k)
+            if tok.endswith(("]", ":")):
+                break
+            i += 1
+            continue
+        elif k == "cend" and fl.cend_reach >= 0:
+            pos = e
+            kinds.append(k)
+            if logger is None:
+                logger = tok.rstrip(":").split("[", 1)[0] or None
+            break
+        elif fl.cend_reach > 0 and k in ("word", "dotted", "num") and not after_logger:
+            # `host prog[pid]:` — consume words up to a colon-ended token within reach
+            j = next((j for j in range(i + 1, i + 1 + fl.cend_reach)
+                      if toks.has(j) and _kind(toks[j][2], False)[0] == "cend"), None)
+            if j is None:
+                if fl.logger and k == "dotted" and logger is None:
+                    logger, after_logger = tok, True
+                elif not (fl.padded and rest[e:e + 2] == "  "):
+                    break
+            else:
+                pos = toks[j][1]
+                kinds.append("cend")
+                logger = toks[j][2].rstrip(":").split("[", 1)[0] or None
+                break
+        elif fl.logger and logger is None and (k == "dotted" or (k == "word" and toks.has(i + 1) and toks[i + 1][2] in
+                                                                  _SEPS)):
+            logger, after_logger = tok, True
+            if toks.has(i + 2) and toks[i + 1][2] not in _SEPS and toks[i + 2][2] == "-":
+                # a name with a qualifier before its separator: `chrome.exe *64 - message`
+                logger = rest[s:toks[i + 1][1]]
+                kinds.append(k)
+                i += 1
+                pos = toks[i][1]
+        elif fl.padded and k in ("word", "dotted") and rest[e:e + 2] == "  ":
+            pass
+        else:
+            break
+        kinds.append(k)
+        pos = e
+        i += 1
+    return pos, level, logger, kinds
+
+
+def _vote(rests: Sequence[str], fl: _Flags) -> _Flags:
+    """Decide the header flags for a file from the text after its timestamps."""
+    n = len(rests)
+    if not n:
+        return fl
+    need = max(1, int(0.5 * n))
+    # pipe-delimited fields: `ts|comp|pid|message`
+    if sum(1 for r in rests if r.startswith("|")) >= 0.8 * n:
+        counts = [r.count("|", 0, 120) for r in rests if r.startswith("|")]
+        fl.pipes = max(1, min(counts))
+        return fl
+    toks_of = [[m.group(1) for m in _TOKEN.finditer(r)][:8] for r in rests]
+    # a column of level symbols
+    if sum(1 for ts in toks_of if ts and ts[0] in _SYMBOLS) >= 0.8 * n and \
+            len({ts[0] for ts in toks_of if ts and ts[0] in _SYMBOLS}) >= 2:
+        fl.symbols = True
+    # single-letter level column
+    letter_col = Counter(next((j for j, t in enumerate(ts[:4]) if len(t) == 1 and t in _LETTERS), -1)
+                         for ts in toks_of)
+    j, c = letter_col.most_common(1)[0]
+    if j >= 0 and c >= 0.6 * n:
+        fl.letters = True
+    # a level column after host/type fields (BGL, PostgreSQL with user@db)
+    col = Counter()
+    for ts in toks_of:
+        for j, t in enumerate(ts[:6]):
+            if _kind(t, fl.letters)[0] == "level":
+                col[j] += 1
+                break
+    if col:
+        j, c = col.most_common(1)[0]
+        if j >= 1 and c >= 0.6 * n:
+            fl.level_col = j
+    base = [_header(r, fl) for r in rests]
+    # colon-ended program/component field within reach
+    reach = Counter()
+    for r, (pos, _, _, kinds) in zip(rests, base):
+        if kinds and kinds[-1] in ("cend", "caller"):
+            reach[0] += 1
+            continue
+        ts = [m.group(1) for m in _TOKEN.finditer(r, pos)][:4]
+        d = next((d for d, t in enumerate(ts[:3]) if _kind(t, False)[0] == "cend"), None)
+        if d is not None:
+            reach[d] += 1
+    if sum(reach.values()) >= need:
+        fl.cend_reach = max(d for d, c in reach.items() if c >= 0.1 * n) if any(c >= 0.1 * n for c in reach.values()) \
+            else 0
+        base = [_header(r, fl) for r in rests]
+    # logger: a dotted name, or a name followed by a separator, where the header stops
+    lg = 0
+    for r, (pos, _, _, kinds) in zip(rests, base):
+        ts = [m.group(1) for m in _TOKEN.finditer(r, pos)][:2]
+        if ts and (_DOTTED.match(ts[0]) or (len(ts) > 1 and ts[1] in _SEPS and _LOGGER.match(ts[0]))):
+            lg += 1
+    if lg >= 0.6 * n:
+        fl.logger = True
+        base = [_header(r, fl) for r in rests]
+    pad = 0
+    for r, (pos, _, _, _) in zip(rests, base):
+        m = _TOKEN.match(r, pos)
+        if m and r[m.end(1):m.end(1) + 2] == "  " and m.group(1) not in _SEPS:
+            pad += 1
+    if pad >= 0.6 * n:
+        fl.padded = True
+    return fl
+
+
+# ---------------------------------------------------------------- logfmt
+
+_LOGFMT_PAIR = re.compile(r'([\w.@-]+)=("(?:[^"\\]|\\.)*"|\S*)')
+_LOGFMT_LINE = re.compile(r'\s*[\w.@-]+=("(?:[^"\\]|\\.)*"|\S*)(?:\s+[\w.@-]+=("(?:[^"\\]|\\.)*"|\S*))+\s*$')
+_LF_TIME = ("time", "ts", "t", "timestamp", "@timestamp", "date", "datetime")
+_LF_LEVEL = ("level", "lvl", "severity", "loglevel", "log.level")
+_LF_MSG = ("msg", "message", "log")
+_LF_LOGGER = ("logger", "component", "module", "caller", "source", "name")
+
+
+def _unquote(v: str) -> str:
+    if len(v) >= 2 and v[0] == '"' and v[-1] == '"':
+        return v[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    return v
+
+
+# ---------------------------------------------------------------- the compiled format
+
+
+@dataclass
+class LineFormat:
+    """A file's inferred layout; :meth:`parse` reads one line with it."""
+
+    layout: str | None  # name of the timestamp layout, None when none was found
+    prefix_tokens: int = 0  # whitespace-separated tokens before the timestamp
+    flags: _Flags = field(default_factory=_Flags)
+    logfmt: bool = False
+    tz: tzinfo = UTC
+    ref: datetime | None = None  # file modification time: the year of year-less layouts, New Year roll-back
+    day_first: bool = False  # for `mdy` layouts: dd/mm/yyyy
+    date: tuple[int, int, int] | None = None  # the date of time-only rows (W3C #Date)
+    _rx: re.Pattern[str] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.layout and self._rx is None:
+            body = dict((n, r) for n, r, _ in _LAYOUTS)[self.layout]
+            pre = r"^\s*(?:<(?P<pri>\d{1,3})>(?:1 )?)?(?:\S+\s+){%d}[\[(]?" % self.prefix_tokens
+            self._rx = re.compile(pre + "(?:" + body + r")(?![\d:])[\])]?,?")
+        self._yearless = bool(self.layout and dict((n, y) for n, _, y in _LAYOUTS)[self.layout])
+        self._last_year: int | None = None
+
+    @property
+    def describe(self) -> str:
+        if self.logfmt:
+            return "logfmt"
+        return self.layout or "no timestamp"
+
+    def parse(self, line: str) -> tuple[datetime | None, str | None, str | None, str] | None:
+        """``(time, level, logger, message)``; ``None`` when the line has no timestamp of this layout."""
+        if self.logfmt:
+            return self._parse_logfmt(line)
+        if self._rx is None:
+            return None
+        m = self._rx.match(line)
+        if m is None:
+            return None
+        t = self._time(m)
+        if t is None:
+            return None
+        level = None
+        g = m.groupdict()
+        if g.get("pri"):
+            level = syslog_severity(int(g["pri"]) & 7)
+        if g.get("L"):
+            level = _LETTERS.get(g["L"])
+        rest = line[m.end():]
+        if line.startswith("<") and g.get("pri") and line[len(g["pri"]) + 2:len(g["pri"]) + 4] == "1 ":
+            return t, level, None, _rfc5424_message(rest)
+        pos, lv, logger, _ = _header(rest, self.flags)
+        msg = rest[pos:].strip()
+        if not msg:
+            msg = rest.strip()
+        return t, level or lv, logger, msg
+
+    def _parse_logfmt(self, line: str) -> tuple[datetime | None, str | None, str | None, str] | None:
+        pairs = {k: _unquote(v) for k, v in _LOGFMT_PAIR.findall(line)}
+        ts = next((pairs[k] for k in _LF_TIME if pairs.get(k)), None)
+        if ts is None:
+            return None
+        t = _time_text(ts, self.tz, self.ref)
+        if t is None:
+            return None
+        lv = next((pairs[k] for k in _LF_LEVEL if pairs.get(k)), None)
+        msg = next((pairs[k] for k in _LF_MSG if k in pairs), None)
+        if msg is None:
+            msg = " ".join(f"{k}={v}" for k, v in _LOGFMT_PAIR.findall(line) if k not in _LF_TIME + _LF_LEVEL)
+        else:
+            extra = [f"{k}={v}" for k, v in _LOGFMT_PAIR.findall(line)
+                     if k not in _LF_TIME + _LF_LEVEL + _LF_MSG + _LF_LOGGER]
+            if extra:
+                msg = msg + " " + " ".join(extra)
+        logger = next((pairs[k] for k in _LF_LOGGER if pairs.get(k)), None)
+        return t, level_word(lv) if lv else None, logger, msg
+
+    def _time(self, m: re.Match[str]) -> datetime | None:
+        g = m.groupdict()
+        try:
+            if g.get("E"):
+                secs = int(g["E"])
+                frac = g.get("Ef") or g.get("Ex") or ""
+                t = datetime.fromtimestamp(secs, tz=UTC)
+                return t + timedelta(microseconds=int(frac[:6].ljust(6, "0"))) if frac else t
+            if g.get("Y"):
+                year = int(g["Y"])
+            elif g.get("y"):
+                year = 2000 + int(g["y"])
+            else:
+                year = None
+            if g.get("b"):
+                month = _MON[g["b"][:3].lower()]
+                day = int(g["d"])
+            elif g.get("m"):
+                month, day = int(g["m"]), int(g["d"])
+                if self.day_first:
+                    month, day = day, month
+            elif self.date:
+                year, month, day = self.date
+            else:
+                ref = self.ref or datetime.now(UTC)
+                year, month, day = ref.year, ref.month, ref.day
+            frac = g.get("f")
+            us = int(frac[:6].ljust(6, "0")) if frac else 0
+            if self.layout == "compact" and frac and len(frac) == 3 and ":" in m.group(0)[-5:]:
+                us = int(frac) * 1000
+            z = g.get("z") or g.get("z2")
+            roll = False
+            if year is None:
+                ref = self.ref or datetime.now(UTC)
+                year, roll = ref.year, True
+            hh, mm, ss = (int(g["H"]), int(g["M"]), int(g["S"])) if g.get("H") else (
+                int(g["H2"]), int(g["M2"]), int(g["S2"]))
+            t = _make(year, month, day, hh, mm, ss, us, z, self.tz)
+            if t is not None and roll:
+                ref = self.ref or datetime.now(UTC)
+                if t > ref + timedelta(days=1):  # a date after the file was last written: last year's
+                    t = _make(year - 1, month, day, hh, mm, ss, us, z, self.tz)
+            return t
+        except (ValueError, OverflowError, KeyError):
+            return None
+
+
+def _make(y: int, mo: int, d: int, h: int, mi: int, s: int, us: int, z: str | None, tz: tzinfo) -> datetime | None:
+    try:
+        if z:
+            if z in ZONE_ABBREVIATIONS:
+                off = timezone(timedelta(hours=ZONE_ABBREVIATIONS[z]))
+            else:
+                sign = -1 if z[0] == "-" else 1
+                digits = z[1:].replace(":", "")
+                off = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0)))
+            return datetime(y, mo, d, h, mi, min(s, 59), us, tzinfo=off).astimezone(UTC)
+        if tz is UTC:
+            return datetime(y, mo, d, h, mi, min(s, 59), us, tzinfo=UTC)
+        return datetime(y, mo, d, h, mi, min(s, 59), us, tzinfo=tz).astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+_STRUCTURED_DATA = re.compile(r'\s*(?:-|(?:\[(?:[^\]"\\]|\\.|"(?:[^"\\]|\\.)*")*\])+)\s?')
+
+
+def _rfc5424_message(rest: str) -> str:
+    # HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA MSG
+    parts = rest.split(None, 4)
+    if len(parts) < 5:
+        return rest.strip()
+    tail = parts[4]
+    m = _STRUCTURED_DATA.match(tail)
+    return (tail[m.end():] if m else tail).lstrip("\ufeff").strip() or tail.strip()
+
+
+_TEXT_FORMATS: dict[str, LineFormat] = {}
+
+
+def _time_text(text: str, tz: tzinfo, ref: datetime | None) -> datetime | None:
+    """A timestamp given alone (a logfmt or JSON value): any layout, whole text."""
+    text = text.strip()
+    if text.replace(".", "", 1).isdigit():
+        x = float(text)
+        for scale in (1e9, 1e6, 1e3):
+            if x > 1e11 * scale / 1e3:
+                x /= scale
+                break
+        try:
+            return datetime.fromtimestamp(x, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    for name, _, _ in _LAYOUTS:
+        if name == "epoch":
+            continue
+        fmt = _TEXT_FORMATS.get(name)
+        if fmt is None:
+            fmt = _TEXT_FORMATS[name] = LineFormat(name)
+        fmt.tz, fmt.ref = tz, ref
+        r = fmt.parse(text)
+        if r is not None and r[0] is not None:
+            return r[0]
+    return None
+
+
+def parse_time_text(text: str, tz: tzinfo = UTC, ref: datetime | None = None) -> datetime | None:
+    """A timestamp written alone, in any layout :func:`infer_format` knows (JSON and logfmt values)."""
+    return _time_text(text, tz, ref)
+
+
+__all__.append("parse_time_text")
+
+
+W3C_DIRECTIVE = re.compile(r"#(?:Software|Version|Date|Fields|Remark|Start-Date|End-Date):")
+
+
+def w3c_date(line: str) -> tuple[int, int, int] | None:
+    """The date of a W3C extended log ``#Date:`` directive (``2026-03-02 …`` or ``12-Jan-1996 …``)."""
+    m = re.match(r"#(?:Start-)?Date:\s*(.*)", line)
+    if not m:
+        return None
+    t = _time_text(m.group(1), UTC, None)
+    return (t.year, t.month, t.day) if t else None
+
+
+def _prefix_tokens(line: str, start: int) -> int:
+    head = line[:start].strip()
+    if head.startswith("<") and ">" in head[:5]:
+        head = head.split(">", 1)[1].strip()
+        if head.startswith("1 ") or head == "1":
+            head = head[1:].strip()
+    head = head.rstrip("[(").strip()
+    return len(head.split()) if head else 0
+
+
+def infer_format(
+    lines: Iterable[str], *, tz: tzinfo = UTC, ref: datetime | None = None
+) -> LineFormat:
+    """The layout of a file from a sample of its lines (a few hundred are plenty)."""
+    sample = [ln for ln in lines if ln.strip()][:_SAMPLE_MAX]
+    date = None
+    body: list[str] = []
+    for ln in sample:
+        if ln.startswith("#") and W3C_DIRECTIVE.match(ln):
+            date = w3c_date(ln) or date
+            continue
+        body.append(ln)
+    if not body:
+        return LineFormat(None, tz=tz, ref=ref, date=date)
+    lf = sum(1 for ln in body if _LOGFMT_LINE.match(ln))
+    if lf >= 0.6 * len(body):
+        fmt = LineFormat(None, logfmt=True, tz=tz, ref=ref)
+        if sum(1 for ln in body if fmt.parse(ln) is not None) >= 0.5 * lf:
+            return fmt
+    hits: Counter[tuple[str, int]] = Counter()
+    per_line_best: list[tuple[str, int] | None] = []
+    compiled = [(n, re.compile(r)) for n, r, _ in _LAYOUTS]
+    for ln in body:
+        head = ln[:_SEARCH_CHARS]
+        seen: set[str] = set()
+        for name, rx in compiled:
+            m = rx.search(head)
+            if m is None or name in seen:
+                continue
+            # the match must start at a token boundary
+            s = m.start()
+            if s > 0 and head[s - 1] not in " \t[(<>|,=\"'":
+                continue
+            seen.add(name)
+            hits[(name, _prefix_tokens(head, s))] += 1
+        per_line_best.append(None)
+    if not hits:
+        return LineFormat(None, tz=tz, ref=ref, date=date)
+    order = {n: i for i, (n, _, _) in enumerate(_LAYOUTS)}
+    best_count = max(hits.values())
+
+    def rank(item: tuple[tuple[str, int], int]) -> tuple:
+        (name, k), c = item
+        weak = name in ("epoch", "time", "md", "yymmdd")
+        # a calendar layout wins over epoch/time-only ones found on at least half as many lines
+        return (not weak and c >= 0.5 * best_count, c >= 0.8 * best_count, -k if c >= 0.8 * best_count else 0, c,
+                -order[name])
+
+    (name, k), count = max(hits.items(), key=rank)
+    if count < max(2, 0.05 * len(body)) and len(body) > 2:
+        return LineFormat(None, tz=tz, ref=ref, date=date)
+    fmt = LineFormat(name, prefix_tokens=k, tz=tz, ref=ref, date=date)
+    if name == "mdy":
+        firsts = [int(m.group("m")) for ln in body if (m := fmt._rx.match(ln))]  # type: ignore[union-attr]
+        if any(x > 12 for x in firsts):
+            fmt.day_first = True
+    rests = []
+    for ln in body:
+        m = fmt._rx.match(ln)  # type: ignore[union-attr]
+        if m is not None:
+            rests.append(ln[m.end():])
+    fmt.flags = _vote(rests, _Flags())
+    return fmt
