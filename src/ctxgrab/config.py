@@ -90,6 +90,8 @@ class Defaults(_Model):
     templates_dir: str | None = Field(None, description="directory searched for templates before the bundled ones")
     packs_dir: str | None = Field(None, description="directory searched for packs before the bundled ones")
     budget: int | None = Field(None, gt=0, description="token budget for the prompt; unset means no limit")
+    parse_memory_mib: int = Field(
+        2048, gt=0, description="memory cap (MiB) for each file parser (GC logs, heap dumps, settings files), enforced")
 
     _since = field_validator("since")(classmethod(lambda cls, v: _check_duration(v)))
 

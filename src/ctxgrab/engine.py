@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 
 import anyio
 
-from . import collectors
+from . import collectors, parsebudget
 from .collectors import CollectRequest
 from .config import Config
 from .errors import CtxgrabError
@@ -133,6 +133,15 @@ async def _run_one(
 ) -> Evidence:
     started = time.monotonic()
     budget = min(item.timeout_s or request.timeout_s, max(0.0, deadline - started))
+    # File parsers started by this collector run under the same deadline, in a child process that is
+    # killed at it, with the run's memory cap (ctxgrab.parsebudget): abandoning the wait is not enough.
+    memory_mib = getattr(getattr(request.config, "defaults", None), "parse_memory_mib", None)
+    # A quarter second early, so the parser's stated gap ("stopped at the 10 s deadline after 41% of
+    # the file") reaches the Evidence before the collector's own timeout cancels it.
+    parse_s = max(0.0, budget - 0.25)
+    parsebudget._current.set(parsebudget.Budget(
+        deadline=started + parse_s, deadline_s=round(parse_s, 1),
+        memory_bytes=int(memory_mib) << 20 if memory_mib else parsebudget.DEFAULT_MEMORY_BYTES))
     with tracer.start_as_current_span(f"collect {item.kind}") as span:
         span.set_attribute("ctxgrab.collector", item.kind)
         span.set_attribute("ctxgrab.instance", item.name)

@@ -30,8 +30,11 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import gzip
+import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -427,6 +430,18 @@ def heap_report(dump: HeapDump, tree: DominatorTree | None = None, *, top: int =
     else:
         verdict = (f"No single object or class retains {format_pct(SUSPECT_SHARE, 0)} of the live heap: "
                    "memory is spread out rather than accumulated in one holder.")
+    withheld = 0
+    if dump.partial and dump.n_roots == 0:
+        # Without GC roots nothing is known to be live: the "holders" would be whatever the class
+        # statics in the part read happen to reach (java.lang.String, say), not the leak.
+        withheld = len(suspects)
+        suspects, top_retainers, top_objects = [], [], []
+        verdict = ("No verdict: the dump is cut short and holds no GC roots (they were in the missing part), "
+                   "so which objects are live and what holds them cannot be told; the histogram counts only "
+                   "the objects read. Take a new dump (jcmd <pid> GC.heap_dump) with enough disk space.")
+    elif dump.partial:
+        verdict = ("Partial dump (see the warnings): objects after the damage are missing, so retained sizes "
+                   "are lower bounds and the real holder may be among the missing. " + verdict)
     return {
         "file": dump.path,
         "format": f"HPROF {dump.version}, {dump.id_size}-byte ids",
@@ -445,6 +460,7 @@ def heap_report(dump: HeapDump, tree: DominatorTree | None = None, *, top: int =
         "top_objects": top_objects,
         "suspects": suspects,
         "verdict": verdict,
+        "suspects_withheld": withheld,
         "partial": dump.partial,
         "warnings": list(dump.warnings),
     }
@@ -676,6 +692,10 @@ def compare_reports(current: dict[str, Any], baseline: dict[str, Any], *, top: i
                    "no suspect holder grew.")
     else:
         verdict = "No growth between the dumps: the big holders look bounded."
+    if current.get("partial") or baseline.get("partial"):
+        which = " and ".join(n for n, r in (("the dump", current), ("the baseline", baseline)) if r.get("partial"))
+        verdict = (f"Growth cannot be told for sure: {which} is partial (cut short or damaged), so classes may "
+                   "look grown or shrunk only because part of a dump is missing. " + verdict)
     return {
         "baseline_file": baseline.get("file"),
         "seconds_between": dt,
@@ -726,19 +746,25 @@ def analyze_heap_file(path: str, *, baseline: str | None = None, top: int = 20,
     return report
 
 
+HISTOGRAM_MAX_BYTES = 64 << 20  # class histograms are a few MiB; a larger "histogram" is not read
+
+
 def _analyze_one(path: str, top: int, compressed_oops: bool | None = None) -> dict[str, Any]:
-    import gzip
+    import os
+    import stat
 
     from ..errors import InputError
+
     from .histogram import histogram_report, looks_like_histogram, parse_histogram
     from .hprof import parse_hprof
 
     try:
-        with open(path, "rb") as f:
-            head = f.read(64)
-            if head[:2] == b"\x1f\x8b":
-                f.seek(0)
-                head = gzip.GzipFile(fileobj=f).read(64)
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            with _spooled(path) as spool:
+                report = _analyze_one(spool, top, compressed_oops)
+            report["file"] = path
+            return report
+        head, text_head = _sniff(path)
     except (OSError, EOFError) as e:
         raise InputError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
     if head.startswith(b"JAVA PROFILE"):
@@ -747,16 +773,74 @@ def _analyze_one(path: str, top: int, compressed_oops: bool | None = None) -> di
         report = heap_report(dump, tree, top=top)
         del tree, dump
         return report
-    try:
-        opener = gzip.open if _is_gzip(path) else open
-        with opener(path, "rt", encoding="utf-8", errors="replace") as f:  # type: ignore[operator]
-            text = f.read()
-    except (OSError, EOFError) as e:
-        raise InputError(f"{path}: cannot read: {e}") from None
-    if not looks_like_histogram(text[:4096]):
+    # Only what starts like a histogram is read further, and only up to a histogram's size.
+    if not looks_like_histogram(text_head):
         raise InputError(f"{path}: neither an HPROF heap dump (no 'JAVA PROFILE' header) nor a class histogram "
                          f"(jmap -histo / jcmd GC.class_histogram text); it starts with {head[:16]!r}")
+    try:
+        opener = gzip.open if _is_gzip(path) else open
+        with opener(path, "rb") as f:  # type: ignore[operator]
+            data = f.read(HISTOGRAM_MAX_BYTES + 1)
+    except (OSError, EOFError, zlib.error) as e:
+        raise InputError(f"{path}: cannot read: {e}") from None
+    if len(data) > HISTOGRAM_MAX_BYTES:
+        raise InputError(f"{path}: a class histogram larger than {format_bytes(HISTOGRAM_MAX_BYTES)} "
+                         "(jcmd GC.class_histogram prints a few MiB); not read")
+    text = data.decode("utf-8", "replace")
+    del data
     return histogram_report(parse_histogram(text, source=path), source=path, top=top)
+
+
+def _looks_like_histogram(text: str) -> bool:
+    from .histogram import looks_like_histogram
+
+    return looks_like_histogram(text)
+
+
+def _sniff(path: str) -> tuple[bytes, str]:
+    """The first 64 bytes (expanded when gzipped) and the first 4 KiB as text."""
+    with open(path, "rb") as f:
+        raw = f.read(4096)
+        if raw[:2] == b"\x1f\x8b":
+            f.seek(0)
+            try:
+                raw = gzip.GzipFile(fileobj=f).read(4096)
+            except (gzip.BadGzipFile, zlib.error) as e:
+                raise EOFError(f"not a readable gzip file ({e})") from None
+    return raw[:64], raw.decode("utf-8", "replace")
+
+
+@contextlib.contextmanager
+def _spooled(path: str) -> Iterator[str]:
+    """A pipe or a process substitution (``<(zcat x)``) copied once to a temporary file, which the
+    parser can map and seek; at most the parse memory cap's size."""
+    import tempfile
+
+    from ..errors import InputError
+    from ..parsebudget import current
+
+    cap = current().memory_bytes
+    # An unlinked temporary file: nothing is left behind even when the parse is killed at its deadline.
+    with open(path, "rb") as src, tempfile.TemporaryFile(prefix="ctxgrab-heap-") as tmp:
+        head = src.read(4096)
+        # Checked before anything is copied: /dev/zero or a random pipe is refused at once.
+        if not (head.startswith(b"JAVA PROFILE") or head[:2] == b"\x1f\x8b" or (
+                b"\0" not in head and _looks_like_histogram(head.decode("utf-8", "replace")))):
+            raise InputError(f"{path}: neither an HPROF heap dump (no 'JAVA PROFILE' header) nor a class "
+                             f"histogram; it starts with {head[:16]!r}")
+        tmp.write(head)
+        copied = len(head)
+        while True:
+            chunk = src.read(min(8 << 20, cap + 1 - copied))
+            if not chunk:
+                break
+            copied += len(chunk)
+            if copied > cap:
+                raise InputError(f"{path}: not a regular file, and more than {format_bytes(cap)} (the memory cap) "
+                                 "came through it; heap analysis needs a seekable file: save the dump to disk")
+            tmp.write(chunk)
+        tmp.flush()
+        yield f"/proc/self/fd/{tmp.fileno()}"
 
 
 def _is_gzip(path: str) -> bool:

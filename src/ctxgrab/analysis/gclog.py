@@ -23,12 +23,17 @@ Example::
 from __future__ import annotations
 
 import bisect
+import contextlib
 import gc
+import gzip
 import heapq
 import itertools
 import math
 import operator
+import os
 import re
+import stat
+import zlib
 from collections import Counter
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -99,37 +104,40 @@ def _cyclic_gc_paused() -> Iterator[None]:
 _ROTATED = re.compile(r"^(?P<base>.*?)(?:\.(?P<n>\d+))?(?P<cur>\.current)?$")
 
 
-def order_rotated(paths: Iterable[str | Path]) -> list[Path]:
+def order_rotated(paths: Iterable[str | Path], heads: dict[str, bytes] | None = None) -> list[Path]:
     """Order rotated logs oldest first: ``gc.log.0, gc.log.1, …`` then the live ``gc.log``.
 
     The JVM writes to ``gc.log`` and renames full files to ``gc.log.N``; with a wrapped counter
     the numbers alone can lie, so files whose first line carries a wall-clock time are ordered
-    by it instead.
+    by it instead. Compressed rotations (``gc.log.1.gz``) sort as their uncompressed names.
+    ``heads``: the first bytes of files already opened (pipes, which can be read only once).
 
     >>> [p.name for p in order_rotated(["gc.log", "gc.log.10", "gc.log.2"])]
     ['gc.log.2', 'gc.log.10', 'gc.log']
     """
     items = []
     for p in map(Path, paths):
-        m = _ROTATED.match(p.name)
+        m = _ROTATED.match(p.name[:-3] if p.name.endswith(".gz") else p.name)
         assert m is not None
         n = int(m.group("n")) if m.group("n") is not None else None
         cur = m.group("cur") is not None
         items.append((str(p.parent / m.group("base")), math.inf if (n is None or cur) else n, p))
     items.sort(key=lambda t: (t[0], t[1], str(t[2])))
     ordered = [t[2] for t in items]
-    firsts = [_first_wall(p) for p in ordered]
+    firsts = [_first_wall(p, (heads or {}).get(str(p))) for p in ordered]
     if len(ordered) > 1 and all(f is not None for f in firsts):
         ordered = [p for _, p in sorted(zip(firsts, ordered), key=lambda t: t[0])]  # type: ignore[arg-type,return-value]
     return ordered
 
 
-def _first_wall(path: Path) -> float | None:
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(4096).decode("utf-8", "replace")
-    except OSError:
-        return None
+def _first_wall(path: Path, head_bytes: bytes | None = None) -> float | None:
+    if head_bytes is None:
+        try:
+            with _open_log(path) as fh:
+                head_bytes = fh.read(4096)
+        except (OSError, EOFError, zlib.error):
+            return None
+    head = head_bytes[:4096].decode("utf-8", "replace")
     m = re.search(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[.,]\d+[+-]\d\d:?\d\d)", head)
     if not m:
         return None
@@ -140,6 +148,79 @@ def _first_wall(path: Path) -> float | None:
         return datetime.fromisoformat(t).timestamp()
     except ValueError:
         return None
+
+
+def _open_log(path: Path) -> Any:
+    """The file, opened once; a gzip stream when it is gzipped (``gc.log.1.gz``, by its magic)."""
+    raw = open(path, "rb")
+    try:
+        magic = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
+    except OSError:
+        magic = b""
+    if magic == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    return raw
+
+
+class _Stream:
+    """Chunks of one log file, read once, front to back (a FIFO or ``<(cat gc.log)`` works).
+
+    Runs of NUL bytes (what a crash or a full disk leaves in a log file) become a line break and
+    are counted; a damaged gzip stream ends the file with a warning instead of an error.
+    """
+
+    def __init__(self, fh: Any, name: str):
+        self.fh = fh
+        self.name = name
+        self.offset = 0  # bytes read (expanded)
+        self.nul_bytes = 0
+        self.nul_blocks = 0
+        self.first_nul: int | None = None
+        self.damage: str | None = None
+        self._in_nul = False
+
+    def read(self, n: int) -> bytes:
+        if self.damage:
+            return b""
+        try:
+            buf = self.fh.read(n)
+        except (EOFError, OSError, zlib.error) as e:
+            if isinstance(e, OSError) and not isinstance(e, gzip.BadGzipFile):
+                raise
+            self.damage = f"{self.name}: compressed data damaged or cut short after {self.offset:,} bytes ({e}); the rest is not read"
+            return b""
+        base = self.offset
+        self.offset += len(buf)
+        if b"\0" not in buf:
+            self._in_nul = False
+            return buf
+        parts = []
+        last = 0
+        for m in _NULS.finditer(buf):
+            if not (m.start() == 0 and self._in_nul):
+                self.nul_blocks += 1
+            if self.first_nul is None:
+                self.first_nul = base + m.start()
+            self.nul_bytes += m.end() - m.start()
+            parts.append(buf[last:m.start()])
+            parts.append(b"\n")
+            last = m.end()
+        parts.append(buf[last:])
+        self._in_nul = buf.endswith(b"\0")
+        return b"".join(parts)
+
+    def warnings(self) -> list[str]:
+        out = []
+        if self.nul_bytes:
+            out.append(f"{self.name}: {self.nul_bytes:,} NUL bytes in {self.nul_blocks:,} block"
+                       f"{'s' if self.nul_blocks > 1 else ''} skipped, the first at byte offset {self.first_nul:,} "
+                       "(what a crash or a full disk leaves); the lines around them may be cut")
+        if self.damage:
+            out.append(self.damage)
+        return out
+
+
+_NULS = re.compile(rb"\x00+")
 
 
 def _sniff(sample: bytes, name: str) -> str:
@@ -168,6 +249,18 @@ def _sniff(sample: bytes, name: str) -> str:
     )
 
 
+def _sniff_past_damage(sample: bytes, name: str) -> tuple[str, int]:
+    """The format when the first few lines are damaged (a log cut at its start, a garbage line) and
+    the lines after them are a GC log; re-raises the first line's error when they are not."""
+    lines = sample[:65536].split(b"\n")
+    for k in range(1, min(6, len(lines))):
+        try:
+            return _sniff(b"\n".join(lines[k:]), name), k
+        except InputError:
+            continue
+    return _sniff(sample, name), 0
+
+
 def parse_gc_files(paths: Sequence[str | Path], *, strict: bool = False) -> ParsedLog:
     """Parse one JVM's GC log files (rotated segments in any order) into one :class:`ParsedLog`.
 
@@ -186,18 +279,47 @@ def parse_gc_files(paths: Sequence[str | Path], *, strict: bool = False) -> Pars
 def _parse_gc_files(paths: Sequence[str | Path], strict: bool) -> ParsedLog:
     if not paths:
         raise InputError("no GC log files given")
-    ordered = order_rotated(paths)
+    # Pipes and process substitutions can be read only once: opened here, their first chunk kept
+    # for the ordering; regular files are opened again below, which costs nothing.
+    opened: dict[str, tuple[_Stream, bytes]] = {}
+    for p in paths:
+        try:
+            if not stat.S_ISREG(os.stat(p).st_mode):
+                st = _Stream(_open_log(Path(p)), str(p))
+                opened[str(p)] = (st, st.read(CHUNK_BYTES))
+        except OSError:
+            pass  # reported when the file is read
+    try:
+        return _parse_opened(paths, strict, opened)
+    finally:
+        for st, _ in opened.values():
+            st.fh.close()
+
+
+def _parse_opened(paths: Sequence[str | Path], strict: bool, opened: dict[str, tuple[_Stream, bytes]]) -> ParsedLog:
+    ordered = order_rotated(paths, {k: v[1] for k, v in opened.items()})
     warnings: list[str] = []
     parser: UnifiedParser | LegacyParser | None = None
     fmt_of: dict[str, str] = {}
     used: list[str] = []
     truncated = False
+    damage: list[str] = []
     for path in ordered:
         name = str(path)
         try:
-            with open(path, "rb") as fh:
-                first = fh.read(CHUNK_BYTES)
-                fmt = _sniff(first, name)
+            with contextlib.ExitStack() as stack:
+                if name in opened:
+                    fh, first = opened[name]
+                else:
+                    fh = _Stream(stack.enter_context(_open_log(path)), name)
+                    first = fh.read(CHUNK_BYTES)
+                skipped = 0
+                try:
+                    fmt = _sniff(first, name)
+                except InputError:
+                    if fh.nul_bytes:  # NULs and no log lines around them: not a damaged log, a binary file
+                        raise InputError(f"{name}: binary data at byte offset {fh.first_nul}, not a text GC log") from None
+                    fmt, skipped = _sniff_past_damage(first, name)
                 if parser is None:
                     parser = UnifiedParser(name) if fmt == "unified" else LegacyParser(name)
                 elif parser.log.format != fmt:
@@ -208,8 +330,12 @@ def _parse_gc_files(paths: Sequence[str | Path], strict: bool) -> ParsedLog:
                     )
                 fmt_of[name] = fmt
                 _start_file(parser, name)
+                unknown0 = parser.log.lines_unknown
                 truncated = _feed_file(parser, fh, first)
                 used.append(name)
+                damage += fh.warnings()
+                if (fh.nul_bytes or skipped) and parser.log.lines_unknown > unknown0:
+                    damage.append(f"{name}: {parser.log.lines_unknown - unknown0:,} damaged or unknown lines skipped")
         except _MixedJvms as exc:
             raise _TwoJvms(str(exc)) from None
         except _TwoJvms:
@@ -230,7 +356,7 @@ def _parse_gc_files(paths: Sequence[str | Path], strict: bool) -> ParsedLog:
     log.jvm_start_wall_s = _jvm_start_wall(log.events)
     log.files = used
     log.truncated_last_line = truncated
-    log.warnings = warnings + log.warnings
+    log.warnings = warnings + damage + log.warnings
     if truncated:
         log.warnings.append(f"{used[-1]}: the last line has no newline (cut short or still being written); ignored if incomplete")
     if not log.events and log.lines_total and log.lines_unknown == log.lines_total:

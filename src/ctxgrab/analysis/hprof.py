@@ -35,16 +35,18 @@ Example::
 from __future__ import annotations
 
 import gzip
-import io
+import mmap
 import os
+import stat
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from ..errors import InputError
+from ..parsebudget import progress
 
 __all__ = ["HeapDump", "parse_hprof", "java_class_name", "HAVE_NUMBA"]
 
@@ -84,6 +86,7 @@ SLOT_NONE = 255  # edge_slot for array elements and edges we cannot name
 _NEED_MORE, _CLASS_DUMP, _BAD_TAG, _FULL = 0, 1, 2, 3
 
 _CHUNK_BYTES = 32 << 20
+_WINDOW_BYTES = 8 << 20  # a mapped segment is scanned in windows: progress, and pages released behind
 
 
 def java_class_name(internal: str) -> str:
@@ -192,9 +195,9 @@ def _lookup(keys, vals, key):
 
 
 @jit
-def _scan(b, pos, end, idsz, cls_keys, cls_vals, lay_start, lay_count, lay_off, lay_slot, prim_cls, prim_size,
+def _scan(b, pos, end, stop, idsz, cls_keys, cls_vals, lay_start, lay_count, lay_off, lay_slot, prim_cls, prim_size,
           o_id, o_cls, o_kind, o_len, o_nedge, e_dst, e_slot, r_id, r_kind, cnt):
-    """Walk heap sub-records in ``b[pos:end]`` into the output arrays.
+    """Walk heap sub-records in ``b[pos:end]`` into the output arrays, starting none at or after ``stop``.
 
     Returns ``(pos, status)``: status _NEED_MORE (pos is the first incomplete
     sub-record, or ``end``), _CLASS_DUMP (Python parses the CLASS DUMP at pos),
@@ -208,7 +211,7 @@ def _scan(b, pos, end, idsz, cls_keys, cls_vals, lay_start, lay_count, lay_off, 
     cap_e = e_dst.shape[0]
     cap_r = r_id.shape[0]
     status = _NEED_MORE
-    while pos < end:
+    while pos < end and pos < stop:
         tag = int(b[pos])
         if tag == 0x21:  # INSTANCE DUMP
             h = pos + 1 + 2 * idsz + 8
@@ -399,16 +402,43 @@ class _Class:
 
 
 class _Reader:
-    """Counts bytes consumed so errors can name the offset (uncompressed)."""
+    """A gzip (or other) stream: counts bytes consumed so errors can name the offset (uncompressed),
+    stops at ``limit`` expanded bytes (a decompression bomb), and reports progress by the raw file's
+    position."""
 
-    def __init__(self, f: BinaryIO):
+    mapped = False
+
+    def __init__(self, f: BinaryIO, total: int, raw: BinaryIO | None = None, limit: int | None = None):
         self.f = f
+        self.raw = raw
+        self.total = total
+        self.limit = limit
+        self.capped = False
         self.offset = 0
 
+    def _allow(self, n: int) -> int:
+        if self.limit is not None and self.offset + n > self.limit:
+            self.capped = True
+            return max(0, self.limit - self.offset)
+        return n
+
     def read(self, n: int) -> bytes:
-        data = self.f.read(n)
+        data = self.f.read(self._allow(n))
         self.offset += len(data)
         return data
+
+    def readinto(self, out: np.ndarray) -> int:
+        """Fill ``out`` (a uint8 array) from the stream; returns the bytes read (fewer at the end)."""
+        mv = memoryview(out)[: self._allow(out.shape[0])]
+        got = 0
+        while got < len(mv):
+            k = self.f.readinto(mv[got:])  # type: ignore[attr-defined]
+            if not k:
+                break
+            got += k
+        self.offset += got
+        self.report()
+        return got
 
     def skip(self, n: int) -> int:
         left = n
@@ -417,7 +447,70 @@ class _Reader:
             if got == 0:
                 break
             left -= got
+            self.report()
         return n - left
+
+    def report(self) -> None:
+        try:
+            done = self.raw.tell() if self.raw is not None else self.offset
+        except (OSError, ValueError):
+            done = self.offset
+        progress(done, self.total)
+
+    def close(self) -> None:
+        self.f.close()
+        if self.raw is not None:
+            self.raw.close()
+
+
+class _MapReader(_Reader):
+    """A plain file, memory-mapped: heap segments are scanned in place, never copied, and the pages
+    already scanned are handed back to the kernel (RSS stays a window, not the file)."""
+
+    mapped = True
+
+    def __init__(self, f: BinaryIO, size: int):
+        super().__init__(f, size)
+        self.mm = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ)
+        self.size = size
+        self._released = 0
+
+    def read(self, n: int) -> bytes:
+        data = self.mm[self.offset:self.offset + n]
+        self.offset += len(data)
+        return data
+
+    def skip(self, n: int) -> int:
+        k = max(0, min(n, self.size - self.offset))
+        self.offset += k
+        self.report()
+        return k
+
+    def view(self, n: int) -> np.ndarray:
+        """The next ``n`` bytes (fewer at the end of the file) as a uint8 array over the mapping."""
+        k = max(0, min(n, self.size - self.offset))
+        arr = np.frombuffer(self.mm, np.uint8, count=k, offset=self.offset)
+        self.offset += k
+        return arr
+
+    def release(self, upto: int) -> None:
+        """Drop the mapping's pages before file offset ``upto`` from memory (they are re-read if touched)."""
+        page = mmap.PAGESIZE
+        end = (upto // page) * page
+        if end > self._released and hasattr(mmap, "MADV_DONTNEED"):
+            try:
+                self.mm.madvise(mmap.MADV_DONTNEED, self._released, end - self._released)
+            except (OSError, ValueError):
+                pass
+            self._released = end
+        progress(upto, self.size)
+
+    def close(self) -> None:
+        try:
+            self.mm.close()
+        except BufferError:  # an array still views it: it closes when that array goes
+            pass
+        self.f.close()
 
 
 class _Builder:
@@ -453,6 +546,15 @@ class _Builder:
             self.e_dst = np.empty(need_edges, np.int64)
             self.e_slot = np.empty(need_edges, np.uint8)
 
+    def add_object(self, obj_id: int, cls_index: int, kind: int, length: int) -> None:
+        """One object without references (a primitive array read outside the kernel)."""
+        if int(self.cnt[0]) >= self.o_id.shape[0]:
+            self.flush()
+        no = int(self.cnt[0])
+        self.o_id[no], self.o_cls[no], self.o_kind[no], self.o_len[no], self.o_nedge[no] = (
+            obj_id, cls_index, kind, length, 0)
+        self.cnt[0] = no + 1
+
     def add_class_object(self, obj_id: int, cls_index: int, targets: list[int]) -> None:
         no, ne = int(self.cnt[0]), int(self.cnt[1])
         if no >= self.o_id.shape[0] or ne + len(targets) > self.e_dst.shape[0]:
@@ -470,18 +572,34 @@ class _Builder:
         self.cnt[1] = ne + k
 
 
-def _open(path: Path) -> tuple[BinaryIO, int]:
+GZIP_MAX_RATIO = 64  # a .hprof.gz may expand to 64× its size (real dumps: 3–10×) ...
+GZIP_MIN_CAP = 256 << 20  # ... and at least 256 MiB; past that it is read as cut short
+
+
+def _open(path: Path) -> _Reader:
     try:
-        size = path.stat().st_size
+        st = path.stat()
         f = open(path, "rb")
     except OSError as e:
         raise InputError(f"{path}: cannot read heap dump: {e.strerror or e}") from None
+    if not stat.S_ISREG(st.st_mode):
+        f.close()
+        raise InputError(f"{path}: not a regular file; heap dump parsing needs a seekable file "
+                         "(save the dump to disk first)")
+    size = st.st_size
     magic = f.read(2)
     f.seek(0)
     if magic == b"\x1f\x8b":
+        return _Reader(gzip.GzipFile(fileobj=f, mode="rb"), size, raw=f,  # type: ignore[arg-type]
+                       limit=max(GZIP_MIN_CAP, GZIP_MAX_RATIO * size))
+    if size == 0:
         f.close()
-        return gzip.open(path, "rb"), size  # type: ignore[return-value]
-    return io.BufferedReader(f, buffer_size=1 << 20), size  # type: ignore[arg-type]
+        raise InputError(f"{path}: empty file, not an HPROF heap dump")
+    try:
+        return _MapReader(f, size)
+    except (OSError, ValueError) as e:
+        f.close()
+        raise InputError(f"{path}: cannot map heap dump: {e}") from None
 
 
 def parse_hprof(path: str | os.PathLike[str], *, compressed_oops: bool | None = None) -> HeapDump:
@@ -490,22 +608,24 @@ def parse_hprof(path: str | os.PathLike[str], *, compressed_oops: bool | None = 
     ``compressed_oops``: the JVM's object layout, which HPROF does not record;
     ``None`` guesses "on" when the heap is under 30 GB (HotSpot's default).
 
-    Raises :class:`InputError` when the file is not an HPROF dump at all. A dump
-    that is cut short or has an unknown record still returns, with ``partial``
-    set and a warning naming the offset.
+    A plain file is memory-mapped and scanned in place; a gzipped one is streamed and read
+    up to :data:`GZIP_MAX_RATIO` times its size. The header is checked before anything else.
+    Raises :class:`InputError` when the file is not an HPROF dump at all (or not a regular
+    file). A dump that is cut short, lacks its HEAP DUMP END record or has an unknown record
+    still returns, with ``partial`` set and a warning naming the offset.
 
     >>> dump = parse_hprof("heap.hprof")               # doctest: +SKIP
     >>> dump.partial, dump.n_objects                    # doctest: +SKIP
     (False, 61234)
     """
     path = Path(path)
-    raw, file_bytes = _open(path)
+    r = _open(path)
     try:
-        return _parse(path, raw, file_bytes, compressed_oops)
+        return _parse(path, r, r.total, compressed_oops)
     except (EOFError, gzip.BadGzipFile, OSError, _ZlibError) as e:
         raise InputError(f"{path}: cannot decompress heap dump: {e}") from None
     finally:
-        raw.close()
+        r.close()
 
 
 try:
@@ -514,10 +634,10 @@ except ImportError:  # pragma: no cover
     _ZlibError = OSError  # type: ignore[misc,assignment]
 
 
-def _parse(path: Path, raw: BinaryIO, file_bytes: int, compressed_oops: bool | None) -> HeapDump:
-    r = _Reader(raw)
+def _parse(path: Path, r: _Reader, file_bytes: int, compressed_oops: bool | None) -> HeapDump:
     head = b""
-    while len(head) < 64:
+    ch = b""
+    while len(head) < 64:  # the header first, a byte at a time: nothing else is read from a non-dump
         ch = r.read(1)
         if not ch or ch == b"\0":
             break
@@ -539,10 +659,23 @@ def _parse(path: Path, raw: BinaryIO, file_bytes: int, compressed_oops: bool | N
 
     p = _Parser(path, id_size, warnings)
     partial = False
+    segments = 0  # HEAP DUMP SEGMENT records: a dump made of them ends with HEAP DUMP END
+    seen_end = False
+    n_records = 0
     while True:
         rec_off = r.offset
+        n_records += 1
+        if not n_records & 4095:
+            r.report()
         hdr = r.read(9)
         if not hdr:
+            if segments and not seen_end and not partial:
+                partial = True
+                warnings.append(
+                    f"the dump ends at offset {rec_off} after {segments:,} heap dump segment"
+                    f"{'s' if segments > 1 else ''} without its HEAP DUMP END record: it was cut short "
+                    "(disk full or the JVM killed while dumping?); objects and GC roots written after that "
+                    "offset are missing")
             break
         if len(hdr) < 9:
             partial = True
@@ -550,6 +683,7 @@ def _parse(path: Path, raw: BinaryIO, file_bytes: int, compressed_oops: bool | N
             break
         tag, _t, length = struct.unpack(">BII", hdr)
         if tag in (0x0C, 0x1C):
+            segments += tag == 0x1C
             ok = p.heap_segment(r, length, rec_off + 9)
             if not ok:
                 partial = True
@@ -557,6 +691,7 @@ def _parse(path: Path, raw: BinaryIO, file_bytes: int, compressed_oops: bool | N
                     break
             continue
         if tag == 0x2C:
+            seen_end = True
             continue
         if tag in (0x01, 0x02):
             body = r.read(length)
@@ -564,6 +699,9 @@ def _parse(path: Path, raw: BinaryIO, file_bytes: int, compressed_oops: bool | N
                 partial = True
                 warnings.append(f"file ends inside a record (tag 0x{tag:02X}) at offset {rec_off}: the dump is truncated")
                 break
+            if tag == 0x02 and length < 8 + 2 * id_size:
+                warnings.append(f"LOAD CLASS record at offset {rec_off} is {length} bytes, too short; skipped")
+                continue
             if tag == 0x01:
                 p.strings[_sid(body, 0, id_size)] = body[id_size:].decode("utf-8", "replace")
             else:
@@ -576,6 +714,11 @@ def _parse(path: Path, raw: BinaryIO, file_bytes: int, compressed_oops: bool | N
             partial = True
             warnings.append(f"file ends inside a record (tag 0x{tag:02X}) at offset {rec_off}: the dump is truncated")
             break
+    if r.capped:
+        partial = True
+        warnings.insert(0, f"stopped reading at {r.limit:,} expanded bytes, the cap for a "
+                        f"{file_bytes:,}-byte gzipped dump ({GZIP_MAX_RATIO}× its size; real dumps compress "
+                        "3–10×): a decompression bomb or a damaged file; the rest is not analysed")
     if not p.segments_seen:
         if partial:
             raise InputError(f"{path}: truncated before any heap data ({'; '.join(warnings)})")
@@ -771,62 +914,149 @@ class _Parser:
                 self.prim_cls[t] = by_sig[sig]
 
     # ---- heap segments
+    report: Any = None  # called with a buffer position now and then (progress of a long run of class dumps)
+
+    def _walk(self, buf: np.ndarray, pos: int, end: int, stop: int) -> tuple[int, str | None]:
+        """Scan ``buf[pos:end]``, starting no record at or after ``stop``.
+
+        Returns ``(pos, problem)``: problem ``None`` (pos: the first record not read, incomplete
+        when pos < stop), or a description of the bad sub-record at pos (the rest of the segment
+        must be skipped).
+        """
+        b = self.b
+        while True:
+            if self._tables_dirty:
+                self._prim_classes()
+            keys, vals, ls, lc, lo, lsl = self._tables()
+            pos, status = _scan(buf, pos, end, stop, self.id_size, keys, vals, ls, lc, lo, lsl, self.prim_cls,
+                                self.prim_size, b.o_id, b.o_cls, b.o_kind, b.o_len, b.o_nedge, b.e_dst,
+                                b.e_slot, b.r_id, b.r_kind, b.cnt)
+            if status == _FULL:
+                b.flush(int(b.cnt[4]))
+                continue
+            if status == _CLASS_DUMP:
+                try:
+                    k = 0
+                    while pos < end and buf[pos] == 0x20:  # class dumps come in runs: rebuild tables once
+                        pos = self._class_dump(buf, pos, end)
+                        k += 1
+                        if not k & 4095 and self.report is not None:
+                            self.report(pos)
+                except _Incomplete:
+                    return pos, None
+                except _BadClass as e:
+                    return pos, f"malformed CLASS DUMP ({e})"
+                continue
+            if status == _BAD_TAG:
+                return pos, f"unknown heap sub-record tag 0x{int(buf[pos]):02X}"
+            return pos, None
+
+    def _need(self, c: np.ndarray) -> tuple[int, int]:
+        """Bytes of the sub-record that starts ``c`` (0 when its header is not complete or it has no
+        length), and its primitive element type for a primitive array (else -1)."""
+        idsz, n = self.id_size, c.shape[0]
+        tag = int(c[0])
+        if tag in (0x21, 0x22):
+            h = 1 + 2 * idsz + 8
+            if n < h:
+                return 0, -1
+            if tag == 0x21:
+                return h + int.from_bytes(c[h - 4:h].tobytes(), "big"), -1
+            return h + int.from_bytes(c[1 + idsz + 4:1 + idsz + 8].tobytes(), "big") * idsz, -1
+        if tag == 0x23:
+            h = 1 + idsz + 9
+            if n < h:
+                return 0, -1
+            et = int(c[h - 1])
+            size = int(self.prim_size[et]) if et <= 11 else 0
+            if not size:
+                return 0, -1
+            return h + int.from_bytes(c[1 + idsz + 4:1 + idsz + 8].tobytes(), "big") * size, et
+        return 0, -1
+
     def heap_segment(self, r: _Reader, length: int, body_off: int) -> bool:
         """Parse one HEAP DUMP (SEGMENT) body of ``length`` bytes. False when it ended early (see warnings)."""
         self.segments_seen += 1
-        b = self.b
+        if r.mapped:
+            return self._segment_mapped(r, length, body_off)  # type: ignore[arg-type]
+        return self._segment_stream(r, length, body_off)
+
+    def _truncated(self, at: int, missing: int, length: int) -> bool:
+        self.truncated = True
+        self.warnings.append(
+            f"file ends inside a heap dump segment at offset {at} ({missing} of {length} bytes missing): "
+            "the dump is truncated, objects after it are missing")
+        return False
+
+    def _segment_mapped(self, r: _MapReader, length: int, body_off: int) -> bool:
+        # The segment is scanned where it lies in the mapping: a 1.5 GB array is stepped over, not read.
+        buf = r.view(length)
+        end = buf.shape[0]
+        pos = 0
+        self.report = lambda at: progress(body_off + at, r.size)
+        while True:
+            stop = min(end, pos + _WINDOW_BYTES)
+            pos, problem = self._walk(buf, pos, end, stop)
+            if problem:
+                self.warnings.append(f"{problem} at offset {body_off + pos}; the rest of this heap segment "
+                                     f"({length - pos} bytes) was skipped")
+                if end < length:
+                    self.truncated = True
+                return False
+            r.release(body_off + pos)
+            if pos >= end or pos < stop:
+                break
+        if end < length:
+            return self._truncated(body_off + end, length - end, length)
+        if pos < end:
+            self.warnings.append(f"heap dump segment ends inside a sub-record at offset {body_off + pos} "
+                                 f"(tag 0x{int(buf[pos]):02X}, {end - pos} bytes left over)")
+            return False
+        return True
+
+    def _segment_stream(self, r: _Reader, length: int, body_off: int) -> bool:
+        # Chunks of a stream (gzip). A sub-record larger than a chunk is read once into a buffer of its
+        # size (a primitive array is not read at all: its bytes are skipped), never glued again and again.
         carry = np.empty(0, np.uint8)
         left = length
         base = body_off  # file offset of carry[0]
         while True:
             want = min(left, _CHUNK_BYTES)
-            data = r.read(want) if want else b""
-            left -= len(data)
-            eof = len(data) < want
             if carry.shape[0]:
-                buf = np.concatenate([carry, np.frombuffer(data, np.uint8)])
-            else:
-                buf = np.frombuffer(data, np.uint8)
-            end = buf.shape[0]
-            pos = 0
-            while True:
-                if self._tables_dirty:
-                    self._prim_classes()
-                keys, vals, ls, lc, lo, lsl = self._tables()
-                pos, status = _scan(buf, pos, end, self.id_size, keys, vals, ls, lc, lo, lsl, self.prim_cls,
-                                    self.prim_size, b.o_id, b.o_cls, b.o_kind, b.o_len, b.o_nedge, b.e_dst,
-                                    b.e_slot, b.r_id, b.r_kind, b.cnt)
-                if status == _FULL:
-                    b.flush(int(b.cnt[4]))
-                    continue
-                if status == _CLASS_DUMP:
-                    try:
-                        while pos < end and buf[pos] == 0x20:  # class dumps come in runs: rebuild tables once
-                            pos = self._class_dump(buf, pos, end)
-                    except _Incomplete:
-                        break
-                    except _BadClass as e:
-                        self.warnings.append(
-                            f"malformed CLASS DUMP at offset {base + pos}: {e}; rest of the heap segment skipped")
-                        r.skip(left)
-                        return False
-                    continue
-                if status == _BAD_TAG:
-                    self.warnings.append(
-                        f"unknown heap sub-record tag 0x{int(buf[pos]):02X} at offset {base + pos}; "
-                        f"the rest of this heap segment ({end - pos + left} bytes) was skipped")
-                    if r.skip(left) < left:
-                        self.truncated = True
-                    return False
-                break  # _NEED_MORE
-            carry = buf[pos:].copy() if pos < end else np.empty(0, np.uint8)
+                need, et = self._need(carry)
+                if need > carry.shape[0] + want and need - carry.shape[0] <= left:
+                    if et >= 0:  # a big primitive array: record it, skip its data
+                        self._add_prim_array(carry, et)
+                        rest = need - carry.shape[0]
+                        got = r.skip(rest)
+                        left -= got
+                        if got < rest:
+                            return self._truncated(base + carry.shape[0] + got, left + rest - got, length)
+                        base += need
+                        carry = np.empty(0, np.uint8)
+                        if left == 0:
+                            return True
+                        continue
+                    want = need - carry.shape[0]
+            buf = np.empty(carry.shape[0] + want, np.uint8)
+            buf[:carry.shape[0]] = carry
+            got = r.readinto(buf[carry.shape[0]:]) if want else 0
+            left -= got
+            eof = got < want
+            end = carry.shape[0] + got
+            del carry
+            pos, problem = self._walk(buf, 0, end, end)
+            if problem:
+                self.warnings.append(f"{problem} at offset {base + pos}; the rest of this heap segment "
+                                     f"({end - pos + left} bytes) was skipped")
+                if r.skip(left) < left:
+                    self.truncated = True
+                return False
+            carry = buf[pos:end].copy() if pos < end else np.empty(0, np.uint8)
+            del buf
             base += pos
             if eof:
-                self.truncated = True
-                self.warnings.append(
-                    f"file ends inside a heap dump segment at offset {base + carry.shape[0]} "
-                    f"({left} of {length} bytes missing): the dump is truncated, objects after it are missing")
-                return False
+                return self._truncated(base + carry.shape[0], left, length)
             if left == 0:
                 if carry.shape[0]:
                     self.warnings.append(
@@ -834,6 +1064,14 @@ class _Parser:
                         f"(tag 0x{int(carry[0]):02X}, {carry.shape[0]} bytes left over)")
                     return False
                 return True
+
+    def _add_prim_array(self, c: np.ndarray, et: int) -> None:
+        if self._tables_dirty:
+            self._prim_classes()
+        idsz = self.id_size
+        obj_id = int.from_bytes(c[1:1 + idsz].tobytes(), "big", signed=(idsz == 8))
+        n = int.from_bytes(c[1 + idsz + 4:1 + idsz + 8].tobytes(), "big")
+        self.b.add_object(obj_id, int(self.prim_cls[et]), KIND_PRIM_ARRAY, n)
 
     # ---- finish
     def finish(self, version: str, ts: int, file_bytes: int, compressed: bool | None, partial: bool) -> HeapDump:

@@ -16,7 +16,8 @@ from typing import Any
 from ..analysis.gclog import parse_gc_files, restrict, summarize
 from ..errors import InputError
 from ..evidence import Evidence, Status
-from . import CollectRequest, find_inputs, run_blocking
+from .. import parsebudget
+from . import CollectRequest, find_inputs
 
 __all__ = ["collect"]
 
@@ -24,9 +25,9 @@ KIND = "gc"
 TITLE = "JVM GC log"
 
 
-def _analyse(paths: list[str], request: CollectRequest) -> dict[str, Any]:
+def _analyse(paths: list[str], start: Any, end: Any) -> dict[str, Any]:
     log = parse_gc_files(paths)
-    log = restrict(log, request.window.start, request.window.end)
+    log = restrict(log, start, end)
     return summarize(log)
 
 
@@ -40,7 +41,11 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
     paths = [p for p in inputs.files if not p.endswith((".lck", ".lock"))]
     missing, source = inputs.missing, inputs.source
     try:
-        data = await run_blocking(_analyse, paths, request)
+        data = await parsebudget.arun(_analyse, paths, request.window.start, request.window.end,
+                                      what=f"GC log analysis of {', '.join(paths)}")
+    except parsebudget.ParseBudgetExceeded as e:
+        return Evidence.failed(KIND, name, TITLE, str(e), source=source,
+                               status=Status.timeout if e.limit == "deadline" else Status.error)
     except InputError as e:
         return Evidence.failed(KIND, name, TITLE, str(e), source=source)
     warnings = list(data.get("warnings", []))

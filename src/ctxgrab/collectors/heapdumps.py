@@ -18,8 +18,9 @@ import os
 from typing import Any
 
 from ..errors import InputError
-from ..evidence import Evidence
-from . import CollectRequest, find_inputs, run_blocking
+from ..evidence import Evidence, Status
+from .. import parsebudget
+from . import CollectRequest, find_inputs
 
 __all__ = ["collect"]
 
@@ -40,6 +41,19 @@ def _analyse(newest: str, previous: str | None) -> dict[str, Any]:
     return analyze_heap_file(newest, baseline=previous)
 
 
+async def _budgeted(newest: str, previous: str | None) -> dict[str, Any]:
+    files = [newest] + ([previous] if previous else [])
+    return await parsebudget.arun(_analyse, newest, previous, what=f"heap dump analysis of {newest}",
+                                  map_bytes=sum(_size(f) for f in files))
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
 async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
     """Analyse the newest heap file, with the one before it as baseline, off the event loop."""
     name = str(params.get("name", KIND))
@@ -52,13 +66,16 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
     newest, previous = files[0], (files[1] if len(files) > 1 else None)
     warnings = [f"no file matches {m}" for m in missing]
     try:
-        data = await run_blocking(_analyse, newest, previous)
+        data = await _budgeted(newest, previous)
+    except parsebudget.ParseBudgetExceeded as e:
+        return Evidence.failed(KIND, name, TITLE, str(e), source=newest,
+                               status=Status.timeout if e.limit == "deadline" else Status.error)
     except InputError as e:
         if previous is None:
             return Evidence.failed(KIND, name, TITLE, str(e), source=newest)
         # The baseline may be the broken one: keep the newest file's analysis.
         try:
-            data = await run_blocking(_analyse, newest, None)
+            data = await _budgeted(newest, None)
         except InputError as e2:
             return Evidence.failed(KIND, name, TITLE, str(e2), source=newest)
         warnings.append(f"baseline not usable: {e}")

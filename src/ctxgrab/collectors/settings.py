@@ -23,7 +23,8 @@ from ..yamlsafe import safe_load as safe_yaml
 from ..configfile import yaml_error_line
 from ..errors import InputError
 from ..evidence import Evidence, Status
-from . import CollectRequest, run_blocking
+from .. import parsebudget
+from . import CollectRequest
 
 KIND = "settings"
 MAX_KEYS = 40  # when no keys are named, show at most this many
@@ -155,7 +156,8 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
             warnings.append(f"settings file not found: {path}")
             continue
         try:
-            fmt, values = await run_blocking(read_settings, path, entry.get("format", "auto"))
+            fmt, values = await parsebudget.arun(read_settings, path, entry.get("format", "auto"),
+                                                 what=f"settings file {path}")
         except InputError as e:
             warnings.append(str(e))
             continue

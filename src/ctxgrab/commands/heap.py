@@ -33,6 +33,13 @@ def render_markdown(report: dict[str, Any], title: str = "Heap dump") -> str:
     return f"## {title}: {report.get('file', '')}\n\n{body}"
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size if path.is_file() else 0
+    except OSError:
+        return 0
+
+
 def register(app: typer.Typer) -> None:
     """Add ``heap`` to the CLI."""
 
@@ -46,6 +53,10 @@ def register(app: typer.Typer) -> None:
         compressed_oops: Optional[bool] = typer.Option(
             None, "--compressed-oops/--no-compressed-oops",
             help="the JVM's object layout for shallow sizes (default: guessed; off for heaps of 32 GB and more)"),
+        deadline_s: float = typer.Option(600.0, "--deadline", min=0.1,
+                                         help="seconds; the analysis is stopped then and says how far it got"),
+        memory_mib: int = typer.Option(2048, "--memory-mib", min=16,
+                                       help="memory cap for the analysis in MiB, enforced (see docs/configuration.md)"),
     ) -> None:
         """Heap dump analysis: top classes by retained size, leak suspects with their path from a GC root.
 
@@ -53,11 +64,16 @@ def register(app: typer.Typer) -> None:
 
           ctxgrab heap app.hprof.gz --baseline app-1h-ago.hprof.gz --format json
         """
+        from .. import parsebudget
         from ..analysis.dominators import analyze_heap_file
 
+        files = [file] + ([baseline] if baseline else [])
         try:
-            report = analyze_heap_file(str(file), baseline=str(baseline) if baseline else None, top=top,
-                                       compressed_oops=compressed_oops)
+            with parsebudget.limits(deadline_s=deadline_s, memory_bytes=memory_mib << 20):
+                report = parsebudget.run(
+                    analyze_heap_file, str(file), baseline=str(baseline) if baseline else None, top=top,
+                    compressed_oops=compressed_oops, what=f"heap dump analysis of {file}",
+                    map_bytes=sum(_size(f) for f in files))
         except InputError as e:
             typer.echo(f"ctxgrab: {e}", err=True)
             raise typer.Exit(2)
