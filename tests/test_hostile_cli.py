@@ -18,6 +18,7 @@ import resource
 import subprocess
 import sys
 import threading
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,33 +40,24 @@ def _limit() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (AS_LIMIT, AS_LIMIT))
 
 
-class _RusagePopen(subprocess.Popen):
-    """Popen that keeps the child's own resource usage (os.wait4), for its peak RSS."""
-
-    def _try_wait(self, wait_flags):  # type: ignore[override]
-        try:
-            pid, sts, usage = os.wait4(self.pid, wait_flags)
-        except ChildProcessError:
-            return self.pid, 0
-        if pid == self.pid:
-            self._peak_kib = usage.ru_maxrss
-        return pid, sts
-
-
 def run_cli(*args: str | Path, timeout: float = 30, stdout=subprocess.PIPE, cwd: Path | None = None):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
     env.pop("CTXGRAB_DEBUG", None)
+    from peak_rss import TRAMPOLINE
+
     started = time.monotonic()
-    proc = _RusagePopen([sys.executable, "-m", "ctxgrab.cli", *map(str, args)], stdout=stdout,
-                            stderr=subprocess.PIPE, text=True, env=env, preexec_fn=_limit, cwd=cwd)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        raise
-    # This child's own peak RSS (RUSAGE_CHILDREN would be the largest child of the whole session).
-    peak_kib = getattr(proc, "_peak_kib", None)
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss_file:
+        # prlimit caps the CLI's address space and execs it; the trampoline measures it (peak_rss.py).
+        proc = subprocess.Popen([*TRAMPOLINE, "prlimit", f"--as={AS_LIMIT}", "--", sys.executable, "-m", "ctxgrab.cli",
+                                 *map(str, args)], stdout=stdout, stderr=subprocess.PIPE, text=True,
+                                env={**env, "PEAK_RSS_FILE": rss_file.name}, cwd=cwd, start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.communicate()
+            raise
+        peak_kib = int(rss_file.read() or 0) or None
     p = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     p.elapsed_s = time.monotonic() - started  # type: ignore[attr-defined]
     p.peak_kib = peak_kib  # type: ignore[attr-defined]

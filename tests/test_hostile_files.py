@@ -19,6 +19,7 @@ import resource
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -59,31 +60,23 @@ def cli_shell(cmdline: str, timeout: float = 60.0) -> tuple[int, str, str, float
 
 
 def run(cmd: list[str], timeout: float) -> tuple[int, str, str, float, int]:
+    from peak_rss import TRAMPOLINE
+
     t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_limit,
-                            env={**os.environ, "PYTHONPATH": str(REPO / "src")})
-    out: dict[str, bytes] = {}
-
-    def drain(name: str, stream) -> None:
-        out[name] = stream.read()
-
-    threads = [threading.Thread(target=drain, args=(n, s)) for n, s in (("o", proc.stdout), ("e", proc.stderr))]
-    for t in threads:
-        t.start()
-    timer = threading.Timer(timeout, proc.kill)
-    timer.start()
-    try:
-        _pid, status, usage = os.wait4(proc.pid, 0)
-    finally:
-        timer.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    for t in threads:
-        t.join()
-    proc.stdout.close()  # type: ignore[union-attr]
-    proc.stderr.close()  # type: ignore[union-attr]
-    took = time.monotonic() - t0
-    assert took < timeout, f"{' '.join(cmd)} still running after {timeout} s: killed"
-    return proc.returncode, out["o"].decode(), out["e"].decode(), took, usage.ru_maxrss * 1024
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss_file:
+        # prlimit caps the CLI's address space and execs it; the trampoline measures it (peak_rss.py).
+        proc = subprocess.Popen([*TRAMPOLINE, "prlimit", f"--as={SAFETY_AS}", "--", *cmd], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True,
+                                env={**os.environ, "PYTHONPATH": str(REPO / "src"), "PEAK_RSS_FILE": rss_file.name})
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.communicate()
+            raise AssertionError(f"{' '.join(cmd)} still running after {timeout} s: killed") from None
+        took = time.monotonic() - t0
+        peak_kib = int(rss_file.read() or 0)
+    return proc.returncode, out.decode(), err.decode(), took, peak_kib * 1024
 
 
 def cli_inprocess(*args: str) -> tuple[int, str, str]:
