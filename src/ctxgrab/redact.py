@@ -52,6 +52,7 @@ from typing import Any, Callable
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .evidence import Evidence
+from .redact_providers import PROVIDERS
 
 __all__ = ["redact", "redact_evidence", "RedactionConfig", "RedactionRule", "KINDS", "CATEGORIES"]
 
@@ -78,7 +79,7 @@ CREDENTIAL_KINDS = frozenset(
         "password", "secret", "token", "api-key", "session", "signature", "credential",
         "connection-string",
     }
-)
+) | frozenset(p.kind for p in PROVIDERS)
 #: Every built-in kind, as written in markers and accepted by ``RedactionConfig.disable``.
 KINDS = CREDENTIAL_KINDS | PII_KINDS
 #: Category names accepted by ``RedactionConfig.disable`` (each turns off a group of kinds).
@@ -369,47 +370,10 @@ def _r(pattern: str, flags: int = 0) -> re.Pattern[str]:
     return re.compile(pattern, flags)
 
 
-_B64 = r"A-Za-z0-9+/"
-# Token kinds recognised by their own shape (a vendor prefix or a fixed structure).
+# Token kinds recognised by their own shape (a vendor prefix or a fixed structure): one entry per
+# provider in redact_providers.py.
 _TOKEN_RULES: list[_Rule] = [
-    _Rule("aws-access-key-id",
-          _r(r"(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)[A-Z2-7]{16}(?![A-Za-z0-9])"),
-          ("AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AIPA", "ANPA", "ANVA", "AROA", "APKA", "ASCA")),
-    _Rule("aws-session-token", _r(r"(?<![A-Za-z0-9+/])(?:FwoGZXIvYXdzE|IQoJb3JpZ2lu|FQoGZXIvYXdzE)[A-Za-z0-9+/=%]{40,}"),
-          ("FwoGZXIvYXdzE", "IQoJb3JpZ2lu", "FQoGZXIvYXdzE")),
-    _Rule("gcp-api-key", _r(r"(?<![\w-])AIza[0-9A-Za-z_\-]{35}(?![\w-])"), ("AIza",)),
-    _Rule("github-token", _r(r"(?<![\w])(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{40,255})(?!\w)"),
-          ("gh", "github_pat_")),
-    _Rule("gitlab-token",
-          _r(r"(?<![\w-])(?:gl(?:pat|dt|rt|ptt|cbt|oas|ft|imt|agent|soat|ffct|sa)-[A-Za-z0-9_\-]{20,}|GR1348941[A-Za-z0-9_\-]{20,})"),
-          ("gl", "GR1348941")),
-    _Rule("slack-webhook",
-          _r(r"https?://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/\-]+"), ("hooks.slack.com",)),
-    _Rule("slack-token", _r(r"(?<![\w-])(?:xox[abposre]-[A-Za-z0-9\-]{10,}|xapp-\d-[A-Za-z0-9\-]{10,})"), ("xox", "xapp-")),
-    _Rule("stripe-key", _r(r"(?<![\w])(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}|(?<![\w])whsec_[A-Za-z0-9]{20,}"),
-          ("k_live_", "k_test_", "whsec_")),
-    _Rule("sendgrid-key", _r(r"(?<![\w.])SG\.[A-Za-z0-9_\-]{16,32}\.[A-Za-z0-9_\-]{16,64}"), ("SG.",)),
-    _Rule("twilio-key", _r(r"(?<![A-Za-z0-9])SK[0-9a-fA-F]{32}(?![A-Za-z0-9])"), ("SK",)),
-    _Rule("npm-token", _r(r"(?<![\w])npm_[A-Za-z0-9]{36}(?!\w)"), ("npm_",)),
-    _Rule("pypi-token", _r(r"(?<![\w-])pypi-AgE[A-Za-z0-9_\-]{30,}"), ("pypi-AgE",)),
-    _Rule("anthropic-key", _r(r"(?<![\w-])sk-ant-[A-Za-z0-9_\-]{20,}"), ("sk-ant-",)),
-    _Rule("openai-key",
-          _r(r"(?<![\w-])sk-(?:(?:proj|svcacct|admin|None)-)?[A-Za-z0-9_\-]{20,}(?![\w-])"), ("sk-",)),
-    _Rule("huggingface-token", _r(r"(?<![\w])(?:hf_[A-Za-z0-9]{30,}|api_org_[A-Za-z0-9]{30,})(?!\w)"), ("hf_", "api_org_")),
-    _Rule("vault-token",
-          _r(r"(?<![\w.])(?:hv[sbr]\.[A-Za-z0-9_\-]{24,}|[sbr]\.[A-Za-z0-9]{24}(?![\w.]))"), ("hvs.", "hvb.", "hvr.", "s.", "b.", "r."),
-          check=lambda v: v.startswith("hv") or (any(c.isdigit() for c in v) and any(c.isupper() for c in v[2:])
-                                                  and any(c.islower() for c in v[2:]))),
-    _Rule("gcp-oauth-token", _r(r"(?<![\w.])(?:ya29\.[0-9A-Za-z_\-]{20,}|GOCSPX-[0-9A-Za-z_\-]{20,})"), ("ya29.", "GOCSPX-")),
-    _Rule("azure-key", _r(r"(?<![\w~.\-])[A-Za-z0-9_\-]{3}8Q~[A-Za-z0-9_~.\-]{31,34}(?![\w~.\-])"), ("8Q~",)),
-    _Rule("jwt", _r(r"(?<![\w-])eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*"), ("eyJ",)),
-    _Rule("pagerduty-key", _r(r"(?i)(?<![\w-])token\s+token=([A-Za-z0-9_+\-]{16,})"), ("token token=",), lower=True,
-          group=1),
-    _Rule("azure-key",
-          _r(r"(?i)(?<![\w])(?:AccountKey|SharedAccessKey|SharedAccessSignature|Password)=([^;\"'\s]+)"),
-          ("accountkey=", "sharedaccesskey=", "sharedaccesssignature="), lower=True, group=1,
-          check=lambda v: not _is_placeholder(v)),
-    _Rule("azure-sas", _r(r"(?<=[?&;])sig=([A-Za-z0-9%+/=]{16,})"), ("sig=",), group=1),
+    _Rule(p.kind, re.compile(p.pattern), p.triggers, p.lower, p.group, p.check) for p in PROVIDERS
 ]
 
 _PEM = _r(
