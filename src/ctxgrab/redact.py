@@ -45,6 +45,7 @@ import base64
 import binascii
 import ipaddress
 import re
+import urllib.parse
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable
@@ -166,14 +167,41 @@ class RedactionConfig(BaseModel):
 # Helpers: validators and value classification
 # ---------------------------------------------------------------------------
 
+# ---------------------------------------------------------------------------
+# The allow stage: values that name, point at or stand in for a secret, decided here only
+# ---------------------------------------------------------------------------
+
 _PLACEHOLDER = re.compile(
     r"""(?ix)^(?:
-        \$\{[^}]*\}? | \$\([^)]*\)? | \$[A-Z_][A-Z0-9_]* | \{\{.*\}\} | %\(?\w*\)?s | <[^<>]*> | \{[\w.-]*\}
-      | \*+ | x{3,} | \.{3} | … | \? | -
-      | null | none | nil | true | false | yes | no | on | off | undefined | n/?a | empty | unset
-      | redacted | masked | hidden | filtered | \[filtered\]
+        \$\{[^}]*\}? | \$\([^)]*\)? | \$[A-Z_][A-Z0-9_]* | \{\{.*\}\} | \{%.*%\} | %\(?\w*\)?[sd] | <[^<>]*> | \{[\w.-]*\}
+      | \#\{[^}]*\} | %env\([^)]*\)% | %[A-Z_][A-Z0-9_]*% | @[A-Z_][A-Z0-9_]*@ | \$\$[A-Za-z_]\w*
+      | ENC\[.*\] | !secret\s+\S+ | vault:\S+ | arn:aws:(?:secretsmanager|ssm|kms):\S+ | (?:sm|ssm|gcpsm|azkv)://\S+
+      | (?:os\.environ|os\.getenv|getenv|process\.env|ENV|env|System\.getenv|Environment\.GetEnvironmentVariable)
+        (?:\[[^\]]*\]|\([^)]*\)|\.\w+)
+      | secretKeyRef | valueFrom | existingSecret
+      | \*+ | x{3,} | X{3,} | \.{3} | … | \? | - | _+ | \#+ | 0{6,}
+      | null | none | nil | true | false | yes | no | on | off | undefined | n/?a | empty | unset | required | optional
+      | redacted | masked | hidden | filtered | \[filtered\] | \[redacted\] | \[hidden\] | \[masked\] | sensitive
+      | (?:your|my|the|some|insert|enter|put|add|replace)[-_ ]?(?:[a-z]+[-_ ]){0,3}(?:here|key|token|secret|password)
+      | (?:replace|change)[-_]?me | todo | tbd | fixme | placeholder | dummy | example | sample | notset | not[-_]set
     )$"""
 )
+# the value is itself the name of a secret or a reference to one: password, db-password,
+# billing-credentials, api_key (as in secretKey: password, existingSecret: billing-credentials)
+_SECRET_NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_.][a-z0-9]+)*$")
+_SECRET_NAME_WORDS = frozenset({
+    "password", "passwd", "pass", "pwd", "secret", "secrets", "token", "tokens", "key", "keys", "credential",
+    "credentials", "creds", "apikey", "auth", "cert", "certs", "tls", "ssh", "htpasswd", "dockerconfigjson",
+})
+
+
+def _names_a_secret(value: str) -> bool:
+    """``billing-credentials``, ``db-password``, ``api-key``: lower-case names, one of whose words names a secret."""
+    if len(value) > 63 or not _SECRET_NAME.match(value) or any(c.isdigit() for c in value.replace("v1", "")):
+        return False
+    return any(w in _SECRET_NAME_WORDS for w in re.split(r"[-_.]", value))
+
+
 # a file path with at least two parts, where a secret would not be
 _PATH_VALUE = re.compile(r"^(?:/|~/|\./|[A-Za-z]:\\)[\w.\-]+(?:[/\\][\w.\-@]+)+[/\\]?$")
 
@@ -186,8 +214,9 @@ def _is_path(value: str) -> bool:
 
 
 def _is_placeholder(value: str) -> bool:
-    v = value.strip().strip("\"'`")
-    return not v or _MARK in value or bool(_PLACEHOLDER.match(v))
+    """The allow stage: True for a value that stands in for a secret, or names one, rather than being one."""
+    v = value.strip().strip("\"'`").strip()
+    return not v or _MARK in value or bool(_PLACEHOLDER.match(v)) or _names_a_secret(v)
 
 
 def _looks_random(value: str) -> bool:
@@ -296,6 +325,13 @@ _NOT_SECRET_PREV = {"page", "next", "continuation", "sync", "cursor", "resume", 
 _NOT_SECRET_SEGMENTS = {"bypass", "compass", "tokenizer", "tokens", "sessions", "passed", "passes", "passing"}
 _GENERIC_TAILS = {"base", "value", "val", "string", "str", "data", "b64", "base64", "hex", "encoded", "raw", "pem",
                   "plain", "plaintext", "encrypted", "enc", "bytes"}
+# keys that hold the name of, or a pointer to, a secret (Kubernetes / Helm / ExternalSecret fields)
+_REFERENCE_HEADS = {"existing", "use", "external", "remote", "from", "has", "is", "enable", "enabled", "require",
+                    "required", "allow", "min", "max", "rotate", "rotation", "last", "expires", "expiry", "reset"}
+_REFERENCE_TAILS = {"name", "names", "ref", "refs", "file", "path", "dir", "arn", "env", "var", "length", "len", "id",
+                    "ids", "type", "kind", "mode", "version", "count", "ttl", "age", "expiry", "expires", "at",
+                    "policy", "provider", "store", "template", "header", "field", "enabled", "required", "format",
+                    "algorithm", "alg", "size", "bits", "location", "uri", "endpoint", "hint", "prompt", "label"}
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SEG_SPLIT = re.compile(r"[^A-Za-z0-9]+")
 
@@ -316,7 +352,11 @@ def _key_kind(key: str) -> tuple[str, bool] | None:
     prev = segs[-2] if len(segs) > 1 else ""
     if tail in _NOT_SECRET_SEGMENTS or prev in _NOT_SECRET_PREV:
         return None
+    if segs[0] in _REFERENCE_HEADS or tail in _REFERENCE_TAILS:
+        return None  # existingSecret, secretName, passwordRef, token_file: the name of a secret, not one
     joined = "".join(segs)
+    if joined in ("ssn", "socialsecuritynumber", "socialsecurity", "ssnumber") or tail == "ssn":
+        return ("ssn", True)
     if tail in ("phone", "mobile", "msisdn", "tel", "telephone") or joined.endswith(("phonenumber", "mobilenumber")):
         return ("phone", True)
     aws = "aws" in segs or joined.startswith("aws")
@@ -348,6 +388,8 @@ def _key_kind(key: str) -> tuple[str, bool] | None:
         return (kind, False)
     if tail == "url" and prev in ("webhook", "dsn", "hook"):
         return ("secret", True)
+    if len(segs) == 1 and tail in ("key", "appid", "appkey", "apikey", "accesskey", "clientkey", "licensekey"):
+        return ("api-key", False)  # ?key=… / appid=…: an API key when the value looks like one
     return None
 
 
@@ -385,7 +427,35 @@ _SSH2 = _r(r"---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----[\s\S]*?(?:---- END SSH2 
 _B64_LINE = _r(r"(?m)^[ \t]*([A-Za-z0-9+/]{16,76}={0,2})[ \t]*$")
 
 # <password>x</password>, and <add key="ApiKey" value="x"/> / <property name="password" value="x"/>
-_XML_ELEMENT = _r(r"(<([A-Za-z_][\w.\-:]{0,60})(?:\s[^<>]*)?>)([^<>\n]{1,500})(</\2>)")
+_XML_ELEMENT = _r(r"(<([A-Za-z_][\w.\-:]{0,60})(?:\s[^<>]*)?>)(\s*)([^<>\n]{1,500}?)(\s*)(</\2>)")
+# <name>fs.s3a.secret.key</name> <value>…</value> (Hadoop, Spring XML)
+_XML_NAME_ELEMENTS = _r(r"(<(?:name|key)>\s*([\w.\-:]{1,80})\s*</(?:name|key)>\s*<value>\s*)([^<>]{1,2000}?)(\s*</value>)")
+# - name: AWS_SECRET_ACCESS_KEY / value: "…" on the next line; {"name": "X", "value": "…"} inline
+_NAME_VALUE = _r(
+    r"(?i)(?<![\w-])(?:name|key|env|variable)(\\{0,3}[\"'])?[ \t]*[:=][ \t]*(\\{0,3}[\"'])?([A-Za-z_][\w.\-]{0,80})\2?"
+    r"([ \t]*,?[ \t]*(?:\r?\n[ \t]*(?:-[ \t]+)?)?(\\{0,3}[\"'])?value\5?[ \t]*[:=][ \t]*)(\\{0,3}[\"'])?"
+)
+# command lines whose password follows a short flag or a pipe
+_CLI_GLUED = _r(r"(?<![\w-])(?:mysql|mysqldump|mysqladmin|mysqlimport|mysqlshow|mysqlcheck|mysqlsh|mariadb|mariadb-dump)\b"
+                r"[^\n|;&]*?\s-p(?!\s)([^\s\"']+|\"[^\"]*\"|'[^']*')")
+_CLI_SPACED = _r(
+    r"(?<![\w-])(?:(?:mysql|mysqldump|mysqladmin|mysqlimport|mysqlsh|mariadb|mongo|mongosh|mongodump)\b[^\n|;&]*?\s-p"
+    r"|sshpass\b[^\n|;&]*?\s-p|redis-cli\b[^\n|;&]*?\s-a|ldap(?:search|add|modify|delete|passwd|whoami)\b[^\n|;&]*?\s-w"
+    r"|(?:docker|podman|helm|nerdctl|buildah|skopeo|oras|crane)\b[^\n|;&]*?\blogin\b[^\n|;&]*?\s-p"
+    r"|(?:sqlcmd|bcp|osql)\b[^\n|;&]*?\s-P|keytool\b[^\n|;&]*?\s-(?:store|key|src|dest)(?:store)?pass"
+    r"|openssl\b[^\n|;&]*?\s-(?:k|pass(?:in|out)?\s+(?:pass|env):?)|zip\b[^\n|;&]*?\s-P|7z\b[^\n|;&]*?\s-p(?=\S)"
+    r"|smbclient\b[^\n|;&]*?\s-U\s*[^\s%]+%)"
+    r"[ \t]*([^\s\"'|;&]+|\"[^\"]*\"|'[^']*')"
+)
+_CLI_ECHO = _r(r"\b(?:echo|printf)\s+(?:-n\s+|-e\s+)*([\"']?)([^\s\"'|]+)\1\s*\|\s*(?:sudo\b[^|\n]*?\s-S|passwd\b[^|\n]*--stdin"
+               r"|chpasswd|kinit|(?:docker|podman|helm|nerdctl)\b[^|\n]*--password-stdin|\S*login\b[^|\n]*--password-stdin)")
+# "the secret key 8dF3…", "password is Hunter22": a label in plain words, then the value
+_PROSE = _r(
+    r"(?i)(?<![\w-])(password|passwd|passphrase|passcode|pwd|secret(?:[ _-]?key)?|api[ _-]?key|access[ _-]?key"
+    r"|private[ _-]?key|auth(?:entication)?[ _-]?token|access[ _-]?token|bearer[ _-]?token|refresh[ _-]?token|token|pin"
+    r"|ssn|social security(?: number)?|card(?: number)?)"
+    r"(?:[ \t]+(?:is|was|of|=|:|->|set to|changed to|reset to))?[ \t]+[\"'`]?([^\s,;\"'`()<>\[\]]{6,200})"
+)
 _XML_NAME_VALUE = _r(r"(\b(?:key|name)\s*=\s*[\"'])([\w.\-:]{1,60})([\"']\s+value\s*=\s*[\"'])([^\"'<>]*)([\"'])")
 _NETRC = _r(r"\bmachine\s+\S+\s+login\s+\S+\s+password\s+(\S+)")
 _CURL_USER = _r(r"(?<!\S)(?:-u|--user)\s*[\"']?[^\s:\"']+:([^\s\"'@]+)")
@@ -410,11 +480,40 @@ _K8S_KIND = _r(r"(?i)\\*[\"']?kind\\*[\"']?\s*:\s*\\*[\"']?Secret\b")
 # key<sep> then the value, located by _value_span. The look-ahead keeps the
 # expensive part to keys that contain one of the stems.
 _KV_HEAD = _r(
-    r"(?i)(?<![\w.\-/])(?=[\w.\-]{0,60}?(?:pass|pw|secret|token|key|auth|cred|sess|sid|sig|jwt|otp|cookie|dsn|conn|phone|"
-    r"mobile|msisdn|tel|nonce|hmac|pin))"
-    r"([A-Za-z_][\w.\-]{0,80})(\\{0,3}[\"'])?(\s{0,3}(?:=>|:=|=|:)[ \t]{0,3})(\\{0,3}[\"'])?"
+    r"(?i)(?:(?<![\w.\-/])|(?<=-D))(?=[\w.\-]{0,60}?(?:pass|pw|secret|token|key|auth|cred|sess|sid|sig|jwt|otp|cookie|dsn|"
+    r"conn|phone|mobile|msisdn|tel|nonce|hmac|pin|appid|ssn|social))"
+    r"([A-Za-z_][\w.\-]{0,80})(\\{0,3}[\"'])?(?:\[\])?"
+    r"((?:[ \t]+(?:string|str|secretstr|char\*?|bytes))?[ \t]{0,8}(?:=>|[?+.:]{0,3}=|:)[ \t]{0,3}@?)(\\{0,3}[\"'`])?"
 )
 _DIGIT = _r(r"\d")
+_PROSE_TRIGGER_RX = re.compile(r"pass|pwd|secret|key|token|pin\b|ssn|social")
+_UUID = _r(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_HEXISH = _r(r"[0-9a-f]{7,64}")
+_FIRST_MARK = _r(r"\[REDACTED:([a-z0-9-]+)\]")
+# a word holding an encoding: %XX, \uXXXX, \xXX, \/ or a form value's + for space
+_ENCODED_WORD = _r(r"[^\s\"'<>`]*(?:%[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|\\/|\+)[^\s\"'<>`]*")
+_PCT = _r(r"%[0-9A-Fa-f]{2}")
+_JSON_ESC = _r(r"\\(?:u([0-9A-Fa-f]{4})|x([0-9A-Fa-f]{2})|(/))")
+_B64_HINT = _r(r"[A-Za-z0-9+/]{16}")
+_B64_VALUE = _r(r"(?<![A-Za-z0-9+/=_\-.])[A-Za-z0-9+/]{16,4096}={0,2}(?![A-Za-z0-9+/=_\-])")
+
+
+def _decode_piece(piece: str) -> str:
+    """Undo percent-encoding (and + for space in a form value) and JSON escapes in one piece of a word."""
+    out = piece
+    if "\\" in out:
+        out = _JSON_ESC.sub(lambda m: chr(int(m.group(1) or m.group(2), 16)) if (m.group(1) or m.group(2)) else "/", out)
+    if "+" in out and "=" in out:
+        key, _, value = out.partition("=")
+        out = key + "=" + value.replace("+", " ")
+    if "%" in out and _PCT.search(out):
+        out = urllib.parse.unquote(out, errors="replace")
+    return out
+
+
+def _residue(text: str) -> int:
+    """How much of a redacted text is not a marker: the smaller, the more was removed."""
+    return len(_FIRST_MARK.sub("", text))
 # numbers that cannot be a card number (a fraction, or too few digits): the bulk of series values
 _PLAIN_NUMBER = _r(r"[-+]?(?:\d{1,12}|\d*\.\d+|\d+\.\d*)(?:[eE][-+]?\d+)?")
 
@@ -428,14 +527,14 @@ def _any_in(needles: tuple[str, ...], hay: str) -> bool:
 
 _KV_TRIGGERS = (
     "pass", "pw", "secret", "token", "key", "auth", "cred", "sess", "sid", "sig", "jwt", "otp", "cookie", "dsn",
-    "conn", "phone", "mobile", "msisdn", "tel", "nonce", "hmac", "pin",
+    "conn", "phone", "mobile", "msisdn", "tel", "nonce", "hmac", "pin", "appid", "ssn", "social",
 )
 _KV_TRIGGER_RX = re.compile("|".join(_KV_TRIGGERS))
 
 _EMAIL = _r(r"(?<![\w.%+\-])([A-Za-z0-9][A-Za-z0-9._%+\-]{0,63})@((?:[A-Za-z0-9\-]{1,63}\.)+[A-Za-z]{2,24})(?![\w\-])")
-_CARD = _r(r"(?<![\w\-.])[2-6]\d{3}(?:[ \-]?\d){9,15}(?![\w\-]|\.\d)")
+_CARD = _r(r"(?<![\w\-.+/])[2-6]\d{3}(?:[ \-.+]?\d){9,15}(?![\w\-]|[.+/]\d)")
 _IBAN = _r(r"(?<![\w])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![\w])")
-_SSN = _r(r"(?<![\w\-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w\-])")
+_SSN = _r(r"(?<![\w\-.])(?!000|666|9\d\d)\d{3}([- .])(?!00)\d{2}\1(?!0000)\d{4}(?![\w\-]|\.\d)")
 _PHONE = _r(
     r"(?<![\w+\-./])(?:\+[1-9]\d{0,2}[ .\-]?(?:\(\d{1,4}\)[ .\-]?)?\d{1,4}(?:[ .\-]?\d{2,4}){1,4}"
     r"|\(\d{3}\)[ ]?\d{3}[ .\-]\d{4}|\d{3}[.\-]\d{3}[.\-]\d{4})(?![\w\-]|\.\d)"
@@ -508,6 +607,11 @@ class _Redactor:
         return done
 
     def _redact(self, text: str) -> str:
+        if "%" in text or "\\" in text or "+" in text:
+            text = self._decoded(text)
+        return self._plain(text)
+
+    def _plain(self, text: str) -> str:
         lower = text.lower()
         out = text
         if "PRIVATE KEY" in text or "private key" in lower:
@@ -537,9 +641,19 @@ class _Redactor:
             out = self._cookies(out)
         if "-" in out and ("pass" in lower or "secret" in lower or "token" in lower or "key" in lower):
             out = self._flags(out)
+        if " -" in out or "|" in out:
+            out = self._cli(out)
+        if len(out) >= 16 and _B64_HINT.search(out):
+            out = self._b64_values(out)
         lower = out.lower()
+        if "value" in lower and _KV_TRIGGER_RX.search(lower):
+            out = self._name_value(out)
+            lower = out.lower()
         if _KV_TRIGGER_RX.search(lower):
             out = self._key_values(out)
+            lower = out.lower()
+        if _PROSE_TRIGGER_RX.search(lower):
+            out = self._prose(out)
         if "<" in out and ">" in out:
             out = self._xml(out)
         if "machine" in lower or "-u" in out or "--user" in out:
@@ -616,7 +730,17 @@ class _Redactor:
             to_eol = quote is None and key_quote is None and ":" in sep and _at_line_start(text, m.start())
             vend = _value_end(text, vstart, quote, to_eol)
             value = text[vstart:vend]
+            if to_eol and value in _BLOCK_SCALAR:
+                # token: |  (the value is the indented block below the key)
+                bstart, bend = _block_span(text, m.start(), vend)
+                if bend > bstart and not self._keep(kind, text[bstart:bend]):
+                    pieces.append(text[pos:bstart])
+                    pieces.append(_marker(kind))
+                    pos = bend
+                continue
             if not value or _is_placeholder(value) or _is_path(value):
+                continue
+            if kind == "ssn" and sum(c.isdigit() for c in value) != 9:
                 continue
             if not strong and not _looks_random(value):
                 continue
@@ -632,14 +756,178 @@ class _Redactor:
         pieces.append(text[pos:])
         return "".join(pieces)
 
+    def _name_value(self, text: str) -> str:
+        """``- name: AWS_SECRET_ACCESS_KEY`` then ``value: …``: the name on one line says what the next holds."""
+        pieces: list[str] = []
+        pos = 0
+        for m in _NAME_VALUE.finditer(text):
+            if m.start() < pos:
+                continue
+            kk = _key_kind(m.group(3))
+            if kk is None or kk[0] in self.off:
+                continue
+            quote = m.group(6)
+            vstart = m.end()
+            value_end = _value_end(text, vstart, quote[-1] if quote else None, quote is None)
+            if quote is None:  # unquoted: to the end of the line, or to a delimiter inside {...}
+                stop = min((i for i in (text.find(c, vstart, value_end) for c in ",}]") if i >= 0), default=value_end)
+                value_end = stop
+                while value_end > vstart and text[value_end - 1] in " \t\r":
+                    value_end -= 1
+            value = text[vstart:value_end]
+            if not value or _is_placeholder(value) or _is_path(value) or (not kk[1] and not _looks_random(value)):
+                continue
+            if self._keep(kk[0], value):
+                continue
+            pieces.append(text[pos:vstart])
+            pieces.append(_marker(kk[0]))
+            pos = value_end
+        if not pieces:
+            return text
+        pieces.append(text[pos:])
+        return "".join(pieces)
+
+    def _cli(self, text: str) -> str:
+        """Passwords given to well-known commands by short flag (``mysql -pS3cret``, ``sshpass -p …``) or pipe."""
+        if "password" in self.off:
+            return text
+
+        def glued(m: re.Match[str]) -> str:
+            value = m.group(1)
+            if _is_placeholder(value) or self._keep("password", value):
+                return m.group(0)
+            s, e = m.span(1)
+            return m.group(0)[: s - m.start()] + _marker("password") + m.group(0)[e - m.start():]
+
+        def spaced(m: re.Match[str]) -> str:
+            value = m.group(1)
+            bare = value.strip("\"'")
+            if _is_placeholder(value) or self._keep("password", value) or bare.startswith("-") or _is_path(bare):
+                return m.group(0)
+            s, e = m.span(1)
+            return m.group(0)[: s - m.start()] + _marker("password") + m.group(0)[e - m.start():]
+
+        def echo(m: re.Match[str]) -> str:
+            value = m.group(2)
+            if _is_placeholder(value) or self._keep("password", value) or value.startswith("$"):
+                return m.group(0)
+            s, e = m.span(2)
+            return m.group(0)[: s - m.start()] + _marker("password") + m.group(0)[e - m.start():]
+
+        text = _CLI_GLUED.sub(glued, text)
+        text = _CLI_SPACED.sub(spaced, text)
+        if "|" in text:
+            text = _CLI_ECHO.sub(echo, text)
+        return text
+
+    def _prose(self, text: str) -> str:
+        """A label in plain words before the value: ``secret key 8dF3kLq92mZx``, ``password is Hunter22``."""
+
+        def repl(m: re.Match[str]) -> str:
+            label, value = m.group(1).lower(), m.group(2)
+            value = value.rstrip(".:!?")
+            if _MARK in value or _is_placeholder(value) or _is_path(value) or "://" in value or "=" in value:
+                return m.group(0)
+            digits = sum(c.isdigit() for c in value)
+            if label.startswith(("ssn", "social")):
+                kind = "ssn"
+                if digits != 9 or len(value) > 11:
+                    return m.group(0)
+            elif label.startswith("card"):
+                return m.group(0)  # card numbers are found by their own check digits
+            elif label == "pin":
+                kind = "secret"
+                if not (4 <= len(value) <= 8 and value.isdigit()):
+                    return m.group(0)
+            else:
+                kind = "password" if label.startswith("pass") or label == "pwd" else (
+                    "token" if "token" in label else "api-key" if "api" in label else "secret")
+                letters = sum(c.isalpha() for c in value)
+                if not (digits and letters and (len(value) >= 8 or any(c.isupper() for c in value))):
+                    return m.group(0)
+                if _UUID.fullmatch(value) or _HEXISH.fullmatch(value) and label in ("token", "pin"):
+                    return m.group(0)
+            if kind in self.off or self._keep(kind, value):
+                return m.group(0)
+            s = m.start(2) - m.start()
+            return m.group(0)[:s] + _marker(kind) + m.group(0)[s + len(value):]
+
+        return _PROSE.sub(repl, text)
+
+    def _decoded(self, text: str) -> str:
+        """Redact inside encodings: percent-encoded and form values, JSON/unicode escapes.
+
+        Each word holding an encoding is decoded piece by piece (pieces split at ``&``) and the
+        decoded piece redacted; where that removes something, the piece is replaced by the
+        redacted decoded form (or by the redacted raw form when that removes more). Pieces
+        with nothing to remove are left byte for byte.
+        """
+        out: list[str] = []
+        pos = 0
+        for m in _ENCODED_WORD.finditer(text):
+            word = m.group(0)
+            parts = word.split("&")
+            changed = False
+            for i, piece in enumerate(parts):
+                dec = _decode_piece(piece)
+                if dec == piece:
+                    continue
+                red_dec = self._plain(dec)
+                if red_dec == dec:
+                    continue
+                red_raw = self._plain(piece)
+                parts[i] = red_raw if red_raw != piece and _residue(red_raw) <= _residue(red_dec) else red_dec
+                changed = True
+            if changed:
+                out.append(text[pos:m.start()])
+                out.append("&".join(parts))
+                pos = m.end()
+        if not out:
+            return text
+        out.append(text[pos:])
+        return "".join(out)
+
+    def _b64_values(self, text: str) -> str:
+        """Base64 of text (a config file or credentials inside a manifest): redacted whole when what it encodes holds a secret."""
+
+        def repl(m: re.Match[str]) -> str:
+            raw = m.group(0)
+            if len(raw) % 4 or not (any(c.isupper() for c in raw) and any(c.islower() for c in raw)):
+                return raw
+            try:
+                dec = base64.b64decode(raw, validate=True).decode("utf-8")
+            except (binascii.Error, ValueError):
+                return raw
+            if len(dec) < 6 or sum(c.isprintable() or c in "\n\r\t" for c in dec) < len(dec):
+                return raw
+            red = self._plain(dec)
+            if red == dec:
+                return raw
+            found = _FIRST_MARK.search(red)
+            kind = found.group(1) if found else "secret"
+            return raw if self._keep(kind, raw) else _marker(kind)
+
+        return _B64_VALUE.sub(repl, text)
+
     def _xml(self, text: str) -> str:
         def element(m: re.Match[str]) -> str:
+            kk = _key_kind(m.group(2))
+            value = m.group(4)
+            if kk is None or _is_placeholder(value) or (not kk[1] and not _looks_random(value)) \
+                    or self._keep(kk[0], value):
+                return m.group(0)
+            return f"{m.group(1)}{m.group(3)}{_marker(kk[0])}{m.group(5)}{m.group(6)}"
+
+        def name_elements(m: re.Match[str]) -> str:
             kk = _key_kind(m.group(2))
             value = m.group(3)
             if kk is None or _is_placeholder(value) or (not kk[1] and not _looks_random(value)) \
                     or self._keep(kk[0], value):
                 return m.group(0)
             return f"{m.group(1)}{_marker(kk[0])}{m.group(4)}"
+
+        if "<value>" in text:
+            text = _XML_NAME_ELEMENTS.sub(name_elements, text)
 
         def name_value(m: re.Match[str]) -> str:
             kk = _key_kind(m.group(2))
@@ -678,7 +966,7 @@ class _Redactor:
             pos = 0
             for m in _EMAIL.finditer(text):
                 local = m.group(1)
-                if local in ("git",) or self._keep("email", m.group(0)):
+                if local.lower() in _ROLE_MAILBOXES or self._keep("email", m.group(0)):
                     continue
                 out.append(text[pos:m.start()])
                 out.append(_marker("email"))
@@ -686,19 +974,22 @@ class _Redactor:
             if out:
                 out.append(text[pos:])
                 text = "".join(out)
+        if "email" not in off and ("[at]" in text or "(at)" in text or " at " in text):
+            text = self._sub(_EMAIL_SPELT, "email", text)
         if _DIGIT.search(text) is None:
             return text
         if "card-number" not in off:
             text = self._cards(text)
         if "iban" not in off and any(c.isupper() for c in text):
             text = self._sub(_IBAN, "iban", text, 0, _iban_ok)
-        if "ssn" not in off and "-" in text:
+        if "ssn" not in off:
             text = self._sub(_SSN, "ssn", text)
         if "phone" not in off:
             text = self._sub(_PHONE, "phone", text, 0, _phone_ok)
         if "ip" not in off:
             if "." in text:
-                text = self._sub(_IPV4, "ip", text, 0, _public_ip)
+                text = _IPV4.sub(lambda m: m.group(0) if not _public_ip(m.group(0)) or _version_before(text, m.start())
+                                 or self._keep("ip", m.group(0)) else _marker("ip"), text)
             if "::" in text or text.count(":") >= 5:
                 text = self._sub(_IPV6, "ip", text, 0, _public_ip)
         return text
@@ -711,7 +1002,7 @@ class _Redactor:
             raw = m.group(0)
             if len({c for c in raw if not c.isdigit()}) > 1:
                 return raw
-            groups = re.split(r"([ \-])", raw)  # digits, sep, digits, ...
+            groups = re.split(r"([ \-.+])", raw)  # digits, sep, digits, ...
             words = groups[::2]
             # the match may have run into neighbouring numbers: try every run of groups, longest first
             for size in range(len(words), 0, -1):
@@ -732,6 +1023,26 @@ class _Redactor:
         return _CARD.sub(repl, text)
 
 
+# role and system mailboxes: nobody's personal data
+_ROLE_MAILBOXES = frozenset({
+    "git", "noreply", "no-reply", "no_reply", "donotreply", "do-not-reply", "do_not_reply", "postmaster",
+    "mailer-daemon", "hostmaster", "webmaster", "abuse", "root", "nobody", "daemon", "bounce", "bounces",
+    "notifications", "notification", "notify", "alerts", "alert", "alertmanager", "support", "help", "helpdesk",
+    "info", "contact", "security", "admin", "administrator", "billing", "sales", "ops", "devops", "sre", "oncall",
+    "on-call", "team", "hello", "feedback", "privacy", "legal", "jobs", "careers", "press", "marketing", "newsletter",
+    "mail", "email", "service", "services", "system", "automation", "ci", "builds", "jenkins", "github-actions",
+})
+_EMAIL_SPELT = _r(r"(?i)(?<![\w.])[a-z0-9][a-z0-9._+\-]{0,63}\s?[\[(]at[\])]\s?[a-z0-9\-]{1,63}"
+                  r"(?:\s?(?:\.|[\[(]dot[\])])\s?[a-z0-9\-]{1,63})*\s?(?:\.|[\[(]dot[\])])\s?[a-z]{2,24}(?![\w])")
+_VERSION_BEFORE = _r(r"(?i)(?:[A-Za-z][\w.\-]*/|\bv|\bversion[ =:]?|\bver[ =:.]|\bbuild[ =:]?|\brelease[ =:]?|"
+                     r"\bfirmware[ =:]?|\bsdk[ =:]?|\brev[ =:.]?|\bos[ =:]?)$")
+
+
+def _version_before(text: str, start: int) -> bool:
+    """``Chrome/122.0.0.0``, ``v1.2.3.4``, ``version 10.0.19041.1``: a version number, not an address."""
+    return _VERSION_BEFORE.search(text, max(0, start - 24), start) is not None and not text[max(0, start - 3):start] == "://"
+
+
 def _phone_ok(value: str) -> bool:
     digits = sum(c.isdigit() for c in value)
     return 8 <= digits <= 15 if value.startswith("+") else digits == 10
@@ -747,6 +1058,30 @@ def _b64_line_ok(value: str) -> bool:
     # short last line of a key: upper case letters followed by non-lower case show randomness
     odd = sum(1 for a, b in zip(body, body[1:]) if a.isupper() and not b.islower())
     return odd >= 2 and len(set(body)) >= 10
+
+
+_BLOCK_SCALAR = frozenset({"|", ">", "|-", ">-", "|+", ">+"})
+
+
+def _block_span(text: str, key_start: int, eol: int) -> tuple[int, int]:
+    """The indented lines under a ``key: |`` line: (start of their first character, end of the last)."""
+    line_start = text.rfind("\n", 0, key_start) + 1
+    indent = len(text[line_start:key_start]) - len(text[line_start:key_start].lstrip(" \t-"))
+    pos = text.find("\n", eol)
+    if pos < 0:
+        return eol, eol
+    start = end = -1
+    while pos >= 0 and pos < len(text):
+        nxt = text.find("\n", pos + 1)
+        line = text[pos + 1: len(text) if nxt < 0 else nxt]
+        if line.strip():
+            if len(line) - len(line.lstrip(" \t")) <= indent:
+                break
+            if start < 0:
+                start = pos + 1 + len(line) - len(line.lstrip(" \t"))
+            end = pos + 1 + len(line.rstrip())
+        pos = nxt
+    return (start, end) if start >= 0 else (eol, eol)
 
 
 def _at_line_start(text: str, index: int) -> bool:
@@ -787,7 +1122,7 @@ def _value_end(text: str, start: int, quote: str | None, to_eol: bool) -> int:
             end -= 1
         return end
     i = start
-    for opener, closer in (("${", "}"), ("{{", "}}"), ("$(", ")")):
+    for opener, closer in (("${", "}"), ("{{", "}}"), ("$(", ")"), ("%(", ")s"), ("#{", "}"), ("%env(", ")%")):
         if text.startswith(opener, start):
             j = text.find(closer, start)
             if j > 0:
@@ -899,7 +1234,8 @@ def _walk(value: Any, red: _Redactor, key_kind: tuple[str, bool] | None = None) 
             pair_kind = _key_kind(name)
         out = {}
         for k, v in value.items():
-            kk = _key_kind(k) if isinstance(k, str) else None
+            # a field called "key" in structured data holds a name ({"key": "server.port", "value": 8080})
+            kk = _key_kind(k) if isinstance(k, str) and k.lower() != "key" else None
             if k == "value" and pair_kind is not None:
                 kk = pair_kind
             nk = red(k) if isinstance(k, str) else k
