@@ -173,8 +173,8 @@ class RedactionConfig(BaseModel):
 
 _PLACEHOLDER = re.compile(
     r"""(?ix)^(?:
-        \$\{[^}]*\}? | \$\([^)]*\)? | \$[A-Z_][A-Z0-9_]* | \{\{.*\}\} | \{%.*%\} | %\(?\w*\)?[sd] | <[^<>]*> | \{[\w.-]*\}
-      | \#\{[^}]*\} | %env\([^)]*\)% | %[A-Z_][A-Z0-9_]*% | @[A-Z_][A-Z0-9_]*@ | \$\$[A-Za-z_]\w*
+        \$\{[^}]*\}? | \$\([^)]*\)? | \$[A-Z_][A-Z0-9_]* | \{\{[^{}]*\}\} | \{%[^{}]*%\} | %\(?\w*\)?[sd] | <[^<>]*> | \{[\w.-]*\}
+      | \#\{[^}]*\} | \$\$\{[^}]*\} | 0x[0-9a-f]{1,16} | (?:[a-z_]\w*\.)+[A-Z][\w$]*@[0-9a-f]{1,16} | %env\([^)]*\)% | %[A-Z_][A-Z0-9_]*% | @[A-Z_][A-Z0-9_]*@ | \$\$[A-Za-z_]\w*
       | ENC\[.*\] | !secret\s+\S+ | vault:\S+ | arn:aws:(?:secretsmanager|ssm|kms):\S+ | (?:sm|ssm|gcpsm|azkv)://\S+
       | (?:os\.environ|os\.getenv|getenv|process\.env|ENV|env|System\.getenv|Environment\.GetEnvironmentVariable)
         (?:\[[^\]]*\]|\([^)]*\)|\.\w+)
@@ -216,7 +216,7 @@ def _is_path(value: str) -> bool:
 def _is_placeholder(value: str) -> bool:
     """The allow stage: True for a value that stands in for a secret, or names one, rather than being one."""
     v = value.strip().strip("\"'`").strip()
-    return not v or _MARK in value or bool(_PLACEHOLDER.match(v)) or _names_a_secret(v)
+    return not v or _MARK in value or bool(_PLACEHOLDER.match(v)) or _names_a_secret(v) or not _varied(v)
 
 
 def _looks_random(value: str) -> bool:
@@ -231,6 +231,14 @@ def _looks_random(value: str) -> bool:
         return True
     # letters only: random when upper case shows up past the first character next to lower case (base64)
     return any(c.isupper() for c in value[1:]) and any(c.islower() for c in value)
+
+
+def _varied(value: str) -> bool:
+    """Not a placeholder of one repeated character: glpat-XXXXXXXXXXX-XXXX, hf_xxxxxxxx…, xoxp-…-####."""
+    if len(value) < 10:
+        return True
+    top = max(value.count(c) for c in set(value))
+    return top * 2 < len(value)
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -249,6 +257,8 @@ def _card_issuer_ok(d: str) -> bool:
     n = len(d)
     if d[0] == "4":
         return n in (13, 16, 19)
+    if d[0] == "1":
+        return n == 15  # UATP (AirPlus); only taken after a word that says "card"
     p2, p4 = int(d[:2]), int(d[:4])
     if 51 <= p2 <= 55 or 2221 <= p4 <= 2720:
         return n == 16
@@ -258,7 +268,12 @@ def _card_issuer_ok(d: str) -> bool:
         return 14 <= n <= 19
     if 3528 <= p4 <= 3589 or p2 == 62 or p4 == 6011 or p2 == 65 or 644 <= int(d[:3]) <= 649:
         return 16 <= n <= 19
+    if p4 in _MAESTRO_PREFIXES or d[:6] in ("676770", "676774"):
+        return 12 <= n <= 19
     return False
+
+
+_MAESTRO_PREFIXES = frozenset({5018, 5019, 5020, 5038, 5893, 6304, 6759, 6761, 6762, 6763})
 
 
 _IBAN_LENGTHS = {
@@ -269,6 +284,8 @@ _IBAN_LENGTHS = {
     "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30,
     "NL": 18, "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24,
     "SE": 24, "SI": 19, "SK": 24, "SM": 27, "TN": 24, "TR": 26, "UA": 29, "VG": 24, "XK": 20,
+    "BY": 28, "TL": 23, "VA": 22, "SC": 31, "LC": 32, "ST": 25, "SV": 28, "IQ": 23, "LY": 25, "SD": 18, "BI": 27,
+    "DJ": 27, "RU": 33, "MN": 20, "NI": 28, "SO": 23, "FK": 18, "OM": 23, "YE": 30, "HN": 28,
 }
 
 
@@ -314,8 +331,8 @@ _STRONG_SUFFIXES = (
     "password", "passwd", "passphrase", "passcode", "secret", "token", "apikey", "accesskey",
     "secretkey", "privatekey", "credentials", "credential", "sessionid", "sessid", "authtoken",
 )
-_STRONG_WORDS = {"pwd", "pass", "pw", "creds", "jwt", "otp", "dsn", "connstr", "connectionstring", "sastoken"}
-_WEAK_WORDS = {"auth", "authorization", "session", "sid", "sig", "signature", "cookie", "pin", "hmac", "nonce"}
+_STRONG_WORDS = {"pwd", "pass", "pw", "creds", "jwt", "otp", "connstr", "connectionstring", "sastoken"}
+_WEAK_WORDS = {"auth", "authorization", "session", "sid", "sig", "signature", "cookie", "pin", "hmac", "nonce", "dsn"}
 _KEY_QUALIFIERS = {
     "api", "access", "secret", "private", "signing", "encryption", "master", "app", "application", "auth",
     "account", "shared", "client", "service", "routing", "integration", "subscription", "admin", "sas",
@@ -482,8 +499,9 @@ _K8S_KIND = _r(r"(?i)\\*[\"']?kind\\*[\"']?\s*:\s*\\*[\"']?Secret\b")
 _KV_HEAD = _r(
     r"(?i)(?:(?<![\w.\-/])|(?<=-D))(?=[\w.\-]{0,60}?(?:pass|pw|secret|token|key|auth|cred|sess|sid|sig|jwt|otp|cookie|dsn|"
     r"conn|phone|mobile|msisdn|tel|nonce|hmac|pin|appid|ssn|social))"
-    r"([A-Za-z_][\w.\-]{0,80})(\\{0,3}[\"'])?(?:\[\])?"
-    r"((?:[ \t]+(?:string|str|secretstr|char\*?|bytes))?[ \t]{0,8}(?:=>|[?+.:]{0,3}=|:)[ \t]{0,3}@?)(\\{0,3}[\"'`])?"
+    r"([A-Za-z_][\w.\-]{0,80})(\\{0,3}[\"'])?(?:\[\]|\])?"
+    r"((?:[ \t]+(?:string|str|secretstr|char\*?|bytes))?[ \t]{0,8}(?:=>|[?+.:]{0,3}=|:)[ \t]{0,3}@?|[ \t]+(?=[\"']))"
+    r"(\\{0,3}[\"'`])?"
 )
 _DIGIT = _r(r"\d")
 _PROSE_TRIGGER_RX = re.compile(r"pass|pwd|secret|key|token|pin\b|ssn|social")
@@ -532,7 +550,9 @@ _KV_TRIGGERS = (
 _KV_TRIGGER_RX = re.compile("|".join(_KV_TRIGGERS))
 
 _EMAIL = _r(r"(?<![\w.%+\-])([A-Za-z0-9][A-Za-z0-9._%+\-]{0,63})@((?:[A-Za-z0-9\-]{1,63}\.)+[A-Za-z]{2,24})(?![\w\-])")
-_CARD = _r(r"(?<![\w\-.+/])[2-6]\d{3}(?:[ \-.+]?\d){9,15}(?![\w\-]|[.+/]\d)")
+_CARD = _r(r"(?<![\w\-.+/])(?:[2-6]\d{3}(?:[ \-.+]?\d){8,15}|1\d{14})(?![\w\-]|[.+/]\d)")
+# a word that says a card number follows (a 15-digit UATP number starting with 1 counts only after one)
+_CARD_CONTEXT = _r(r"(?i)(?:card|cc|pan|cardnumber|credit)\W{0,12}(?:number|no|num|#)?\W{0,4}$")
 _IBAN = _r(r"(?<![\w])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![\w])")
 _SSN = _r(r"(?<![\w\-.])(?!000|666|9\d\d)\d{3}([- .])(?!00)\d{2}\1(?!0000)\d{4}(?![\w\-]|\.\d)")
 _PHONE = _r(
@@ -573,6 +593,15 @@ class _Redactor:
     # -- one replacement ---------------------------------------------------
     def _keep(self, kind: str, value: str) -> bool:
         return kind in self.off or _MARK in value or (self.allow is not None and self.allow.fullmatch(value) is not None)
+
+    def _tokens(self, rule: "_Rule", text: str) -> str:
+        """A provider rule: its own check, and a token of a few repeated characters (glpat-XXXX…) is a placeholder."""
+        check = rule.check
+
+        def ok(value: str) -> bool:
+            return _varied(value) and (check is None or check(value))
+
+        return self._sub(rule.rx, rule.kind, text, rule.group, ok)
 
     def _sub(self, rx: re.Pattern[str], kind: str, text: str, group: int | str = 0,
              check: Callable[[str], bool] | None = None) -> str:
@@ -626,7 +655,7 @@ class _Redactor:
             hay = lower if rule.lower else out
             if rule.triggers and not _any_in(rule.triggers, hay):
                 continue
-            out = self._sub(rule.rx, rule.kind, out, rule.group, rule.check)
+            out = self._tokens(rule, out)
             if rule.lower:
                 lower = out.lower()
         if "authorization" in lower:
@@ -726,6 +755,8 @@ class _Redactor:
             if kind in self.off:
                 continue
             key_quote, sep, quote = m.group(2), m.group(3), m.group(4)
+            if not sep.strip() and (not strong or quote is None):
+                continue  # apikey "…";  a key then a quoted value with no sign between: strong keys only
             vstart = m.end()
             to_eol = quote is None and key_quote is None and ":" in sep and _at_line_start(text, m.start())
             vend = _value_end(text, vstart, quote, to_eol)
@@ -739,6 +770,14 @@ class _Redactor:
                     pos = bend
                 continue
             if not value or _is_placeholder(value) or _is_path(value):
+                continue
+            if quote is None and _IDENT.fullmatch(value) and text[vend:vend + 3].lstrip(" ")[:1] in ("(", "[", "{"):
+                continue  # os.getenv("X"), env("X"), Token{…}: code or an object, not a value
+            if _CODE_REF.fullmatch(value.strip()):
+                continue  # this.apiKey, fs.readFileSync('key.pem'), process.env.API_KEY
+            if not strong and "=" not in sep and kind == "api-key" and _key_is_bare(m.group(1)):
+                continue  # "- key: MySecretManagerKey": a bare key only names an API key in key=value form
+            if kind == "api-key" and not strong and _key_is_bare(m.group(1)) and not any(c.isdigit() for c in value):
                 continue
             if kind == "ssn" and sum(c.isdigit() for c in value) != 9:
                 continue
@@ -1000,8 +1039,13 @@ class _Redactor:
 
         def repl(m: re.Match[str]) -> str:
             raw = m.group(0)
-            if len({c for c in raw if not c.isdigit()}) > 1:
+            seps = {c for c in raw if not c.isdigit()}
+            if len(seps) > 1:
                 return raw
+            if raw[0] == "1" and not _CARD_CONTEXT.search(text, max(0, m.start() - 30), m.start()):
+                return raw
+            if seps and tuple(len(w) for w in re.split(r"[ \-.+]", raw)) not in _GROUPED:
+                return raw  # 4800.935999999999 and 7030 5019 150582 240 are numbers; 4111.1111.1111.1111 a card
             groups = re.split(r"([ \-.+])", raw)  # digits, sep, digits, ...
             words = groups[::2]
             # the match may have run into neighbouring numbers: try every run of groups, longest first
@@ -1027,10 +1071,8 @@ class _Redactor:
 _ROLE_MAILBOXES = frozenset({
     "git", "noreply", "no-reply", "no_reply", "donotreply", "do-not-reply", "do_not_reply", "postmaster",
     "mailer-daemon", "hostmaster", "webmaster", "abuse", "root", "nobody", "daemon", "bounce", "bounces",
-    "notifications", "notification", "notify", "alerts", "alert", "alertmanager", "support", "help", "helpdesk",
-    "info", "contact", "security", "admin", "administrator", "billing", "sales", "ops", "devops", "sre", "oncall",
-    "on-call", "team", "hello", "feedback", "privacy", "legal", "jobs", "careers", "press", "marketing", "newsletter",
-    "mail", "email", "service", "services", "system", "automation", "ci", "builds", "jenkins", "github-actions",
+    "notifications", "notification", "notify", "alerts", "alert", "alertmanager", "support", "helpdesk",
+    "security", "oncall", "on-call", "newsletter", "system", "automation", "builds", "jenkins", "github-actions",
 })
 _EMAIL_SPELT = _r(r"(?i)(?<![\w.])[a-z0-9][a-z0-9._+\-]{0,63}\s?[\[(]at[\])]\s?[a-z0-9\-]{1,63}"
                   r"(?:\s?(?:\.|[\[(]dot[\])])\s?[a-z0-9\-]{1,63})*\s?(?:\.|[\[(]dot[\])])\s?[a-z]{2,24}(?![\w])")
@@ -1041,6 +1083,9 @@ _VERSION_BEFORE = _r(r"(?i)(?:[A-Za-z][\w.\-]*/|\bv|\bversion[ =:]?|\bver[ =:.]|
 def _version_before(text: str, start: int) -> bool:
     """``Chrome/122.0.0.0``, ``v1.2.3.4``, ``version 10.0.19041.1``: a version number, not an address."""
     return _VERSION_BEFORE.search(text, max(0, start - 24), start) is not None and not text[max(0, start - 3):start] == "://"
+
+
+_GROUPED = frozenset({(4, 4, 4, 4), (4, 6, 5), (4, 6, 4), (4, 4, 4, 4, 3), (4, 4, 4, 3), (4, 4, 4, 2)})
 
 
 def _phone_ok(value: str) -> bool:
@@ -1058,6 +1103,15 @@ def _b64_line_ok(value: str) -> bool:
     # short last line of a key: upper case letters followed by non-lower case show randomness
     odd = sum(1 for a, b in zip(body, body[1:]) if a.isupper() and not b.islower())
     return odd >= 2 and len(set(body)) >= 10
+
+
+_IDENT = _r(r"[A-Za-z_$][\w.$]*")
+# a chain of identifiers without digits (member access, maybe a call): code that reads a secret, not the secret
+_CODE_REF = _r(r"(?:new\s+)?[A-Za-z_$][A-Za-z_$]*(?:\.[A-Za-z_$][A-Za-z_$]*)+(?:\(.*\)?|\[.*\]?)?[,;)]*")
+
+
+def _key_is_bare(key: str) -> bool:
+    return key.lower().strip("\"'") in ("key", "appid", "appkey", "apikey", "accesskey", "clientkey", "licensekey")
 
 
 _BLOCK_SCALAR = frozenset({"|", ">", "|-", ">-", "|+", ">+"})
@@ -1122,7 +1176,7 @@ def _value_end(text: str, start: int, quote: str | None, to_eol: bool) -> int:
             end -= 1
         return end
     i = start
-    for opener, closer in (("${", "}"), ("{{", "}}"), ("$(", ")"), ("%(", ")s"), ("#{", "}"), ("%env(", ")%")):
+    for opener, closer in (("${", "}"), ("$${", "}"), ("{{", "}}"), ("$(", ")"), ("%(", ")s"), ("#{", "}"), ("%env(", ")%")):
         if text.startswith(opener, start):
             j = text.find(closer, start)
             if j > 0:

@@ -76,14 +76,17 @@ PROVIDERS: list[Provider] = [
              "GitHub token formats (github.blog 2021-04-05, fine-grained PATs 2022-10-18); gitleaks rules/github.go"),
     Provider("gitlab-token",
              r"(?<![\w-])(?:gl(?:pat|dt|rt|ptt|cbt|oas|ft|imt|agent|soat|ffct|sa|wt)-[A-Za-z0-9_\-]{20,300}"
-             r"(?:\.[0-9a-z]{2}[0-9a-z]{7})?|GR1348941[A-Za-z0-9_\-]{20,})",
+             r"(?:\.[0-9A-Za-z]{9})?|GR1348941[A-Za-z0-9_\-]{20,})",
              ("gl", "GR1348941"),
              (),
              "GitLab token prefixes (docs.gitlab.com security/tokens); gitleaks rules/gitlab.go (routable tokens)"),
     Provider("slack-webhook", r"https?://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/\-]+",
              ("hooks.slack.com",), (), "Slack incoming webhooks"),
     Provider("slack-token",
-             r"(?<![\w-])(?:xoxe\.xox[bp]-\d-[A-Za-z0-9]{100,200}|xox[abposre]-[A-Za-z0-9\-]{8,}|xapp-\d-[A-Za-z0-9\-]{10,})",
+             r"(?<![\w.-])(?:xoxe\.xox[bp]-\d-[A-Za-z0-9]{100,200}|xoxe-\d-[A-Za-z0-9]{100,200}"
+             r"|xox[bp]-\d{8,14}-(?:\d{8,14}-){0,2}[A-Za-z0-9]{18,64}|xox[pe](?:-\d{8,14}){3}-[A-Za-z0-9]{28,64}"
+             r"|xox[ar]-(?:\d-)?[0-9A-Za-z]{8,48}(?:-[0-9A-Za-z]{8,48})*|xox[os]-\d+-\d+-\d+-[A-Fa-f0-9]{8,}"
+             r"|xapp-\d-[A-Z0-9]{8,}-\d{8,}-[A-Za-z0-9]{20,})(?![\w-])",
              ("xox", "xapp-"),
              ("xoxb-781236542736-2364535789652-GkwFDQoHqzXDVsC6GzqYUypD",
               "xoxp-41684372915-1320496754-45609968301-e708ba56e1517a99f6b5fb07349476ef",
@@ -98,22 +101,29 @@ PROVIDERS: list[Provider] = [
     Provider("npm-token", r"(?<!\w)npm_[A-Za-z0-9]{36}(?!\w)", ("npm_",), (), "npm access tokens (github.blog 2021-09-23)"),
     Provider("pypi-token", r"(?<![\w-])pypi-AgE[A-Za-z0-9_\-]{30,1000}", ("pypi-AgE",), (),
              "PyPI API tokens are macaroons: pypi- + base64 (pypi.org/help/#apitoken); gitleaks rules/pypi.go"),
-    Provider("anthropic-key", r"(?<![\w-])sk-ant-[A-Za-z0-9_\-]{20,}", ("sk-ant-",),
+    Provider("anthropic-key", r"(?<![\w-])sk-ant-(?:(?:api03|admin01)-[A-Za-z0-9_\-]{93}AA"
+             r"|(?!api03-|admin01-)[a-z]{2,8}\d\d-[A-Za-z0-9_\-]{40,})(?![\w-])", ("sk-ant-",),
              ("sk-ant-api03-abc123xyz-456def789ghij-klmnopqrstuvwx-3456yza789bcde-1234fghijklmnopby56aaaogaopaaaabc123xyzAA",),
              "gitleaks rules/anthropic.go"),
-    Provider("openai-key", r"(?<![\w-])sk-(?:(?:proj|svcacct|admin|None)-)?[A-Za-z0-9_\-]{20,}(?![\w-])", ("sk-",),
+    Provider("openai-key", r"(?<![\w-])sk-(?!ant-)(?:(?:proj|svcacct|admin|None)-)?[A-Za-z0-9_\-]{20,}(?![\w-])", ("sk-",),
              ("sk-admin-JWARXiHjpLXSh6W_0pFGb3sW7yr0cKheXXtWGMY0Q8kbBNqsxLskJy0LCOT3BlbkFJgTJWgjMvdi6YlPvdXRqmSlZ4dLK-"
               "nFxUG2d9Tgaz5Q6weGVNBaLuUmMV4A",),
              "gitleaks rules/openai.go tps"),
-    Provider("huggingface-token", r"(?<!\w)(?:hf_[A-Za-z0-9]{30,}|api_org_[A-Za-z0-9]{30,})(?!\w)", ("hf_", "api_org_"),
+    Provider("huggingface-token", r"(?<!\w)(?:hf_[A-Za-z0-9]{34}|api_org_[A-Za-z]{34})(?!\w)", ("hf_", "api_org_"),
              (), "Hugging Face user access tokens"),
     Provider("vault-token",
              r"(?<![\w.])(?:hv[sbr]\.[A-Za-z0-9_\-]{24,}|[sbr]\.[A-Za-z0-9]{24}(?![\w.]))",
              ("hvs.", "hvb.", "hvr.", "s.", "b.", "r."), (), "HashiCorp Vault token prefixes (1.10+: hvs./hvb./hvr.)",
              check=lambda v: v.startswith("hv") or (any(c.isdigit() for c in v) and any(c.isupper() for c in v[2:])
                                                      and any(c.islower() for c in v[2:]))),
-    Provider("azure-key", r"(?<![\w~.\-])[A-Za-z0-9_\-]{3}8Q~[A-Za-z0-9_~.\-]{31,34}(?![\w~.\-])", ("8Q~",), (),
-             "Azure AD client secrets (…8Q~…)"),
+    Provider("azure-key", r"(?<![\w~.\-])[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.\-]{31,34}(?![\w~.\-])", ("Q~",),
+             ("client_secret=bP88Q~rcBcYjzzOhg1Hnn76Wm3jGgakZiZ.8vMgR",),
+             "Azure AD client secrets (xxx<digit>Q~…); gitleaks rules/azure.go tps"),
+    Provider("private-key",
+             r"(?<![A-Za-z0-9+/])(?:MII[A-Za-z0-9+/]{3}IBA|MIG[A-Za-z0-9+/]{2}AgEA|MC4CAQAwBQYDK2Vw)[A-Za-z0-9+/]{40,8000}={0,2}",
+             ("MII", "MIG", "MC4CAQAw"), (),
+             "DER private keys in base64 without PEM armour (PKCS#1 / PKCS#8: SEQUENCE then INTEGER 0 — certificates "
+             "start differently); gitleaks rules/privatekey.go (non-PEM)"),
     Provider("jwt", r"(?<![\w-])eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*={0,2}", ("eyJ",),
              ("eyJhbGciOieeeiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIn0."
               "a_5icKBDo-8EjUlrfvz2k2k-FYaindQ0DEYNrlsnRG0==",),
