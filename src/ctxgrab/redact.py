@@ -58,6 +58,9 @@ from .redact_providers import PROVIDERS
 __all__ = ["redact", "redact_evidence", "RedactionConfig", "RedactionRule", "KINDS", "CATEGORIES"]
 
 _MARK = "[REDACTED:"
+# stands in, during one pass, for an encoded piece already judged benign once decoded (private-use characters)
+_HOLD = "\ue000"
+_HELD = re.compile("\ue000(\\d+)\ue001")
 
 
 def _marker(kind: str) -> str:
@@ -216,7 +219,7 @@ def _is_path(value: str) -> bool:
 def _is_placeholder(value: str) -> bool:
     """The allow stage: True for a value that stands in for a secret, or names one, rather than being one."""
     v = value.strip().strip("\"'`").strip()
-    return not v or _MARK in value or bool(_PLACEHOLDER.match(v)) or _names_a_secret(v) or not _varied(v)
+    return not v or _MARK in value or _HOLD in value or bool(_PLACEHOLDER.match(v)) or _names_a_secret(v) or not _varied(v)
 
 
 def _looks_random(value: str) -> bool:
@@ -237,7 +240,7 @@ def _varied(value: str) -> bool:
     """Not a placeholder of one repeated character: glpat-XXXXXXXXXXX-XXXX, hf_xxxxxxxx…, xoxp-…-####."""
     if len(value) < 10:
         return True
-    top = max(value.count(c) for c in set(value))
+    top = max(map(value.count, set(value)))
     return top * 2 < len(value)
 
 
@@ -489,7 +492,8 @@ _COOKIE = _r(r"(?im)(?<![\w-])(set-cookie|cookie)(\"?\s*:\s*)([^\r\n\"]*)")
 _COOKIE_PAIR = _r(r"(\s*)([^=;,\s]+)=([^;]*)")
 _FLAG = _r(
     r"(?i)(?<!\S)--?((?:[a-z]+-)*(?:password|passwd|pass|token|secret|api-key|apikey|access-key|secret-key"
-    r"|secret-access-key|client-secret|auth-token|session-token|private-key))[ =]([^\s\"']+|\"[^\"]*\"|'[^']*')"
+    r"|secret-access-key|client-secret|auth-token|session-token|private-key))[ =]"
+    r"(\{\{[^{}\n]*\}\}|\$\{[^}\n]*\}|[^\s\"']+|\"[^\"]*\"|'[^']*')"
 )
 _AWS_PAIR = _r(r"(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z2-7]{16}[\s,:;|/\"'=]{1,5}([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])")
 _K8S_KIND = _r(r"(?i)\\*[\"']?kind\\*[\"']?\s*:\s*\\*[\"']?Secret\b")
@@ -497,13 +501,16 @@ _K8S_KIND = _r(r"(?i)\\*[\"']?kind\\*[\"']?\s*:\s*\\*[\"']?Secret\b")
 # key<sep> then the value, located by _value_span. The look-ahead keeps the
 # expensive part to keys that contain one of the stems.
 _KV_HEAD = _r(
-    r"(?i)(?:(?<![\w.\-/])|(?<=-D))(?=[\w.\-]{0,60}?(?:pass|pw|secret|token|key|auth|cred|sess|sid|sig|jwt|otp|cookie|dsn|"
+    r"(?i)(?:(?<![\w.\-/])|(?<=-D)|(?<=\s--)|(?<=^--))(?=[\w.\-]{0,60}?(?:pass|pw|secret|token|key|auth|cred|sess|sid|sig|jwt|otp|cookie|dsn|"
     r"conn|phone|mobile|msisdn|tel|nonce|hmac|pin|appid|ssn|social))"
     r"([A-Za-z_][\w.\-]{0,80})(\\{0,3}[\"'])?(?:\[\]|\])?"
     r"((?:[ \t]+(?:string|str|secretstr|char\*?|bytes))?[ \t]{0,8}(?:=>|[?+.:]{0,3}=|:)[ \t]{0,3}@?|[ \t]+(?=[\"']))"
     r"(\\{0,3}[\"'`])?"
 )
 _DIGIT = _r(r"\d")
+# fooapikeyfoo "…";  #define API_TOKEN "…";  a name holding a secret word, then a quoted literal ending the statement
+_QUOTED_AFTER_KEY = _r(r"(?i)(?<![\w\\])\w*(?:api_?key|private_?key|secret|token|passwd|password)\w*[ \t]*([\"'])"
+                       r"([^\"'\n]{6,200})\1[ \t]*;")
 _PROSE_TRIGGER_RX = re.compile(r"pass|pwd|secret|key|token|pin\b|ssn|social")
 _UUID = _r(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _HEXISH = _r(r"[0-9a-f]{7,64}")
@@ -511,6 +518,7 @@ _FIRST_MARK = _r(r"\[REDACTED:([a-z0-9-]+)\]")
 # a word holding an encoding: %XX, \uXXXX, \xXX, \/ or a form value's + for space
 _ENCODED_WORD = _r(r"[^\s\"'<>`]*(?:%[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|\\/|\+)[^\s\"'<>`]*")
 _PCT = _r(r"%[0-9A-Fa-f]{2}")
+_ENC_HINT = _r(r"%[0-9A-Fa-f]{2}|\\[ux/]|=[^\s&=]*\+")
 _JSON_ESC = _r(r"\\(?:u([0-9A-Fa-f]{4})|x([0-9A-Fa-f]{2})|(/))")
 _B64_HINT = _r(r"[A-Za-z0-9+/]{16}")
 _B64_VALUE = _r(r"(?<![A-Za-z0-9+/=_\-.])[A-Za-z0-9+/]{16,4096}={0,2}(?![A-Za-z0-9+/=_\-])")
@@ -536,6 +544,11 @@ def _residue(text: str) -> int:
 _PLAIN_NUMBER = _r(r"[-+]?(?:\d{1,12}|\d*\.\d+|\d+\.\d*)(?:[eE][-+]?\d+)?")
 
 
+def _trigger_rx(triggers: Any) -> re.Pattern[str]:
+    words = sorted(set(triggers), key=len, reverse=True)
+    return re.compile("|".join(re.escape(w) for w in words)) if words else re.compile(r"(?!)")
+
+
 def _any_in(needles: tuple[str, ...], hay: str) -> bool:
     for needle in needles:
         if needle in hay:
@@ -553,6 +566,7 @@ _EMAIL = _r(r"(?<![\w.%+\-])([A-Za-z0-9][A-Za-z0-9._%+\-]{0,63})@((?:[A-Za-z0-9\
 _CARD = _r(r"(?<![\w\-.+/])(?:[2-6]\d{3}(?:[ \-.+]?\d){8,15}|1\d{14})(?![\w\-]|[.+/]\d)")
 # a word that says a card number follows (a 15-digit UATP number starting with 1 counts only after one)
 _CARD_CONTEXT = _r(r"(?i)(?:card|cc|pan|cardnumber|credit)\W{0,12}(?:number|no|num|#)?\W{0,4}$")
+_IBAN_HINT = _r(r"[A-Z]{2}\d{2}")
 _IBAN = _r(r"(?<![\w])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![\w])")
 _SSN = _r(r"(?<![\w\-.])(?!000|666|9\d\d)\d{3}([- .])(?!00)\d{2}\1(?!0000)\d{4}(?![\w\-]|\.\d)")
 _PHONE = _r(
@@ -587,12 +601,19 @@ class _Redactor:
         self.off = frozenset(off)
         self.allow = re.compile("|".join(f"(?:{a})" for a in cfg.allowlist)) if cfg.allowlist else None
         self.token_rules = [r for r in _TOKEN_RULES if r.kind not in self.off]
+        every = {t for r in self.token_rules for t in r.triggers}
+        self.wakes = {p: {i for i, r in enumerate(self.token_rules) if any(p.startswith(t) for t in r.triggers)}
+                      for p in every}
+        self.trigger_rx = _trigger_rx(t for r in self.token_rules if not r.lower for t in r.triggers)
+        lowered = [t for r in self.token_rules if r.lower for t in r.triggers]
+        self.lower_trigger_rx = _trigger_rx(lowered) if lowered else None
         self.extra = [(r.kind, re.compile(r.pattern)) for r in cfg.rules]
         self._memo: dict[str, str] = {}
 
     # -- one replacement ---------------------------------------------------
     def _keep(self, kind: str, value: str) -> bool:
-        return kind in self.off or _MARK in value or (self.allow is not None and self.allow.fullmatch(value) is not None)
+        return kind in self.off or _MARK in value or _HOLD in value or (
+            self.allow is not None and self.allow.fullmatch(value) is not None)
 
     def _tokens(self, rule: "_Rule", text: str) -> str:
         """A provider rule: its own check, and a token of a few repeated characters (glpat-XXXX…) is a placeholder."""
@@ -636,9 +657,13 @@ class _Redactor:
         return done
 
     def _redact(self, text: str) -> str:
-        if "%" in text or "\\" in text or "+" in text:
-            text = self._decoded(text)
-        return self._plain(text)
+        held: list[str] = []
+        if ("%" in text or "\\" in text or "+" in text) and _ENC_HINT.search(text) and _HOLD not in text:
+            text = self._decoded(text, held)
+        out = self._plain(text)
+        if held:
+            out = _HELD.sub(lambda m: held[int(m.group(1))], out)
+        return out
 
     def _plain(self, text: str) -> str:
         lower = text.lower()
@@ -651,13 +676,17 @@ class _Redactor:
             out = self._k8s_secret(out)
         if "AKIA" in out or "ASIA" in out:
             out = self._sub(_AWS_PAIR, "aws-secret-key", out, 1)
-        for rule in self.token_rules:
-            hay = lower if rule.lower else out
-            if rule.triggers and not _any_in(rule.triggers, hay):
-                continue
-            out = self._tokens(rule, out)
-            if rule.lower:
-                lower = out.lower()
+        # the triggers present, found in one pass; each wakes the rules one of whose triggers it starts with
+        present = set(self.trigger_rx.findall(out))
+        if self.lower_trigger_rx is not None:
+            present.update(self.lower_trigger_rx.findall(lower))
+        if present:
+            awake: set[int] = set()
+            for p in present:
+                awake |= self.wakes[p]
+            for i in sorted(awake):
+                out = self._tokens(self.token_rules[i], out)
+            lower = out.lower()
         if "authorization" in lower:
             out = self._auth_header(out)
         if "earer" in out:
@@ -683,6 +712,9 @@ class _Redactor:
             lower = out.lower()
         if _PROSE_TRIGGER_RX.search(lower):
             out = self._prose(out)
+        if ";" in out and ("'" in out or '"' in out):
+            out = self._sub(_QUOTED_AFTER_KEY, "secret", out, 2,
+                            lambda v: not _is_placeholder(v) and _looks_random(v) and " " not in v)
         if "<" in out and ">" in out:
             out = self._xml(out)
         if "machine" in lower or "-u" in out or "--user" in out:
@@ -893,7 +925,7 @@ class _Redactor:
 
         return _PROSE.sub(repl, text)
 
-    def _decoded(self, text: str) -> str:
+    def _decoded(self, text: str, held: list[str]) -> str:
         """Redact inside encodings: percent-encoded and form values, JSON/unicode escapes.
 
         Each word holding an encoding is decoded piece by piece (pieces split at ``&``) and the
@@ -912,9 +944,15 @@ class _Redactor:
                 if dec == piece:
                     continue
                 red_dec = self._plain(dec)
-                if red_dec == dec:
-                    continue
                 red_raw = self._plain(piece)
+                if red_dec == dec:
+                    key, eq, value = piece.partition("=") if "=" in piece else ("", "", piece)
+                    if red_raw != piece and _is_placeholder(_decode_piece(value)):
+                        # a reference such as %24%7BDB_PASSWORD%7D: decoded, it is a placeholder
+                        held.append(value)
+                        parts[i] = f"{key}{eq}{_HOLD}{len(held) - 1}\ue001"
+                        changed = True
+                    continue
                 parts[i] = red_raw if red_raw != piece and _residue(red_raw) <= _residue(red_dec) else red_dec
                 changed = True
             if changed:
@@ -1019,7 +1057,7 @@ class _Redactor:
             return text
         if "card-number" not in off:
             text = self._cards(text)
-        if "iban" not in off and any(c.isupper() for c in text):
+        if "iban" not in off and _IBAN_HINT.search(text):
             text = self._sub(_IBAN, "iban", text, 0, _iban_ok)
         if "ssn" not in off:
             text = self._sub(_SSN, "ssn", text)
