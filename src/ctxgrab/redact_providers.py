@@ -14,30 +14,10 @@ JSON escapes are undone first), so they describe the token, not its encodings.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field
 from typing import Callable
 
-__all__ = ["Provider", "PROVIDERS", "github_checksum_ok"]
-
-_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-
-def github_checksum_ok(token: str) -> bool:
-    """GitHub's classic tokens end in 6 base62 digits of the CRC32 of the rest (``ghp_`` + 30 + checksum).
-
-    Used to confirm a bare 40-character token where no boundary or key vouches for it.
-    """
-    if len(token) != 40 or token[3] != "_":
-        return False
-    body, check = token[:34], token[34:]
-    n = zlib.crc32(body.encode())
-    digits = ""
-    while n:
-        n, r = divmod(n, 62)
-        digits = _B62[r] + digits
-    return digits.rjust(6, "0") == check
-
+__all__ = ["Provider", "PROVIDERS"]
 
 @dataclass(frozen=True)
 class Provider:
@@ -117,7 +97,7 @@ PROVIDERS: list[Provider] = [
              check=lambda v: v.startswith("hv") or (any(c.isdigit() for c in v) and any(c.isupper() for c in v[2:])
                                                      and any(c.islower() for c in v[2:]))),
     Provider("azure-key", r"(?<![\w~.\-])[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.\-]{31,34}(?![\w~.\-])", ("Q~",),
-             ("client_secret=bP88Q~rcBcYjzzOhg1Hnn76Wm3jGgakZiZ.8vMgR",),
+             ("bP88Q~rcBcYjzzOhg1Hnn76Wm3jGgakZiZ.8vMgR",),
              "Azure AD client secrets (xxx<digit>Q~…); gitleaks rules/azure.go tps"),
     Provider("private-key",
              r"(?<![A-Za-z0-9+/])(?:MII[A-Za-z0-9+/]{3}IBA|MIG[A-Za-z0-9+/]{2}AgEA|MC4CAQAwBQYDK2Vw)[A-Za-z0-9+/]{40,8000}={0,2}",
