@@ -71,7 +71,7 @@ def _marker(kind: str) -> str:
 # Configuration
 # ---------------------------------------------------------------------------
 
-PII_KINDS = frozenset({"email", "card-number", "iban", "phone", "ssn", "ip"})
+PII_KINDS = frozenset({"email", "card-number", "card-cvv", "iban", "phone", "ssn", "ip"})
 CREDENTIAL_KINDS = frozenset(
     {
         "aws-access-key-id", "aws-secret-key", "aws-session-token", "gcp-api-key", "gcp-oauth-token", "private-key",
@@ -186,7 +186,7 @@ _PLACEHOLDER = re.compile(
       | null | none | nil | true | false | yes | no | on | off | undefined | n/?a | empty | unset | required | optional
       | redacted | masked | hidden | filtered | \[filtered\] | \[redacted\] | \[hidden\] | \[masked\] | sensitive
       | (?:your|my|the|some|insert|enter|put|add|replace)[-_ ]?(?:[a-z]+[-_ ]){0,3}(?:here|key|token|secret|password)
-      | (?:replace|change)[-_]?me | todo | tbd | fixme | placeholder | dummy | example | sample | notset | not[-_]set
+      | (?:replace|change)[-_]?me | todo | tbd | fixme | placeholder | dummy | example | sample | notset | not[-_]set | default
     )$"""
 )
 # the value is itself the name of a secret or a reference to one: password, db-password,
@@ -377,6 +377,9 @@ def _key_kind(key: str) -> tuple[str, bool] | None:
     joined = "".join(segs)
     if joined in ("ssn", "socialsecuritynumber", "socialsecurity", "ssnumber") or tail == "ssn":
         return ("ssn", True)
+    if tail in ("cvv", "cvv2", "cvc", "cvc2", "csc", "cid") and (tail != "cid" or prev == "card") \
+            or joined.endswith(("securitycode", "cardverification", "verificationcode")) and "card" in joined:
+        return ("card-cvv", True)
     if tail in ("phone", "mobile", "msisdn", "tel", "telephone") or joined.endswith(("phonenumber", "mobilenumber")):
         return ("phone", True)
     aws = "aws" in segs or joined.startswith("aws")
@@ -470,11 +473,17 @@ _CLI_SPACED = _r(
 _CLI_ECHO = _r(r"\b(?:echo|printf)\s+(?:-n\s+|-e\s+)*([\"']?)([^\s\"'|]+)\1\s*\|\s*(?:sudo\b[^|\n]*?\s-S|passwd\b[^|\n]*--stdin"
                r"|chpasswd|kinit|(?:docker|podman|helm|nerdctl)\b[^|\n]*--password-stdin|\S*login\b[^|\n]*--password-stdin)")
 # "the secret key 8dF3…", "password is Hunter22": a label in plain words, then the value
+# aws configure set aws_secret_access_key …; git config credential.password …; npm config set //…:_authToken …
+_CONFIG_SET = _r(r"(?i)\b(?:configure|config(?::set)?)\s+(?:set\s+)?(?:--?[\w-]+\s+)*([\w.:/@\-]{2,120})[ \t]+([^\s\"'=]+|\"[^\"]*\"|'[^']*')")
+# htpasswd -b[c] FILE USER PASSWORD
+_HTPASSWD = _r(r"\bhtpasswd\s+(?:-\w*b\w*\s+)(?:-\w+\s+)*\S+\s+\S+\s+([^\s|;&]+)")
+# define('DB_PASSWORD', '…'), os.environ.setdefault("TOKEN", "…"), props.setProperty("x.password", "…"), put("X-Api-Key", …)
+_CALL_PAIR = _r(r"\(\s*(\\?[\"'])([\w.:\-]{1,80})\1\s*,\s*(\\?[\"'])((?:\\.|(?!\3).){1,500}?)\3\s*[,)]")
 _PROSE = _r(
     r"(?i)(?<![\w-])(password|passwd|passphrase|passcode|pwd|secret(?:[ _-]?key)?|api[ _-]?key|access[ _-]?key"
     r"|private[ _-]?key|auth(?:entication)?[ _-]?token|access[ _-]?token|bearer[ _-]?token|refresh[ _-]?token|token|pin"
-    r"|ssn|social security(?: number)?|card(?: number)?)"
-    r"(?:[ \t]+(?:is|was|of|=|:|->|set to|changed to|reset to))?[ \t]+[\"'`]?([^\s,;\"'`()<>\[\]]{6,200})"
+    r"|ssn|social security(?: number)?|card(?: number)?|cvv2?|cvc2?|csc)"
+    r"(?:[ \t]+(?:is|was|of|=|:|->|set to|changed to|reset to))?[ \t]+[\"'`]?([^\s,;\"'`()<>\[\]]{3,200})"
 )
 _XML_NAME_VALUE = _r(r"(\b(?:key|name)\s*=\s*[\"'])([\w.\-:]{1,60})([\"']\s+value\s*=\s*[\"'])([^\"'<>]*)([\"'])")
 _NETRC = _r(r"\bmachine\s+\S+\s+login\s+\S+\s+password\s+(\S+)")
@@ -502,7 +511,7 @@ _K8S_KIND = _r(r"(?i)\\*[\"']?kind\\*[\"']?\s*:\s*\\*[\"']?Secret\b")
 # expensive part to keys that contain one of the stems.
 _KV_HEAD = _r(
     r"(?i)(?:(?<![\w.\-/])|(?<=-D)|(?<=\s--)|(?<=^--))(?=[\w.\-]{0,60}?(?:pass|pw|secret|token|key|auth|cred|sess|sid|sig|jwt|otp|cookie|dsn|"
-    r"conn|phone|mobile|msisdn|tel|nonce|hmac|pin|appid|ssn|social))"
+    r"conn|phone|mobile|msisdn|tel|nonce|hmac|pin|appid|ssn|social|cvv|cvc|csc|securitycode|security_code))"
     r"([A-Za-z_][\w.\-]{0,80})(\\{0,3}[\"'])?(?:\[\]|\])?"
     r"((?:[ \t]+(?:string|str|secretstr|char\*?|bytes))?[ \t]{0,8}(?:=>|[?+.:]{0,3}=|:)[ \t]{0,3}@?|[ \t]+(?=[\"']))"
     r"(\\{0,3}[\"'`])?"
@@ -511,7 +520,7 @@ _DIGIT = _r(r"\d")
 # fooapikeyfoo "…";  #define API_TOKEN "…";  a name holding a secret word, then a quoted literal ending the statement
 _QUOTED_AFTER_KEY = _r(r"(?i)(?<![\w\\])\w*(?:api_?key|private_?key|secret|token|passwd|password)\w*[ \t]*([\"'])"
                        r"([^\"'\n]{6,200})\1[ \t]*;")
-_PROSE_TRIGGER_RX = re.compile(r"pass|pwd|secret|key|token|pin\b|ssn|social")
+_PROSE_TRIGGER_RX = re.compile(r"pass|pwd|secret|key|token|pin\b|ssn|social|cvv|cvc|csc")
 _UUID = _r(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _HEXISH = _r(r"[0-9a-f]{7,64}")
 _FIRST_MARK = _r(r"\[REDACTED:([a-z0-9-]+)\]")
@@ -532,7 +541,9 @@ def _decode_piece(piece: str) -> str:
     if "+" in out and "=" in out:
         key, _, value = out.partition("=")
         out = key + "=" + value.replace("+", " ")
-    if "%" in out and _PCT.search(out):
+    for _ in range(3):  # %2540 is %40 encoded again
+        if "%" not in out or not _PCT.search(out):
+            break
         out = urllib.parse.unquote(out, errors="replace")
     return out
 
@@ -558,7 +569,8 @@ def _any_in(needles: tuple[str, ...], hay: str) -> bool:
 
 _KV_TRIGGERS = (
     "pass", "pw", "secret", "token", "key", "auth", "cred", "sess", "sid", "sig", "jwt", "otp", "cookie", "dsn",
-    "conn", "phone", "mobile", "msisdn", "tel", "nonce", "hmac", "pin", "appid", "ssn", "social",
+    "conn", "phone", "mobile", "msisdn", "tel", "nonce", "hmac", "pin", "appid", "ssn", "social", "cvv", "cvc", "csc",
+    "security",
 )
 _KV_TRIGGER_RX = re.compile("|".join(_KV_TRIGGERS))
 
@@ -712,6 +724,12 @@ class _Redactor:
             lower = out.lower()
         if _PROSE_TRIGGER_RX.search(lower):
             out = self._prose(out)
+        if "config" in lower:
+            out = self._pairs(_CONFIG_SET, out, 1, 2)
+        if "htpasswd" in lower:
+            out = self._sub(_HTPASSWD, "password", out, 1, lambda v: not _is_placeholder(v))
+        if "(" in out and "," in out and _KV_TRIGGER_RX.search(lower):
+            out = self._pairs(_CALL_PAIR, out, 2, 4)
         if ";" in out and ("'" in out or '"' in out):
             out = self._sub(_QUOTED_AFTER_KEY, "secret", out, 2,
                             lambda v: not _is_placeholder(v) and _looks_random(v) and " " not in v)
@@ -813,6 +831,8 @@ class _Redactor:
                 continue
             if kind == "ssn" and sum(c.isdigit() for c in value) != 9:
                 continue
+            if kind == "card-cvv" and not (value.isdigit() and 3 <= len(value) <= 4):
+                continue
             if not strong and not _looks_random(value):
                 continue
             if kind == "phone" and sum(c.isdigit() for c in value) < 6:
@@ -857,6 +877,20 @@ class _Redactor:
             return text
         pieces.append(text[pos:])
         return "".join(pieces)
+
+    def _pairs(self, rx: re.Pattern[str], text: str, key_group: int, value_group: int) -> str:
+        """A key and its value found by ``rx`` (a call's two arguments, ``config set KEY VALUE``): the key decides."""
+
+        def repl(m: re.Match[str]) -> str:
+            kk = _key_kind(m.group(key_group).split("/")[-1].split(":")[-1])
+            value = m.group(value_group)
+            if kk is None or kk[0] in self.off or _is_placeholder(value) or _is_path(value.strip("\"'")) \
+                    or (not kk[1] and not _looks_random(value)) or self._keep(kk[0], value):
+                return m.group(0)
+            s, e = m.span(value_group)
+            return m.group(0)[: s - m.start()] + _marker(kk[0]) + m.group(0)[e - m.start():]
+
+        return rx.sub(repl, text)
 
     def _cli(self, text: str) -> str:
         """Passwords given to well-known commands by short flag (``mysql -pS3cret``, ``sshpass -p …``) or pipe."""
@@ -906,6 +940,10 @@ class _Redactor:
                     return m.group(0)
             elif label.startswith("card"):
                 return m.group(0)  # card numbers are found by their own check digits
+            elif label.startswith(("cvv", "cvc", "csc")):
+                kind = "card-cvv"
+                if not (value.isdigit() and 3 <= len(value) <= 4):
+                    return m.group(0)
             elif label == "pin":
                 kind = "secret"
                 if not (4 <= len(value) <= 8 and value.isdigit()):
@@ -914,7 +952,7 @@ class _Redactor:
                 kind = "password" if label.startswith("pass") or label == "pwd" else (
                     "token" if "token" in label else "api-key" if "api" in label else "secret")
                 letters = sum(c.isalpha() for c in value)
-                if not (digits and letters and (len(value) >= 8 or any(c.isupper() for c in value))):
+                if len(value) < 6 or not (digits and letters and (len(value) >= 8 or any(c.isupper() for c in value))):
                     return m.group(0)
                 if _UUID.fullmatch(value) or _HEXISH.fullmatch(value) and label in ("token", "pin"):
                     return m.group(0)
