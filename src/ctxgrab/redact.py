@@ -176,7 +176,7 @@ class RedactionConfig(BaseModel):
 
 _PLACEHOLDER = re.compile(
     r"""(?ix)^(?:
-        \$\{[^}]*\}? | \$\([^)]*\)? | \$[A-Z_][A-Z0-9_]* | \{\{[^{}]*\}\} | \{%[^{}]*%\} | %\(?\w*\)?[sd] | <[^<>]*> | \{[\w.-]*\}
+        \$\{\{[^}]*\}\} | \$\{[^}]*\}? | \$\([^)]*\)? | ~ | <%=?[^%]*%> | !\w+\s+\S.* | \$[A-Z_][A-Z0-9_]* | \{\{[^{}]*\}\} | \{%[^{}]*%\} | %\(?\w*\)?[sd] | <[^<>]*> | \{[\w.-]*\}
       | \#\{[^}]*\} | \$\$\{[^}]*\} | 0x[0-9a-f]{1,16} | (?:[a-z_]\w*\.)+[A-Z][\w$]*@[0-9a-f]{1,16} | %env\([^)]*\)% | %[A-Z_][A-Z0-9_]*% | @[A-Z_][A-Z0-9_]*@ | \$\$[A-Za-z_]\w*
       | ENC\[.*\] | !secret\s+\S+ | vault:\S+ | arn:aws:(?:secretsmanager|ssm|kms):\S+ | (?:sm|ssm|gcpsm|azkv)://\S+
       | (?:os\.environ|os\.getenv|getenv|process\.env|ENV|env|System\.getenv|Environment\.GetEnvironmentVariable)
@@ -310,7 +310,15 @@ _KEEP_NETS = [
 ]
 
 
+# public resolvers everybody configures: infrastructure, not anybody's address
+_WELL_KNOWN_IPS = frozenset({"8.8.8.8", "8.8.4.4", "1.1.1.1", "1.0.0.1", "9.9.9.9", "149.112.112.112",
+                             "208.67.222.222", "208.67.220.220", "2001:4860:4860::8888", "2001:4860:4860::8844",
+                             "2606:4700:4700::1111"})
+
+
 def _public_ip(text: str) -> bool:
+    if text in _WELL_KNOWN_IPS:
+        return False
     try:
         addr = ipaddress.ip_address(text)
     except ValueError:
@@ -488,7 +496,8 @@ _PROSE = _r(
 _XML_NAME_VALUE = _r(r"(\b(?:key|name)\s*=\s*[\"'])([\w.\-:]{1,60})([\"']\s+value\s*=\s*[\"'])([^\"'<>]*)([\"'])")
 _NETRC = _r(r"\bmachine\s+\S+\s+login\s+\S+\s+password\s+(\S+)")
 _CURL_USER = _r(r"(?<!\S)(?:-u|--user)\s*[\"']?[^\s:\"']+:([^\s\"'@]+)")
-_CERTIFICATE = _r(r"-----BEGIN [A-Z ]*CERTIFICATE-----[\s\S]*?(?:-----END [A-Z ]*CERTIFICATE-----|$)")
+_CERTIFICATE = _r(r"-----BEGIN ([A-Z ]*(?:CERTIFICATE|PUBLIC KEY|PUBLIC KEY BLOCK|PGP MESSAGE|PGP SIGNATURE|CERTIFICATE REQUEST)|"
+                  r"X509 CRL)-----[\s\S]*?(?:-----END \1-----|$)")
 _AUTH_HEADER = _r(
     r"(?i)(?<![\w-])(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?"
     r"(?:(bearer|basic|token|digest|negotiate|ntlm|apikey|sso-key|key|dsn|splunk|hmac|otp)\s+)?"
@@ -510,7 +519,7 @@ _K8S_KIND = _r(r"(?i)\\*[\"']?kind\\*[\"']?\s*:\s*\\*[\"']?Secret\b")
 # key<sep> then the value, located by _value_span. The look-ahead keeps the
 # expensive part to keys that contain one of the stems.
 _KV_HEAD = _r(
-    r"(?i)(?:(?<![\w.\-/])|(?<=-D)|(?<=\s--)|(?<=^--))(?=[\w.\-]{0,60}?(?:pass|pw|secret|token|key|auth|cred|sess|sid|sig|jwt|otp|cookie|dsn|"
+    r"(?i)(?:(?<![\w.\-/:])|(?<=-D)|(?<=\s--)|(?<=^--))(?=[\w.\-]{0,60}?(?:pass|pw|secret|token|key|auth|cred|sess|sid|sig|jwt|otp|cookie|dsn|"
     r"conn|phone|mobile|msisdn|tel|nonce|hmac|pin|appid|ssn|social|cvv|cvc|csc|securitycode|security_code))"
     r"([A-Za-z_][\w.\-]{0,80})(\\{0,3}[\"'])?(?:\[\]|\])?"
     r"((?:[ \t]+(?:string|str|secretstr|char\*?|bytes))?[ \t]{0,8}(?:=>|[?+.:]{0,3}=|:)[ \t]{0,3}@?|[ \t]+(?=[\"']))"
@@ -739,7 +748,7 @@ class _Redactor:
             out = self._sub(_NETRC, "password", out, 1, lambda v: not _is_placeholder(v))
             out = self._sub(_CURL_USER, "password", out, 1, lambda v: not _is_placeholder(v))
         if len(out) >= 16:
-            if "CERTIFICATE-----" in out:  # certificate bodies are public: keep their lines
+            if "-----BEGIN" in out and _CERTIFICATE.search(out):  # certificate and public-key bodies are public
                 out = self._outside_certificates(out)
             else:
                 out = self._sub(_B64_LINE, "private-key", out, 1, _b64_line_ok)
@@ -754,6 +763,8 @@ class _Redactor:
             scheme, value = (m.group(1) or "").lower(), m.group(2)
             if _is_placeholder(value) or "=" in value.rstrip("="):
                 return m.group(0)  # token token=..., Digest k=v: the key-value rule handles those
+            if not scheme and not _looks_random(value):
+                return m.group(0)  # authorization: enabled
             kind = "basic-auth" if scheme == "basic" else "bearer-token"
             if self._keep(kind, value):
                 return m.group(0)
@@ -774,7 +785,9 @@ class _Redactor:
                 if pm is None or (first_only and i > 0):
                     continue
                 value = pm.group(3)
-                if not _is_placeholder(value) and not self._keep("cookie", value):
+                named = _key_kind(pm.group(2)) is not None or pm.group(2).lower() in _SESSION_COOKIES
+                if (named or _looks_random(value) or len(value) >= 16) and not _is_placeholder(value) \
+                        and not self._keep("cookie", value):
                     parts[i] = f"{pm.group(1)}{pm.group(2)}={_marker('cookie')}"
             return m.group(1) + m.group(2) + ";".join(parts)
 
@@ -794,9 +807,9 @@ class _Redactor:
 
     def _key_values(self, text: str) -> str:
         pieces: list[str] = []
-        pos = 0
+        pos = skip_to = 0
         for m in _KV_HEAD.finditer(text):
-            if m.start() < pos:
+            if m.start() < pos or m.start() < skip_to:
                 continue
             kk = _key_kind(m.group(1))
             if kk is None:
@@ -811,6 +824,7 @@ class _Redactor:
             to_eol = quote is None and key_quote is None and ":" in sep and _at_line_start(text, m.start())
             vend = _value_end(text, vstart, quote, to_eol)
             value = text[vstart:vend]
+            guard = vend  # whatever is decided, nothing inside this value is a key of its own
             if to_eol and value in _BLOCK_SCALAR:
                 # token: |  (the value is the indented block below the key)
                 bstart, bend = _block_span(text, m.start(), vend)
@@ -819,16 +833,20 @@ class _Redactor:
                     pieces.append(_marker(kind))
                     pos = bend
                 continue
-            if not value or _is_placeholder(value) or _is_path(value):
+            if not value or _is_placeholder(_AUTH_SCHEME.sub("", value)) or _is_path(value):
+                skip_to = guard  # ${DB_PASSWORD:-x}: the placeholder's inside is not another key
                 continue
+            if kind == "secret" and key_lower_tail(m.group(1)) == "cookie" and "=" in value:
+                continue  # Cookie: a=b; c=d — the cookie rule judges each pair
             if quote is None and _IDENT.fullmatch(value) and text[vend:vend + 3].lstrip(" ")[:1] in ("(", "[", "{"):
                 continue  # os.getenv("X"), env("X"), Token{…}: code or an object, not a value
             if _CODE_REF.fullmatch(value.strip()):
                 continue  # this.apiKey, fs.readFileSync('key.pem'), process.env.API_KEY
             if not strong and "=" not in sep and kind == "api-key" and _key_is_bare(m.group(1)):
                 continue  # "- key: MySecretManagerKey": a bare key only names an API key in key=value form
-            if kind == "api-key" and not strong and _key_is_bare(m.group(1)) and not any(c.isdigit() for c in value):
-                continue
+            if kind == "api-key" and not strong and _key_is_bare(m.group(1)) and (
+                    not any(c.isdigit() for c in value) or not _TOKEN_CHARS.fullmatch(value)):
+                continue  # cache key=user:12345:profile names an entry; ?key=AIza… / appid=0123abcd… are keys
             if kind == "ssn" and sum(c.isdigit() for c in value) != 9:
                 continue
             if kind == "card-cvv" and not (value.isdigit() and 3 <= len(value) <= 4):
@@ -1080,8 +1098,11 @@ class _Redactor:
             out = []
             pos = 0
             for m in _EMAIL.finditer(text):
-                local = m.group(1)
-                if local.lower() in _ROLE_MAILBOXES or self._keep("email", m.group(0)):
+                local = m.group(1).lower().split("+")[0]
+                domain = m.group(2).lower()
+                if local in _ROLE_MAILBOXES or self._keep("email", m.group(0)) \
+                        or domain.rsplit(".", 1)[-1] in _NOT_MAIL_TLDS \
+                        or (local in _PLACEHOLDER_LOCALS and domain in _EXAMPLE_DOMAINS):
                     continue
                 out.append(text[pos:m.start()])
                 out.append(_marker("email"))
@@ -1093,10 +1114,10 @@ class _Redactor:
             text = self._sub(_EMAIL_SPELT, "email", text)
         if _DIGIT.search(text) is None:
             return text
+        if "iban" not in off and _IBAN_HINT.search(text):  # first: an IBAN's digit groups can pass for a card
+            text = self._sub(_IBAN, "iban", text, 0, _iban_ok)
         if "card-number" not in off:
             text = self._cards(text)
-        if "iban" not in off and _IBAN_HINT.search(text):
-            text = self._sub(_IBAN, "iban", text, 0, _iban_ok)
         if "ssn" not in off:
             text = self._sub(_SSN, "ssn", text)
         if "phone" not in off:
@@ -1145,11 +1166,19 @@ class _Redactor:
 
 # role and system mailboxes: nobody's personal data
 _ROLE_MAILBOXES = frozenset({
-    "git", "noreply", "no-reply", "no_reply", "donotreply", "do-not-reply", "do_not_reply", "postmaster",
+    "git", "ubuntu", "ec2-user", "centos", "debian", "azureuser", "opc", "vagrant", "www-data", "nginx", "postgres",
+    "noreply", "no-reply", "no_reply", "donotreply", "do-not-reply", "do_not_reply", "postmaster",
     "mailer-daemon", "hostmaster", "webmaster", "abuse", "root", "nobody", "daemon", "bounce", "bounces",
     "notifications", "notification", "notify", "alerts", "alert", "alertmanager", "support", "helpdesk",
     "security", "oncall", "on-call", "newsletter", "system", "automation", "builds", "jenkins", "github-actions",
 })
+# user@host prompts and cluster names are not mailboxes; user@example.com is a placeholder
+_NOT_MAIL_TLDS = frozenset({"internal", "local", "localdomain", "localhost", "lan", "svc", "cluster", "intranet", "home",
+                            "corp", "test", "invalid", "example"})
+_PLACEHOLDER_LOCALS = frozenset({"user", "username", "name", "email", "you", "your.name", "yourname", "your-email",
+                                 "your.email", "someone", "somebody", "me", "foo", "test", "example", "first.last"})
+_EXAMPLE_DOMAINS = frozenset({"example.com", "example.org", "example.net", "domain.com", "email.com", "company.com",
+                              "yourdomain.com", "mydomain.com", "acme.com"})
 _EMAIL_SPELT = _r(r"(?i)(?<![\w.])[a-z0-9][a-z0-9._+\-]{0,63}\s?[\[(]at[\])]\s?[a-z0-9\-]{1,63}"
                   r"(?:\s?(?:\.|[\[(]dot[\])])\s?[a-z0-9\-]{1,63})*\s?(?:\.|[\[(]dot[\])])\s?[a-z]{2,24}(?![\w])")
 _VERSION_BEFORE = _r(r"(?i)(?:[A-Za-z][\w.\-]*/|\bv|\bversion[ =:]?|\bver[ =:.]|\bbuild[ =:]?|\brelease[ =:]?|"
@@ -1162,6 +1191,11 @@ def _version_before(text: str, start: int) -> bool:
 
 
 _GROUPED = frozenset({(4, 4, 4, 4), (4, 6, 5), (4, 6, 4), (4, 4, 4, 4, 3), (4, 4, 4, 3), (4, 4, 4, 2)})
+
+
+# cookie names that carry a session whatever their value looks like
+_SESSION_COOKIES = frozenset({"jsessionid", "phpsessid", "asp.net_sessionid", "sid", "session", "sessionid", "connect.sid",
+                              "_session_id", "laravel_session", "csrftoken", "xsrf-token", "remember_token", "auth"})
 
 
 def _phone_ok(value: str) -> bool:
@@ -1182,8 +1216,15 @@ def _b64_line_ok(value: str) -> bool:
 
 
 _IDENT = _r(r"[A-Za-z_$][\w.$]*")
+_TOKEN_CHARS = _r(r"[A-Za-z0-9_\-+/=.~]{16,}")
+_AUTH_SCHEME = _r(r"(?i)^(?:bearer|basic|token|digest|negotiate|ntlm|apikey|key)\s+")
 # a chain of identifiers without digits (member access, maybe a call): code that reads a secret, not the secret
 _CODE_REF = _r(r"(?:new\s+)?[A-Za-z_$][A-Za-z_$]*(?:\.[A-Za-z_$][A-Za-z_$]*)+(?:\(.*\)?|\[.*\]?)?[,;)]*")
+
+
+def key_lower_tail(key: str) -> str:
+    segs = [x for x in _SEG_SPLIT.split(_CAMEL.sub("_", key)) if x]
+    return segs[-1].lower() if segs else ""
 
 
 def _key_is_bare(key: str) -> bool:
@@ -1252,7 +1293,7 @@ def _value_end(text: str, start: int, quote: str | None, to_eol: bool) -> int:
             end -= 1
         return end
     i = start
-    for opener, closer in (("${", "}"), ("$${", "}"), ("{{", "}}"), ("$(", ")"), ("%(", ")s"), ("#{", "}"), ("%env(", ")%")):
+    for opener, closer in (("${{", "}}"), ("${", "}"), ("$${", "}"), ("<%", "%>"), ("{{", "}}"), ("$(", ")"), ("%(", ")s"), ("#{", "}"), ("%env(", ")%")):
         if text.startswith(opener, start):
             j = text.find(closer, start)
             if j > 0:
