@@ -9,6 +9,7 @@ Kubernetes manifest (two-line name/value env entry), XML, shell history and an H
 from __future__ import annotations
 
 import json
+import re
 import string
 import sys
 import urllib.parse
@@ -113,6 +114,17 @@ KINDS: dict[str, tuple[str, st.SearchStrategy[str]]] = {
                                           st.integers(1, 999), st.sampled_from(["example.com", "mail.acme.io"])).map(
         lambda t: f"{t[0]}{t[1]}@{t[2]}")),
     "card-number": ("card_number", _card()),
+    "phone": ("phone", st.tuples(st.sampled_from(["+44 20 ", "+1 415 ", "+49 30 "]), st.integers(1000, 9999),
+                                 st.integers(1000, 9999)).map(lambda t: f"{t[0]}{t[1]} {t[2]}")),
+    "huggingface-token": ("hf_token", _random(string.ascii_letters, 34).map(lambda b: "hf_" + b)),
+    "vault-token": ("vault_token", _random(URLSAFE, 90).map(lambda b: "hvs." + b)),
+    "datadog-key": ("dd_api_key", _random(HEX, 32)),
+    "aws-session-token": ("aws_session_token", _random(ALNUM + "+/", 200).map(lambda b: "IQoJb3JpZ2luX2Vj" + b)),
+    "slack-webhook": ("webhook_url", st.tuples(_random(string.ascii_uppercase + string.digits, 8),
+                                               _random(string.ascii_uppercase + string.digits, 8), _random(ALNUM, 24)).map(
+        lambda t: f"https://hooks.slack.com/services/T{t[0]}/B{t[1]}/{t[2]}")),
+    "session": ("session_id", _random(ALNUM, 32)),
+    "pin": ("pin", st.integers(1000, 999999).map(str)),
     "ssn": ("ssn", _ssn()),
     "iban": ("iban", _iban()),
 }
@@ -145,6 +157,9 @@ CONTEXTS: dict[str, Callable[[str, str], str]] = {
 
 def _leaked(value: str, out: str) -> bool:
     views = {out, urllib.parse.unquote(out), urllib.parse.unquote_plus(out), urllib.parse.unquote(urllib.parse.unquote(out))}
+    if len(value) <= 8:  # a short value (a PIN): the value itself must be gone, not every window of it
+        rx = re.compile(r"(?<![\w])" + re.escape(value) + r"(?![\w])")
+        return any(rx.search(view) for view in views)
     return any(survives(value, view) for view in views)
 
 

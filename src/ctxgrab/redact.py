@@ -380,6 +380,8 @@ def _key_kind(key: str) -> tuple[str, bool] | None:
     prev = segs[-2] if len(segs) > 1 else ""
     if tail in _NOT_SECRET_SEGMENTS or prev in _NOT_SECRET_PREV:
         return None
+    if "".join(segs[-2:]) in ("sessionid", "sessid", "sessionkey", "sessiontoken") and prev not in ("max", "min"):
+        return ("session", True)
     if segs[0] in _REFERENCE_HEADS or tail in _REFERENCE_TAILS:
         return None  # existingSecret, secretName, passwordRef, token_file: the name of a secret, not one
     joined = "".join(segs)
@@ -851,7 +853,8 @@ class _Redactor:
                 continue
             if kind == "card-cvv" and not (value.isdigit() and 3 <= len(value) <= 4):
                 continue
-            if not strong and not _looks_random(value):
+            if not strong and not _looks_random(value) and not (
+                    key_lower_tail(m.group(1)) == "pin" and value.isdigit() and 4 <= len(value) <= 8):
                 continue
             if kind == "phone" and sum(c.isdigit() for c in value) < 6:
                 continue
@@ -884,7 +887,7 @@ class _Redactor:
                 while value_end > vstart and text[value_end - 1] in " \t\r":
                     value_end -= 1
             value = text[vstart:value_end]
-            if not value or _is_placeholder(value) or _is_path(value) or (not kk[1] and not _looks_random(value)):
+            if not value or _is_placeholder(value) or _is_path(value) or (not kk[1] and not _weak_ok(m.group(3), value)):
                 continue
             if self._keep(kk[0], value):
                 continue
@@ -1046,7 +1049,7 @@ class _Redactor:
         def element(m: re.Match[str]) -> str:
             kk = _key_kind(m.group(2))
             value = m.group(4)
-            if kk is None or _is_placeholder(value) or (not kk[1] and not _looks_random(value)) \
+            if kk is None or _is_placeholder(value) or (not kk[1] and not _weak_ok(m.group(2), value)) \
                     or self._keep(kk[0], value):
                 return m.group(0)
             return f"{m.group(1)}{m.group(3)}{_marker(kk[0])}{m.group(5)}{m.group(6)}"
@@ -1220,6 +1223,11 @@ _TOKEN_CHARS = _r(r"[A-Za-z0-9_\-+/=.~]{16,}")
 _AUTH_SCHEME = _r(r"(?i)^(?:bearer|basic|token|digest|negotiate|ntlm|apikey|key)\s+")
 # a chain of identifiers without digits (member access, maybe a call): code that reads a secret, not the secret
 _CODE_REF = _r(r"(?:new\s+)?[A-Za-z_$][A-Za-z_$]*(?:\.[A-Za-z_$][A-Za-z_$]*)+(?:\(.*\)?|\[.*\]?)?[,;)]*")
+
+
+def _weak_ok(key: str, value: str) -> bool:
+    """A value under a key that only may name a secret: taken when it looks random, or is a PIN's digits."""
+    return _looks_random(value) or (key_lower_tail(key) == "pin" and value.isdigit() and 4 <= len(value) <= 8)
 
 
 def key_lower_tail(key: str) -> str:
