@@ -162,6 +162,15 @@ ADVERSARIAL = {
     "url userinfo": "http://" + "a:" * 5000 + "@",
     "digits": "1" * 100_000,
     "key=value flood": ("key=" + "k" * 10 + " ") * 5000,
+    "percent-encoded flood": "%41" * 30000,
+    "form plus flood": "a=b+" * 20000,
+    "JSON escape flood": "\\u0041" * 20000,
+    "CLI flag flood": "mysql " + " -x" * 20000,
+    "config set flood": "config " + "--a " * 20000,
+    "name/value lines": "name: PASSWORD\n" * 5000,
+    "call pair flood": '("password", ' * 10000,
+    "plain-words labels": "password is " * 10000,
+    "base64 words": "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY " * 3000,
 }
 
 
@@ -206,6 +215,12 @@ def report(label: str, corpus: list[dict], with_detect_secrets: bool) -> None:
         print(f"{kind:28}{tools['ctxgrab']['total'][kind]:>6}{row}")
     allb = "".join(f"{sum(tools[n]['changed'].values()) / len(benign):>16.2%}" for n in names)
     print(f"{'ALL benign':28}{len(benign):>6}{allb}")
+    logs = [r for r in benign if r["kind"].startswith("benign:loghub")]
+    if logs and len(logs) < len(benign):
+        rest = len(benign) - len(logs)
+        row = "".join(f"{sum(v for k, v in tools[n]['changed'].items() if not k.startswith('benign:loghub')) / rest:>16.2%}"
+                      for n in names)
+        print(f"{'ALL benign except Loghub':28}{rest:>6}{row}")
 
     print("\nthroughput over the whole corpus")
     for n in names:
