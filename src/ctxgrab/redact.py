@@ -219,7 +219,8 @@ def _is_path(value: str) -> bool:
 def _is_placeholder(value: str) -> bool:
     """The allow stage: True for a value that stands in for a secret, or names one, rather than being one."""
     v = value.strip().strip("\"'`").strip()
-    return not v or _MARK in value or _HOLD in value or bool(_PLACEHOLDER.match(v)) or _names_a_secret(v) or not _varied(v)
+    return (not v or _MARK in value or _HOLD in value or bool(_PLACEHOLDER.match(v)) or _names_a_secret(v)
+            or not _varied(v) or bool(_CODE_REF.fullmatch(v)))
 
 
 def _looks_random(value: str) -> bool:
@@ -842,8 +843,6 @@ class _Redactor:
                 continue  # Cookie: a=b; c=d — the cookie rule judges each pair
             if quote is None and _IDENT.fullmatch(value) and text[vend:vend + 3].lstrip(" ")[:1] in ("(", "[", "{"):
                 continue  # os.getenv("X"), env("X"), Token{…}: code or an object, not a value
-            if _CODE_REF.fullmatch(value.strip()):
-                continue  # this.apiKey, fs.readFileSync('key.pem'), process.env.API_KEY
             if not strong and "=" not in sep and kind == "api-key" and _key_is_bare(m.group(1)):
                 continue  # "- key: MySecretManagerKey": a bare key only names an API key in key=value form
             if kind == "api-key" and not strong and _key_is_bare(m.group(1)) and (
