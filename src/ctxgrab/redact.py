@@ -567,6 +567,17 @@ def _residue(text: str) -> int:
 _PLAIN_NUMBER = _r(r"[-+]?(?:\d{1,12}|\d*\.\d+|\d+\.\d*)(?:[eE][-+]?\d+)?")
 
 
+@lru_cache(maxsize=16)
+def _token_table(off: frozenset[str]) -> tuple[list["_Rule"], dict[str, set[int]], re.Pattern[str], re.Pattern[str] | None]:
+    """The provider rules still on, which rules each trigger wakes, and the trigger patterns (built once per setting)."""
+    rules = [r for r in _TOKEN_RULES if r.kind not in off]
+    every = {t for r in rules for t in r.triggers}
+    wakes = {p: {i for i, r in enumerate(rules) if any(p.startswith(t) for t in r.triggers)} for p in every}
+    lowered = [t for r in rules if r.lower for t in r.triggers]
+    return (rules, wakes, _trigger_rx(t for r in rules if not r.lower for t in r.triggers),
+            _trigger_rx(lowered) if lowered else None)
+
+
 def _trigger_rx(triggers: Any) -> re.Pattern[str]:
     words = sorted(set(triggers), key=len, reverse=True)
     return re.compile("|".join(re.escape(w) for w in words)) if words else re.compile(r"(?!)")
@@ -624,13 +635,7 @@ class _Redactor:
             off.add("ip")
         self.off = frozenset(off)
         self.allow = re.compile("|".join(f"(?:{a})" for a in cfg.allowlist)) if cfg.allowlist else None
-        self.token_rules = [r for r in _TOKEN_RULES if r.kind not in self.off]
-        every = {t for r in self.token_rules for t in r.triggers}
-        self.wakes = {p: {i for i, r in enumerate(self.token_rules) if any(p.startswith(t) for t in r.triggers)}
-                      for p in every}
-        self.trigger_rx = _trigger_rx(t for r in self.token_rules if not r.lower for t in r.triggers)
-        lowered = [t for r in self.token_rules if r.lower for t in r.triggers]
-        self.lower_trigger_rx = _trigger_rx(lowered) if lowered else None
+        self.token_rules, self.wakes, self.trigger_rx, self.lower_trigger_rx = _token_table(self.off)
         self.extra = [(r.kind, re.compile(r.pattern)) for r in cfg.rules]
         self._memo: dict[str, str] = {}
 
