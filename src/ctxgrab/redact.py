@@ -533,6 +533,7 @@ _DIGIT = _r(r"\d")
 _QUOTED_AFTER_KEY = _r(r"(?i)(?<![\w\\])\w*(?:api_?key|private_?key|secret|token|passwd|password)\w*[ \t]*([\"'])"
                        r"([^\"'\n]{6,200})\1[ \t]*;")
 _PROSE_TRIGGER_RX = re.compile(r"pass|pwd|secret|key|token|pin\b|ssn|social|cvv|cvc|csc")
+_LOWER_NAME = _r(r"[a-z][a-z0-9]*(?:[-_.][a-z0-9]+)+")
 _UUID = _r(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _HEXISH = _r(r"[0-9a-f]{7,64}")
 _FIRST_MARK = _r(r"\[REDACTED:([a-z0-9-]+)\]")
@@ -613,7 +614,8 @@ _IPV4 = _r(r"(?<![\w.:])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2
 _IPV6 = _r(r"(?<![\w:.])(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:]{2,39}(?![\w:.])")
 # a bare digit run right after one of these names is an id or a clock reading, not a card
 _ID_CONTEXT = _r(
-    r"(?i)(?:(?:trace|span|parent|request|req|correlation|order|offset|seq|epoch|nonce|msg|message|event)[_\-. ]?id"
+    r"(?i)(?:(?:trace|span|parent|request|req|correlation|order|offset|seq|epoch|nonce|msg|message|event|txn|transaction"
+    r"|invoice|tracking|serial|build|job|ticket|batch|shipment|pipeline|run)[_\-. ]?(?:id|no|number)?"
     r"|(?:ts|time|timestamp|epoch|offset|seq|sequence)(?:[_\-]?(?:ms|ns|us|s|millis|nanos))?)\W{0,4}$"
 )
 
@@ -981,6 +983,8 @@ class _Redactor:
                     return m.group(0)
                 if _UUID.fullmatch(value) or _HEXISH.fullmatch(value) and label in ("token", "pin"):
                     return m.group(0)
+                if _LOWER_NAME.fullmatch(value):
+                    return m.group(0)  # "secret payments-db-v2 rotated": a name
             if kind in self.off or self._keep(kind, value):
                 return m.group(0)
             s = m.start(2) - m.start()
@@ -1178,6 +1182,7 @@ _ROLE_MAILBOXES = frozenset({
     "mailer-daemon", "hostmaster", "webmaster", "abuse", "root", "nobody", "daemon", "bounce", "bounces",
     "notifications", "notification", "notify", "alerts", "alert", "alertmanager", "support", "helpdesk",
     "security", "oncall", "on-call", "newsletter", "system", "automation", "builds", "jenkins", "github-actions",
+    "bot", "robot", "cron", "monitoring", "pagerduty", "devnull", "null",
 })
 # user@host prompts and cluster names are not mailboxes; user@example.com is a placeholder
 _NOT_MAIL_TLDS = frozenset({"internal", "local", "localdomain", "localhost", "lan", "svc", "cluster", "intranet", "home",
@@ -1188,13 +1193,22 @@ _EXAMPLE_DOMAINS = frozenset({"example.com", "example.org", "example.net", "doma
                               "yourdomain.com", "mydomain.com", "acme.com"})
 _EMAIL_SPELT = _r(r"(?i)(?<![\w.])[a-z0-9][a-z0-9._+\-]{0,63}\s?[\[(]at[\])]\s?[a-z0-9\-]{1,63}"
                   r"(?:\s?(?:\.|[\[(]dot[\])])\s?[a-z0-9\-]{1,63})*\s?(?:\.|[\[(]dot[\])])\s?[a-z]{2,24}(?![\w])")
-_VERSION_BEFORE = _r(r"(?i)(?:[A-Za-z][\w.\-]*/|\bv|\bversion[ =:]?|\bver[ =:.]|\bbuild[ =:]?|\brelease[ =:]?|"
-                     r"\bfirmware[ =:]?|\bsdk[ =:]?|\brev[ =:.]?|\bos[ =:]?)$")
+_VERSION_BEFORE = _r(r"(?i)(?:[A-Za-z][\w.\-]*/|[A-Za-z][\w]*[-_]|\bv|\bversion[ =:\-_]?|\bver[ =:.]|\bbuild[ =:\-_]?"
+                     r"|\brelease[ =:\-_]?|\bfirmware[ =:]?|\bsdk[ =:]?|\brev[ =:.]?|\bos[ =:]?|\btag[ =:]?)$")
+# 1.2.3.4-SNAPSHOT, payments-2.3.2.1.jar, 10.0.0.1+build: a version number
+_VERSION_AFTER = _r(r"(?:\.[A-Za-z]|-[A-Za-z]|\+\w)")
 
 
 def _version_before(text: str, start: int) -> bool:
     """``Chrome/122.0.0.0``, ``v1.2.3.4``, ``version 10.0.19041.1``: a version number, not an address."""
-    return _VERSION_BEFORE.search(text, max(0, start - 24), start) is not None and not text[max(0, start - 3):start] == "://"
+    if text[max(0, start - 3):start] == "://":
+        return False
+    if _VERSION_BEFORE.search(text, max(0, start - 24), start) is not None:
+        return True
+    end = start
+    while end < len(text) and (text[end].isdigit() or text[end] == "."):
+        end += 1
+    return _VERSION_AFTER.match(text, end) is not None
 
 
 _GROUPED = frozenset({(4, 4, 4, 4), (4, 6, 5), (4, 6, 4), (4, 4, 4, 4, 3), (4, 4, 4, 3), (4, 4, 4, 2)})
