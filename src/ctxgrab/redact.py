@@ -189,6 +189,11 @@ _PLACEHOLDER = re.compile(
       | (?:replace|change)[-_]?me | todo | tbd | fixme | placeholder | dummy | example | sample | notset | not[-_]set | default
     )$"""
 )
+# a provider's prefix and then words, no digits: sk-ant-oat01-tooShort, ghp_your_token_here, sk_live_REPLACE_ME
+# (a real token's random tail has digits; tokens in their documented shape were removed before this is asked)
+_PREFIX_PLACEHOLDER = re.compile(
+    r"(?:sk-ant-[a-z]+\d\d-|sk-(?:proj-|svcacct-|admin-)?|[sr]k_(?:live|test)_|gh[pousr]_|github_pat_|glpat-|xox[abposre]-"
+    r"|hf_|npm_|pypi-|SG\.|AIza|dop_v1_|shpat_|lin_api_|dckr_pat_)[A-Za-z_\-]{1,40}")
 # the value is itself the name of a secret or a reference to one: password, db-password,
 # billing-credentials, api_key (as in secretKey: password, existingSecret: billing-credentials)
 _SECRET_NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_.][a-z0-9]+)*$")
@@ -220,7 +225,7 @@ def _is_placeholder(value: str) -> bool:
     """The allow stage: True for a value that stands in for a secret, or names one, rather than being one."""
     v = value.strip().strip("\"'`").strip()
     return (not v or _MARK in value or _HOLD in value or bool(_PLACEHOLDER.match(v)) or _names_a_secret(v)
-            or not _varied(v) or bool(_CODE_REF.fullmatch(v)))
+            or not _varied(v) or bool(_CODE_REF.fullmatch(v)) or bool(_PREFIX_PLACEHOLDER.fullmatch(v)))
 
 
 def _looks_random(value: str) -> bool:

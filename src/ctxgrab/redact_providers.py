@@ -59,7 +59,8 @@ PROVIDERS: list[Provider] = [
              r"(?:\.[0-9A-Za-z]{9})?|GR1348941[A-Za-z0-9_\-]{20,})",
              ("gl", "GR1348941"),
              (),
-             "GitLab token prefixes (docs.gitlab.com security/tokens); gitleaks rules/gitlab.go (routable tokens)"),
+             "GitLab token prefixes (docs.gitlab.com security/tokens); gitleaks rules/gitlab.go (routable tokens)",
+             check=lambda v: not v.startswith("GR1348941") or any(c.isalpha() for c in v[9:])),  # random, not 1231231…
     Provider("slack-webhook", r"https?://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/\-]+",
              ("hooks.slack.com",), (), "Slack incoming webhooks"),
     Provider("slack-token",
