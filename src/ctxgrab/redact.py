@@ -480,7 +480,7 @@ _CLI_GLUED = _r(r"(?<![\w-])(?:mysql|mysqldump|mysqladmin|mysqlimport|mysqlshow|
 _CLI_SPACED = _r(
     r"(?<![\w-])(?:(?:mysql|mysqldump|mysqladmin|mysqlimport|mysqlsh|mariadb|mongo|mongosh|mongodump)\b[^\n|;&]*?\s-p"
     r"|sshpass\b[^\n|;&]*?\s-p|redis-cli\b[^\n|;&]*?\s-a|ldap(?:search|add|modify|delete|passwd|whoami)\b[^\n|;&]*?\s-w"
-    r"|(?:docker|podman|helm|nerdctl|buildah|skopeo|oras|crane)\b[^\n|;&]*?\blogin\b[^\n|;&]*?\s-p"
+    r"|\blogin\b[^\n|;&]*?\s-p|\bsecret\s+set\s+\S+\s+(?:--body|-b)"
     r"|(?:sqlcmd|bcp|osql)\b[^\n|;&]*?\s-P|keytool\b[^\n|;&]*?\s-(?:store|key|src|dest)(?:store)?pass"
     r"|openssl\b[^\n|;&]*?\s-(?:k|pass(?:in|out)?\s+(?:pass|env):?)|zip\b[^\n|;&]*?\s-P|7z\b[^\n|;&]*?\s-p(?=\S)"
     r"|smbclient\b[^\n|;&]*?\s-U\s*[^\s%]+%)"
@@ -491,6 +491,9 @@ _CLI_ECHO = _r(r"\b(?:echo|printf)\s+(?:-n\s+|-e\s+)*([\"']?)([^\s\"'|]+)\1\s*\|
 # "the secret key 8dF3…", "password is Hunter22": a label in plain words, then the value
 # aws configure set aws_secret_access_key …; git config credential.password …; npm config set //…:_authToken …
 _CONFIG_SET = _r(r"(?i)\b(?:configure|config(?::set)?)\s+(?:set\s+)?(?:--?[\w-]+\s+)*([\w.:/@\-]{2,120})[ \t]+([^\s\"'=]+|\"[^\"]*\"|'[^']*')")
+# rclone config create s3 s3 secret_access_key VALUE; --set db_password VALUE: a secret key's name, a space, a token
+_KEY_SPACE_VALUE = _r(r"(?i)(?<![\w.\-/:=])([A-Za-z][\w]*[_.\-][\w.\-]*?(?:secret|password|passwd|token|key)[\w]*)[ \t]+"
+                      r"([A-Za-z0-9+/=_\-.~]{8,200})(?![\w+/=\-.~])")
 # htpasswd -b[c] FILE USER PASSWORD
 _HTPASSWD = _r(r"\bhtpasswd\s+(?:-\w*b\w*\s+)(?:-\w+\s+)*\S+\s+\S+\s+([^\s|;&]+)")
 # define('DB_PASSWORD', '…'), os.environ.setdefault("TOKEN", "…"), props.setProperty("x.password", "…"), put("X-Api-Key", …)
@@ -750,6 +753,8 @@ class _Redactor:
             out = self._prose(out)
         if "config" in lower:
             out = self._pairs(_CONFIG_SET, out, 1, 2)
+        if _KV_TRIGGER_RX.search(lower):
+            out = self._key_space(out)
         if "htpasswd" in lower:
             out = self._sub(_HTPASSWD, "password", out, 1, lambda v: not _is_placeholder(v))
         if "(" in out and "," in out and _KV_TRIGGER_RX.search(lower):
@@ -909,6 +914,21 @@ class _Redactor:
             return text
         pieces.append(text[pos:])
         return "".join(pieces)
+
+    def _key_space(self, text: str) -> str:
+        """``secret_access_key VALUE``: an identifier naming a secret, a space, then a random-looking token."""
+
+        def repl(m: re.Match[str]) -> str:
+            kk = _key_kind(m.group(1))
+            value = m.group(2)
+            digits = any(c.isdigit() for c in value)
+            if kk is None or not kk[1] or kk[0] in self.off or not digits or not _looks_random(value) \
+                    or _is_placeholder(value) or _UUID.fullmatch(value) or self._keep(kk[0], value):
+                return m.group(0)
+            s, e = m.span(2)
+            return m.group(0)[: s - m.start()] + _marker(kk[0]) + m.group(0)[e - m.start():]
+
+        return _KEY_SPACE_VALUE.sub(repl, text)
 
     def _pairs(self, rx: re.Pattern[str], text: str, key_group: int, value_group: int) -> str:
         """A key and its value found by ``rx`` (a call's two arguments, ``config set KEY VALUE``): the key decides."""
