@@ -208,6 +208,16 @@ BENIGN: list[tuple[str, str]] = [
     ("timestamp_ms", "1772449200123"),
     ("token_count", "1234"),
     ("password_reset_requested", "true"),
+    ("api_key", "${{ secrets.API_KEY }}"),
+    ("db_password", "changeme"),
+    ("token", "ghp_your_token_here"),
+    ("secret", "this.secret"),
+    ("password", "~"),
+    ("upstream_ip", "8.8.8.8"),
+    ("agent", "Edg/122.0.2365.92"),
+    ("artifact", "payments-2.3.2.1.jar"),
+    ("from", "bounces+12345@sendgrid.net"),
+    ("prompt", "ubuntu@ip-172-31-1-12"),
 ]
 
 

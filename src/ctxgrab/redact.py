@@ -569,6 +569,16 @@ def _decode_piece(piece: str) -> str:
     return out
 
 
+def _plus_mattered(piece: str, red_dec: str) -> bool:
+    """Whether a removal in the decoded form covers a '+' of the raw piece (4111+1111+…), when '+' was all it decoded."""
+    if _PCT.search(piece) or "\\" in piece:
+        return True
+    pattern = "".join("(.+?)" if p.startswith(_MARK) else re.escape(p).replace(r"\ ", "[+ ]")
+                      for p in re.split(r"(\[REDACTED:[a-z0-9-]+\])", red_dec) if p)
+    m = re.fullmatch(pattern, piece)
+    return m is None or any("+" in g for g in m.groups())
+
+
 def _residue(text: str) -> int:
     """How much of a redacted text is not a marker: the smaller, the more was removed."""
     return len(_FIRST_MARK.sub("", text))
@@ -1045,6 +1055,8 @@ class _Redactor:
                         parts[i] = f"{key}{eq}{_HOLD}{len(held) - 1}\ue001"
                         changed = True
                     continue
+                if red_raw == piece and not _plus_mattered(piece, red_dec):
+                    continue  # bounces+12345@host: only '+' was decoded, and no removal spans one
                 parts[i] = red_raw if red_raw != piece and _residue(red_raw) <= _residue(red_dec) else red_dec
                 changed = True
             if changed:
