@@ -19,24 +19,49 @@ What is caught (kinds, as they appear in markers):
   ``sendgrid-key``, ``twilio-key``, ``npm-token``, ``pypi-token``,
   ``openai-key``, ``anthropic-key``, ``huggingface-token``, ``vault-token``,
   ``jwt``, ``bearer-token``, ``basic-auth``, ``url-password``, ``cookie``,
-  ``k8s-secret``, and values of secret-sounding keys in properties, YAML, JSON
+  ``k8s-secret``, one kind per further provider in ``redact_providers.py``
+  (``shopify-token``, ``digitalocean-token``, ``databricks-token``, ...), and
+  values of secret-sounding keys in properties, YAML, JSON
   (also JSON escaped inside a log line), env files, query strings, headers and
   command-line flags (``password``, ``secret``, ``token``, ``api-key``,
   ``session``, ``signature``, ``aws-secret-key``, ...);
-- personal data (category ``pii``): ``email``, ``card-number`` (Luhn and
-  issuer/length checked, with spaces or dashes), ``iban`` (mod-97 and length
-  checked), ``phone``, ``ssn`` (US), ``ip`` (public client addresses; private,
-  loopback and link-local ranges are infrastructure and stay).
+- personal data (category ``pii``): ``email`` (also percent-encoded), ``card-number``
+  (Luhn and issuer/length checked, with spaces, dashes, dots, plus signs or none),
+  ``card-cvv`` (beside its key), ``iban`` (mod-97 and length checked), ``phone``,
+  ``ssn`` (US; nine bare digits only beside an SSN key or label), ``ip`` (public
+  client addresses; private, loopback and link-local ranges and well-known public
+  resolvers are infrastructure and stay).
 
-What is deliberately kept: UUIDs, trace/span/request ids, git SHAs, image
-digests, checksums, pod names, versions, timestamps, ``${PLACEHOLDER}`` values
-and ids beside secret-sounding words (``idempotency_key``, ``kms_key_id``,
+What is deliberately kept (the allow stage, :func:`_is_placeholder`, decides for every rule
+that a value names, points at or stands in for a secret rather than being one): UUIDs,
+trace/span/request ids, git SHAs, image digests, checksums, pod names, versions (also
+``Chrome/122.0.0.0``, which is not an address), timestamps; references and placeholders
+(``${VAR}``, ``%(db_password)s``, ``{{ .Values.x }}``, ``<redacted>``, ``****``, ``os.getenv("X")``,
+``existingSecret: billing-credentials``, ``secretKey: password``, a provider prefix followed by
+words such as ``ghp_your_token_here``); role mailboxes (``no-reply@``, ``postmaster@``) and
+``user@host`` prompts; and ids beside secret-sounding words (``idempotency_key``, ``kms_key_id``,
 ``secretName``, ``max_tokens``, ``next_page_token``).
 
-Design: the rules run one after another over the text, each guarded by a cheap
-substring prefilter so that the regular expression only runs when its trigger
-is present; a rule never touches an earlier marker. Everything is local: no rule
-makes a network call or reads a file.
+Design, in the order a text goes through it:
+
+1. Decode first: a word holding percent-encoding, a form value's ``+``, or JSON/unicode escapes
+   is decoded piece by piece and the decoded piece redacted (``email=jane.doe%40example.com``,
+   ``cardnumber=4111+1111+1111+1111``); base64 of text is decoded and redacted whole when what
+   it encodes holds a secret.
+2. Provider formats, as data (``redact_providers.py``: one entry per provider with its whole
+   documented token, a validator, its marker kind and its documented examples); their triggers
+   are found in one pass.
+3. Structure: key/value pairs in any separator style (``=``, ``:``, ``:=``, ``=>``, ``?=``,
+   whitespace before a quote), YAML block scalars, two-line ``- name:`` / ``value:`` entries, XML
+   elements and name/value pairs, call arguments (``define('DB_PASSWORD', …)``), command-line
+   flags and short flags of well-known commands (``mysql -pS3cret``, ``sshpass -p``), headers,
+   cookies, URLs with passwords, labels in plain words (``secret key 8dF3…``).
+4. Personal data: e-mail addresses, card numbers (Luhn and issuer checked, any separator),
+   IBANs (mod-97), phone numbers, SSNs, card security codes, public IP addresses.
+
+Each rule is guarded by a cheap prefilter so that its regular expression only runs when its
+trigger is present; a rule never touches an earlier marker. Everything is local: no rule makes
+a network call or reads a file.
 """
 
 from __future__ import annotations
