@@ -650,8 +650,11 @@ _IBAN = _r(r"(?<![\w])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?!
 _SSN = _r(r"(?<![\w\-.])(?!000|666|9\d\d)\d{3}([- .])(?!00)\d{2}\1(?!0000)\d{4}(?![\w\-]|\.\d)")
 _PHONE = _r(
     r"(?<![\w+\-./])(?:\+[1-9]\d{0,2}[ .\-]?(?:\(\d{1,4}\)[ .\-]?)?\d{1,4}(?:[ .\-]?\d{2,4}){1,4}"
-    r"|\(\d{3}\)[ ]?\d{3}[ .\-]\d{4}|\d{3}[.\-]\d{3}[.\-]\d{4})(?![\w\-]|\.\d)"
+    r"|(?:1[ .\-])?\(\d{3}\)[ ]?\d{3}[ .\-]\d{4}|(?:1[ .\-])?\d{3}[.\-]\d{3}[.\-]\d{4}|[2-9]\d{2} [2-9]\d{2} \d{4})(?![\w\-]|\.\d)"
 )
+# "tel 07911 123456", "call 020 7946 0958": a national number after a word that says it is one
+_PHONE_LABELLED = _r(r"(?i)(?<![\w-])(?:tel|phone|mobile|cell|call|sms|whatsapp|fax)[:.]?[ \t]+(?:no\.?[ \t]+|number[ \t]+)?"
+                     r"(\(?0\d[\d ()\-]{7,16}\d)(?![\w\-]|\.\d)")
 _IPV4 = _r(r"(?<![\w.:])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w]|\.\d)")
 # a run of hex digits and at least two colons; ipaddress decides (no nested quantifiers: no backtracking blow-up)
 _IPV6 = _r(r"(?<![\w:.])(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:]{2,39}(?![\w:.])")
@@ -1195,6 +1198,7 @@ class _Redactor:
             text = self._sub(_SSN, "ssn", text)
         if "phone" not in off:
             text = self._sub(_PHONE, "phone", text, 0, _phone_ok)
+            text = self._sub(_PHONE_LABELLED, "phone", text, 1, lambda v: 9 <= sum(c.isdigit() for c in v) <= (15 if v.startswith("00") else 12))
         if "ip" not in off:
             if "." in text:
                 text = _IPV4.sub(lambda m: m.group(0) if not _public_ip(m.group(0)) or _version_before(text, m.start())
@@ -1283,7 +1287,11 @@ _SESSION_COOKIES = frozenset({"jsessionid", "phpsessid", "asp.net_sessionid", "s
 
 def _phone_ok(value: str) -> bool:
     digits = sum(c.isdigit() for c in value)
-    return 8 <= digits <= 15 if value.startswith("+") else digits == 10
+    if value.startswith("+"):
+        return 8 <= digits <= 15
+    if value.startswith("00"):
+        return 10 <= digits <= 17
+    return digits == 10 or (digits == 11 and value[0] == "1")
 
 
 def _b64_line_ok(value: str) -> bool:
