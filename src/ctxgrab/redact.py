@@ -1188,6 +1188,8 @@ class _Redactor:
                 text = "".join(out)
         if "email" not in off and ("[at]" in text or "(at)" in text or " at " in text):
             text = self._sub(_EMAIL_SPELT, "email", text)
+        if "email" not in off and ("&#" in text or "&commat;" in text):
+            text = self._sub(_EMAIL_ENTITY, "email", text)
         if _DIGIT.search(text) is None:
             return text
         if "iban" not in off and _IBAN_HINT.search(text):  # first: an IBAN's digit groups can pass for a card
@@ -1257,6 +1259,9 @@ _PLACEHOLDER_LOCALS = frozenset({"user", "username", "name", "email", "you", "yo
                                  "your.email", "someone", "somebody", "me", "foo", "test", "example", "first.last"})
 _EXAMPLE_DOMAINS = frozenset({"example.com", "example.org", "example.net", "domain.com", "email.com", "company.com",
                               "yourdomain.com", "mydomain.com", "acme.com"})
+# jane.doe&#64;example.com: the @ as an HTML character reference
+_EMAIL_ENTITY = _r(r"(?<![\w.%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}(?:&#0*64;|&#[xX]0*40;|&commat;)"
+                   r"(?:[A-Za-z0-9\-]{1,63}\.)+[A-Za-z]{2,24}(?![\w\-])")
 _EMAIL_SPELT = _r(r"(?i)(?<![\w.])[a-z0-9][a-z0-9._+\-]{0,63}\s?[\[(]at[\])]\s?[a-z0-9\-]{1,63}"
                   r"(?:\s?(?:\.|[\[(]dot[\])])\s?[a-z0-9\-]{1,63})*\s?(?:\.|[\[(]dot[\])])\s?[a-z]{2,24}(?![\w])")
 _VERSION_BEFORE = _r(r"(?i)(?:[A-Za-z][\w.\-]*/|[A-Za-z][\w]*[-_]|\bv|\bversion[ =:\-_]?|\bver[ =:.]|\bbuild[ =:\-_]?"
