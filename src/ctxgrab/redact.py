@@ -249,7 +249,7 @@ def _is_path(value: str) -> bool:
 def _is_placeholder(value: str) -> bool:
     """The allow stage: True for a value that stands in for a secret, or names one, rather than being one."""
     v = value.strip().strip("\"'`").strip()
-    return (not v or _MARK in value or _HOLD in value or bool(_PLACEHOLDER.match(v)) or _names_a_secret(v)
+    return (not v or _MARK in value or (_HOLD in value and _HELD.search(value) is not None) or bool(_PLACEHOLDER.match(v)) or _names_a_secret(v)
             or not _varied(v) or bool(_CODE_REF.fullmatch(v)) or bool(_PREFIX_PLACEHOLDER.fullmatch(v)))
 
 
@@ -689,7 +689,7 @@ class _Redactor:
 
     # -- one replacement ---------------------------------------------------
     def _keep(self, kind: str, value: str) -> bool:
-        return kind in self.off or _MARK in value or _HOLD in value or (
+        return kind in self.off or _MARK in value or (_HOLD in value and _HELD.search(value) is not None) or (
             self.allow is not None and self.allow.fullmatch(value) is not None)
 
     def _tokens(self, rule: "_Rule", text: str) -> str:
