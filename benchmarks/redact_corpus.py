@@ -10,6 +10,9 @@ is the same on every run and no value is a real credential.
 Contexts: application log lines (plain, logfmt, JSON, JSON escaped inside a log
 line), config files (properties, YAML, env, INI), HTTP request dumps, stack traces
 with the secret in an exception message, and Kubernetes manifests.
+
+This corpus (``generate``) was written together with the rules. ``public_corpus`` is
+the second one, built only from material written by others (tests/data/redact/SOURCES.md).
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ import argparse
 import base64
 import json
 import random
+import re
 import string
 import sys
+from pathlib import Path
 from typing import Callable, Iterator
 
 ALNUM = string.ascii_letters + string.digits
@@ -488,8 +493,8 @@ if __name__ == "__main__":
 
 # --- the public-sample corpus: material written by others (see tests/data/redact/SOURCES.md) ---------
 
-PUBLIC_SAMPLES = __import__("pathlib").Path(__file__).resolve().parents[1] / "tests" / "data" / "redact" / "public_samples.json"
-LOGHUB = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / "data" / "loghub"
+PUBLIC_SAMPLES = Path(__file__).resolve().parents[1] / "tests" / "data" / "redact" / "public_samples.json"
+LOGHUB = Path(__file__).resolve().parents[2] / "shared" / "data" / "loghub"
 
 _CLASSES = {
     "alnum": ALNUM, "hex": HEX, "digit": string.digits, "alpha": string.ascii_letters, "A-Z2-7": string.ascii_uppercase + "234567",
@@ -519,9 +524,7 @@ def public_corpus(seed: int = 7, loghub: bool = True, loghub_per_system: int = 2
     ``benign:loghub-<System>``; in them the removal of public IP addresses and e-mail addresses is
     expected (they are personal data), so :func:`loghub_damaged` judges those records.
     """
-    import json as _json
-
-    data = _json.loads(PUBLIC_SAMPLES.read_text(encoding="utf-8"))
+    data = json.loads(PUBLIC_SAMPLES.read_text(encoding="utf-8"))
     g = _G(seed)
     out: list[dict] = []
     for i, r in enumerate(data["tps"]):
@@ -531,8 +534,6 @@ def public_corpus(seed: int = 7, loghub: bool = True, loghub_per_system: int = 2
     for i, f in enumerate(data["formats"]):
         for name, template in templates.items():
             secret = _make(g, f["parts"])
-            if "\n" in secret and not name.startswith(("yaml - multiline", "xml - element multiline", "json - string")):
-                pass  # a PEM block goes into every context as it is, as gitleaks does
             text = template.replace("{i}", f["identifier"]).replace("{s}", secret)
             body = secret.split("\n")[1] if secret.startswith("-----BEGIN") else secret
             out.append({"id": f"public-fmt-{i}-{name}", "kind": f["kind"], "context": name, "text": text,
@@ -561,10 +562,8 @@ def loghub_damaged(text: str, output: str) -> bool:
     ``[REDACTED:ip]`` / ``[REDACTED:email]``; any other difference (another marker, a changed
     byte) is damage.
     """
-    import re as _re
-
     if output == text:
         return False
-    pattern = _re.escape(output).replace(_re.escape("[REDACTED:ip]"), _IP_SHAPE).replace(
-        _re.escape("[REDACTED:email]"), _EMAIL_SHAPE)
-    return _re.fullmatch(pattern, text) is None
+    pattern = re.escape(output).replace(re.escape("[REDACTED:ip]"), _IP_SHAPE).replace(
+        re.escape("[REDACTED:email]"), _EMAIL_SHAPE)
+    return re.fullmatch(pattern, text) is None

@@ -627,13 +627,6 @@ def _trigger_rx(triggers: Any) -> re.Pattern[str]:
     return re.compile("|".join(re.escape(w) for w in words)) if words else re.compile(r"(?!)")
 
 
-def _any_in(needles: tuple[str, ...], hay: str) -> bool:
-    for needle in needles:
-        if needle in hay:
-            return True
-    return False
-
-
 _KV_TRIGGERS = (
     "pass", "pw", "secret", "token", "key", "auth", "cred", "sess", "sid", "sig", "jwt", "otp", "cookie", "dsn",
     "conn", "phone", "mobile", "msisdn", "tel", "nonce", "hmac", "pin", "appid", "ssn", "social", "cvv", "cvc", "csc",
