@@ -717,14 +717,17 @@ class _Redactor:
         if len(text) < 6 or _PLAIN_NUMBER.fullmatch(text):
             return text
         if len(text) > 256:
-            return self._redact(text)
-        # label values, names and templates repeat across series and evidence: remember short ones
-        done = self._memo.get(text)
-        if done is None:
-            if len(self._memo) >= 8192:
-                self._memo.clear()
-            done = self._memo[text] = self._redact(text)
-        return done
+            done = self._redact(text)
+        else:
+            # label values, names and templates repeat across series and evidence: remember short ones
+            done = self._memo.get(text)
+            if done is None:
+                if len(self._memo) >= 8192:
+                    self._memo.clear()
+                done = self._memo[text] = self._redact(text)
+        # nothing removed: the very object that came in (a str subclass, such as text the
+        # renderer marked as its own, keeps its type)
+        return text if done == text else done
 
     def _redact(self, text: str) -> str:
         held: list[str] = []
