@@ -10,6 +10,9 @@ is the same on every run and no value is a real credential.
 Contexts: application log lines (plain, logfmt, JSON, JSON escaped inside a log
 line), config files (properties, YAML, env, INI), HTTP request dumps, stack traces
 with the secret in an exception message, and Kubernetes manifests.
+
+This corpus (``generate``) was written together with the rules. ``public_corpus`` is
+the second one, built only from material written by others (tests/data/redact/SOURCES.md).
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ import argparse
 import base64
 import json
 import random
+import re
 import string
 import sys
+from pathlib import Path
 from typing import Callable, Iterator
 
 ALNUM = string.ascii_letters + string.digits
@@ -484,3 +489,81 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# --- the public-sample corpus: material written by others (see tests/data/redact/SOURCES.md) ---------
+
+PUBLIC_SAMPLES = Path(__file__).resolve().parents[1] / "tests" / "data" / "redact" / "public_samples.json"
+LOGHUB = Path(__file__).resolve().parents[2] / "shared" / "data" / "loghub"
+
+_CLASSES = {
+    "alnum": ALNUM, "hex": HEX, "digit": string.digits, "alpha": string.ascii_letters, "A-Z2-7": string.ascii_uppercase + "234567",
+    "alnumext": ALNUM + "_-", "word-": ALNUM + "_-", "word~.": ALNUM + "_~.", "word~.-": ALNUM + "_~.-",
+}
+
+
+def _make(g: _G, parts: list) -> str:
+    out = []
+    for part in parts:
+        if part[0] == "lit":
+            out.append(part[1])
+        elif part[0] == "cls":
+            out.append(g.s(_CLASSES[part[1]], part[2]))
+        else:  # a PEM block of random key bytes
+            body = g.pem_body(g.r.randint(4, 8))
+            out.append(f"-----BEGIN {part[1]}-----\n" + "\n".join(body) + f"\n-----END {part[1]}-----")
+    return "".join(out)
+
+
+def public_corpus(seed: int = 7, loghub: bool = True, loghub_per_system: int = 2000) -> list[dict]:
+    """Records built only from public material: literal samples, documented formats in gitleaks' contexts, Loghub.
+
+    Every record is ``{"id", "kind", "context", "text", "secret", "source"}`` as in :func:`generate`;
+    benign records have ``kind`` ``benign:<type>`` and ``secret`` None. Loghub lines (research licence:
+    read from ``../shared`` at run time, never copied into the repository) are benign records of type
+    ``benign:loghub-<System>``; in them the removal of public IP addresses and e-mail addresses is
+    expected (they are personal data), so :func:`loghub_damaged` judges those records.
+    """
+    data = json.loads(PUBLIC_SAMPLES.read_text(encoding="utf-8"))
+    g = _G(seed)
+    out: list[dict] = []
+    for i, r in enumerate(data["tps"]):
+        out.append({"id": f"public-tp-{i}", "kind": r["kind"], "context": "literal", "text": r["text"],
+                    "secret": r["secret"], "source": r["source"]})
+    templates = data["contexts"]["templates"]
+    for i, f in enumerate(data["formats"]):
+        for name, template in templates.items():
+            secret = _make(g, f["parts"])
+            text = template.replace("{i}", f["identifier"]).replace("{s}", secret)
+            body = secret.split("\n")[1] if secret.startswith("-----BEGIN") else secret
+            out.append({"id": f"public-fmt-{i}-{name}", "kind": f["kind"], "context": name, "text": text,
+                        "secret": body, "source": f["source"] + " + " + data["contexts"]["source"]})
+    for i, r in enumerate(data["fps"]):
+        out.append({"id": f"public-fp-{i}", "kind": f"benign:{r['type']}", "context": "literal", "text": r["text"],
+                    "secret": None, "source": r["source"]})
+    if loghub and LOGHUB.is_dir():
+        for log in sorted(LOGHUB.glob("*/*_2k.log")):
+            system = log.parent.name
+            lines = log.read_text(encoding="utf-8", errors="replace").splitlines()[:loghub_per_system]
+            for j, line in enumerate(lines):
+                out.append({"id": f"loghub-{system}-{j}", "kind": f"benign:loghub-{system}", "context": "log",
+                            "text": line, "secret": None, "source": f"Loghub {system}_2k.log (../shared/data/loghub)"})
+    return out
+
+
+_IP_SHAPE = r"(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]+)"
+_EMAIL_SHAPE = r"[A-Za-z0-9._%+\-]+(?:@|%40)[A-Za-z0-9.\-]+\.[A-Za-z]{2,24}"
+
+
+def loghub_damaged(text: str, output: str) -> bool:
+    """For real log lines: True when anything other than IP or e-mail addresses was changed.
+
+    The output must equal the input with some IP-shaped or e-mail-shaped tokens replaced by
+    ``[REDACTED:ip]`` / ``[REDACTED:email]``; any other difference (another marker, a changed
+    byte) is damage.
+    """
+    if output == text:
+        return False
+    pattern = re.escape(output).replace(re.escape("[REDACTED:ip]"), _IP_SHAPE).replace(
+        re.escape("[REDACTED:email]"), _EMAIL_SHAPE)
+    return re.fullmatch(pattern, text) is None

@@ -204,3 +204,12 @@ def test_cli_reads_the_redaction_section_of_a_config(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "ctxgrab.cli", "redact", "--config", str(cfg)], input="x\n",
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "colour" in bad.stderr
+
+
+def test_text_with_nothing_to_remove_comes_back_as_the_same_object() -> None:
+    class Marked(str):
+        pass
+
+    for value in (Marked("pool `http-nio-8080-exec-*` 171/184 busy"), Marked("x" * 300)):
+        assert redact(value) is value
+    assert type(redact(Marked("password=hunter2 now"))) is str
