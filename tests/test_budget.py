@@ -116,7 +116,7 @@ def test_estimate_is_close_to_an_exact_tokenizer_when_one_is_installed() -> None
 
 DEMO = REPO / "fixtures" / "demo" / "ctxgrab.yaml"
 # The headline facts: the signals with their numbers, the rollback plan and the settings that bound memory.
-HEADLINES = ["live set after GC 2.4 GB → 7.5 GB", "94% of the 8.0 GB max heap", "5xx ratio 15.2%", "error_spike",
+HEADLINES = ["live set after GC 2.4 GiB → 7.5 GiB", "94% of the 8.0 GiB max heap", "5xx ratio 15.2%", "error_spike",
              "recent_deploy", "kubectl rollout undo deployment/payments -n prod", "v2.3.1", "canary at 10%",
              "NullPointerException at PaymentService.process(PaymentService.java:42)",
              "`server.max-websocket-sessions` = `10000`", "`payments.cache.redis.max-entries` = `10000`",

@@ -25,7 +25,7 @@ Example::
     >>> from ctxgrab.analysis.hprof import parse_hprof
     >>> report = heap_report(parse_hprof("app.hprof"))          # doctest: +SKIP
     >>> report["top_retainers"][0]["class"], report["suspects"][0]["description"]  # doctest: +SKIP
-    ('com.acme.payments.RedisCache', 'com.acme.payments.RedisCache retains 3.1 GB (41% of the live heap) ...')
+    ('com.acme.payments.RedisCache', 'com.acme.payments.RedisCache retains 3.1 GiB (41% of the live heap) ...')
 """
 
 from __future__ import annotations
@@ -715,7 +715,7 @@ def analyze_heap_file(path: str, *, baseline: str | None = None, top: int = 20,
     Raises :class:`~ctxgrab.errors.InputError` for unreadable or unrecognised files.
 
     >>> analyze_heap_file("heap-0900.hprof.gz", baseline="heap-0800.hprof.gz")["growth"]["verdict"]  # doctest: +SKIP
-    'Growing between the dumps: com.acme.payments.RedisCache went from 1.2 GB to 3.1 GB in 1.0 h ...'
+    'Growing between the dumps: com.acme.payments.RedisCache went from 1.2 GiB to 3.1 GiB in 1.0 h ...'
     """
     report = _analyze_one(path, top, compressed_oops)
     if baseline is not None:
