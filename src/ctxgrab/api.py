@@ -126,8 +126,12 @@ def render_result(
     template: str | None = None,
     templates_dir: Path | None = None,
     budget: int | None = None,
+    max_chars: int | None = None,
 ) -> IncidentResult:
     """Derive signals, pick the template and render; no source is touched.
+
+    ``max_chars`` fits the prompt in characters instead of tokens (a PagerDuty note),
+    with the same trimming that keeps the headline facts.
 
     Live runs and saved evidence (``ctxgrab render``) both end here, which is
     why a saved file renders the same bytes as the run that wrote it.
@@ -150,14 +154,15 @@ def render_result(
         "template": name,
     }
     trimmed: list[str] = []
-    if budget:
+    if budget or max_chars:
         from .render.budget import DETAILS, fit_to_budget
 
         markdown, trimmed = fit_to_budget(
             evidence,
             lambda evs, notes, detail="full": _render(fields, evs, name, templates_dir, notes, detail),
-            budget,
+            max_chars or budget,  # type: ignore[arg-type]
             details=DETAILS,
+            **({"measure": len, "unit": "characters"} if max_chars else {}),
         )
     else:
         markdown = _render(fields, evidence, name, templates_dir, trimmed)

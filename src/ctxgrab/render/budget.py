@@ -275,6 +275,8 @@ def fit_to_budget(
     budget_tokens: int,
     *,
     details: tuple[str, ...] = (),
+    measure: Callable[[str], int] = count_tokens,
+    unit: str = "tokens",
 ) -> tuple[str, list[str]]:
     """Render within ``budget_tokens`` by trimming low-priority detail; return the text and the trim notes.
 
@@ -288,12 +290,15 @@ def fit_to_budget(
     headline facts. If nothing fits, the smallest rendering is returned with a
     last note saying by how much it is over.
 
+    ``measure`` sizes a rendering (tokens by default; ``len`` with ``unit="characters"``
+    fits a PagerDuty note, whose cap is in characters, through the same trimming).
+
     Example::
 
         markdown, notes = fit_to_budget(evidence, lambda evs, notes: render(evs, notes), 4000)
     """
     text = render(evidence, [])
-    if count_tokens(text) <= budget_tokens:
+    if measure(text) <= budget_tokens:
         return text, []
 
     def search(detail: str | None) -> tuple[str, list[str], int]:
@@ -307,7 +312,7 @@ def fit_to_budget(
                 # Below full detail the sections these notes describe are not shown.
                 notes = extra if detail else notes
                 out = render(evs, notes, detail=detail) if detail else render(evs, notes)
-                cache[i] = (out, notes, count_tokens(out))
+                cache[i] = (out, notes, measure(out))
             return cache[i]
 
         lo, hi = (1 if detail is None else 0), len(LEVELS) - 1
@@ -329,7 +334,7 @@ def fit_to_budget(
     evs, notes = _trim(evidence, LEVELS[-1])
     detail = details[-1] if details else None
     over = ([_DETAIL_NOTES[detail]] if detail else notes) + [
-        f"the prompt is still about {used} tokens, over the {budget_tokens}-token budget; "
+        f"the prompt is still about {used} {unit}, over the {budget_tokens}-{unit.rstrip('s')} budget; "
         "headline facts are never dropped"]
     return (render(evs, over, detail=detail) if detail else render(evs, over)), over
 
