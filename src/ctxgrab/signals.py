@@ -16,6 +16,7 @@ the right question. Every threshold is a named constant here and is explained in
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
@@ -60,22 +61,41 @@ def _hhmm(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%H:%M UTC")
 
 
+def _label_key(labels: dict[str, Any] | None) -> str:
+    return json.dumps(labels or {}, sort_keys=True)
+
+
 def _metrics(evidence: Iterable[Evidence]) -> dict[str, dict[str, Any]]:
-    """First-series summary per metric id (with unit, title and limit_of)."""
+    """First-series summary per metric id (with unit, title and limit_of).
+
+    For a per-pod metric the first series is the worst pod's (the collector orders them),
+    so trends and limits are that pod's, never a fleet sum's.
+    """
     out = {}
     for ev in evidence:
         if ev.kind == "metrics" and ev.ok and ev.data.get("series"):
-            out[ev.data.get("id", ev.name)] = ev.data["series"][0]["summary"] | {
+            first = ev.data["series"][0]
+            out[ev.data.get("id", ev.name)] = first["summary"] | {
                 "unit": ev.data.get("unit"),
                 "title": ev.title,
                 "limit_of": ev.data.get("limit_of"),
+                "labels": first.get("labels") or {},
+                "pods": (ev.data.get("instances") or {}).get("count"),
+                "_by_labels": {_label_key(x.get("labels")): x["summary"] for x in ev.data["series"]},
             }
     return out
 
 
 def _limits(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """metric id → the summary of the metric that bounds it."""
-    return {m["limit_of"]: m for m in metrics.values() if m.get("limit_of") in metrics}
+    """metric id → the summary of the metric that bounds it (the same pod's, when both are per pod)."""
+    out = {}
+    for m in metrics.values():
+        used = metrics.get(m.get("limit_of") or "")
+        if used is None:
+            continue
+        same_pod = m["_by_labels"].get(_label_key(used.get("labels")))
+        out[m["limit_of"]] = (same_pod | {k: m[k] for k in ("unit", "title", "limit_of")}) if same_pod else m
+    return out
 
 
 def _memory_leak(evidence: list[Evidence], metrics: dict[str, dict[str, Any]]) -> Signal | None:
@@ -117,6 +137,10 @@ def _memory_leak(evidence: list[Evidence], metrics: dict[str, dict[str, Any]]) -
     }
     text = (f"heap used {format_bytes(used['first'])} → {format_bytes(used['last'])} over "
             f"{format_duration(used['span_s'])} (+{format_bytes(used['trend_per_hour'])}/h, R² {used['r2']:.2f})")
+    if (used.get("pods") or 0) > 1:
+        who = ", ".join(f"{k}={v}" for k, v in sorted(used["labels"].items()))
+        text += f" on the worst of {used['pods']} pods ({who})"
+        facts["pods"], facts["worst_pod"] = used["pods"], used["labels"]
     if not limit:
         return None  # growth without a known limit is not yet a leak claim
     facts["limit_bytes"] = limit["last"]
