@@ -148,6 +148,7 @@ def render_result(
         "window_text": f"{format_time(window.start)} → {format_time(window.end)} ({format_duration(window.length)})",
         "baseline": baseline,
         "signals": sigs,
+        "limits": _signals.limits(evidence),
         "kind": kind,
         "kind_title": _signals.KIND_TITLES.get(kind, kind),
         "chosen_by": chosen_by,

@@ -70,6 +70,12 @@ class PackMetric(BaseModel):
     )
     unit: str | None = Field(None, description="bytes, seconds, ratio, rps, …")
     limit_of: str | None = Field(None, description="id of the metric this one bounds (heap_max bounds heap_used)")
+    bounded_by: list[str] = Field(
+        default_factory=list,
+        description="settings that bound this metric (`-Xmx`, `-XX:MaxDirectMemorySize`, "
+                    "`spring.datasource.hikari.maximum-pool-size`), or `container:memory` for the container's "
+                    "memory limit; the prompt shows the limit beside the metric and the saturation signal uses it",
+    )
     aggregate: Literal["sum", "max", "per_instance"] | None = Field(
         None,
         description="how the metric combines across pods: `sum` (a fleet total that means something: request "

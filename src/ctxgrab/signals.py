@@ -17,6 +17,7 @@ the right question. Every threshold is a named constant here and is explained in
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
@@ -24,7 +25,7 @@ from .evidence import Evidence
 from .timeutil import format_duration, parse_time
 from .units import format_bytes, format_pct, format_value
 
-__all__ = ["derive", "choose_kind", "time_to_limit", "KINDS", "Signal"]
+__all__ = ["derive", "choose_kind", "time_to_limit", "limits", "oom_kind", "KINDS", "Signal"]
 
 Signal = dict[str, Any]
 
@@ -40,9 +41,11 @@ SATURATION_SHARE = 0.9  # a bounded resource at 90% of its limit is saturated
 DEPLOY_LEAD_S = 3600.0  # a deploy up to an hour before the window still counts as recent
 
 # Kinds, strongest first: a memory leak explains errors and latency, a saturated
-# pool explains errors, an error spike explains latency.
+# pool explains errors, an error spike explains latency. An OutOfMemoryError of any
+# kind, or a container killed for memory, asks the memory question.
 KINDS = [
     ("memory_leak", "memory_leak", "Memory leak"),
+    ("oom", "memory_leak", "Memory leak"),
     ("saturation", "saturation", "Resource saturation"),
     ("error_spike", "error_spike", "Error spike"),
     ("latency_regression", "latency", "Latency regression"),
@@ -96,6 +99,170 @@ def _limits(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         same_pod = m["_by_labels"].get(_label_key(used.get("labels")))
         out[m["limit_of"]] = (same_pod | {k: m[k] for k in ("unit", "title", "limit_of")}) if same_pod else m
     return out
+
+
+def _norm_key(key: str) -> str:
+    # Spring's relaxed binding: server.maxWebsocketSessions ~ server.max-websocket-sessions.
+    return key.replace("-", "").replace("_", "").lower()
+
+
+def _setting_limits(evidence: Iterable[Evidence]) -> dict[str, dict[str, Any]]:
+    """Normalised setting key → its value as a number (bytes for sizes), from the settings evidence."""
+    out: dict[str, dict[str, Any]] = {}
+    for ev in evidence:
+        if ev.kind == "settings" and ev.ok:
+            for f in ev.data.get("files") or []:
+                for kv in f.get("values") or []:
+                    value: float | None = kv.get("bytes")
+                    unit = "bytes" if value is not None else None
+                    if value is None:
+                        try:
+                            value = float(str(kv.get("value")).strip())
+                        except ValueError:
+                            continue
+                    out[_norm_key(kv["key"])] = {"source": "setting", "name": kv["key"], "value": value,
+                                                 "unit": unit, "raw": kv.get("value"), "where": f.get("path")}
+    return out
+
+
+def _container_limit(evidence: Iterable[Evidence]) -> dict[str, Any] | None:
+    for ev in evidence:
+        if ev.kind == "deploys" and ev.ok:
+            got = [p.get("memory_limit_bytes") for p in ev.data.get("pods") or [] if p.get("memory_limit_bytes")]
+            if got:
+                return {"source": "container", "name": "container memory limit", "value": max(got),
+                        "unit": "bytes", "raw": None, "where": "kubernetes"}
+    return None
+
+
+def limits(evidence: list[Evidence]) -> dict[str, list[dict[str, Any]]]:
+    """Metric id → what bounds it, from every source: another metric (``limit_of``), a setting
+    (``bounded_by: [-Xmx]`` in the pack, read from the settings evidence) or the container's
+    memory limit (``bounded_by: [container:memory]``, from the Kubernetes evidence).
+
+    Each limit is ``{"source": metric|setting|container, "name", "value", "unit", "raw", "where"}``;
+    templates show it beside the metric and the saturation signal compares against it.
+    """
+    metrics = _metrics(evidence)
+    settings = _setting_limits(evidence)
+    container = None
+    out: dict[str, list[dict[str, Any]]] = {}
+    for mid, lim in _limits(metrics).items():
+        out.setdefault(mid, []).append({"source": "metric", "name": lim["title"], "value": lim["last"],
+                                        "unit": lim.get("unit"), "raw": None, "where": None})
+    for ev in evidence:
+        if ev.kind != "metrics" or not ev.ok:
+            continue
+        mid = ev.data.get("id", ev.name)
+        for key in ev.data.get("bounded_by") or []:
+            if key == "container:memory":
+                container = container or _container_limit(evidence)
+                hit = container
+            else:
+                hit = settings.get(_norm_key(key))
+            if hit and hit not in out.get(mid, []):
+                out.setdefault(mid, []).append(hit)
+    return out
+
+
+def _limit_text(lim: dict[str, Any]) -> str:
+    if lim["source"] == "message":
+        return f"{format_bytes(lim['value'])} (the limit the error message names)"
+    if lim["source"] == "setting":
+        shown = format_value(lim["value"], lim.get("unit")) if lim.get("unit") else lim.get("raw")
+        return f"`{lim['name']}` = {shown}"
+    return f"the {format_value(lim['value'], lim.get('unit'))} {lim['name'].lower()}" if lim["source"] == "container" \
+        else f"{lim['name']} {format_value(lim['value'], lim.get('unit'))}"
+
+
+# OutOfMemoryError messages as HotSpot writes them, and the limit each one hit.
+_OOM_KINDS = (
+    ("java heap space", "heap", ("-Xmx", "-XX:MaxHeapSize")),
+    ("gc overhead limit exceeded", "GC overhead", ("-Xmx", "-XX:MaxHeapSize")),
+    ("requested array size exceeds vm limit", "array size", ()),
+    ("metaspace", "metaspace", ("-XX:MaxMetaspaceSize",)),
+    ("compressed class space", "compressed class space", ("-XX:CompressedClassSpaceSize",)),
+    ("direct buffer memory", "direct buffer", ("-XX:MaxDirectMemorySize",)),
+    ("unable to create native thread", "native thread", ("-Xss",)),
+    ("unable to create new native thread", "native thread", ("-Xss",)),
+)
+_OOM_LIMIT = re.compile(r"OutOfMemoryError:[^\n]*?\blimit: (\d+)\)")
+_OOM_METRIC = {"heap": "heap_used", "GC overhead": "heap_used", "metaspace": "metaspace",
+               "direct buffer": "direct_buffers", "native thread": "threads"}
+
+
+def oom_kind(text: str) -> tuple[str, tuple[str, ...]] | None:
+    """The kind of OutOfMemoryError in ``text`` and the settings that bound it; None if there is none.
+
+    >>> oom_kind("java.lang.OutOfMemoryError: Direct buffer memory")
+    ('direct buffer', ('-XX:MaxDirectMemorySize',))
+    >>> oom_kind("java.lang.OutOfMemoryError: unable to create native thread: possibly out of memory")[0]
+    'native thread'
+    """
+    low = text.lower()
+    at = low.find("outofmemoryerror")
+    if at < 0:
+        return None
+    rest = low[at:at + 300]
+    for needle, kind, keys in _OOM_KINDS:
+        if needle in rest:
+            return kind, keys
+    return "unspecified", ()
+
+
+def _oom(evidence: list[Evidence], metrics: dict[str, dict[str, Any]],
+         bounds: dict[str, list[dict[str, Any]]]) -> Signal | None:
+    """Any OutOfMemoryError in the logs, or containers killed for memory (OOMKilled)."""
+    found: dict[str, dict[str, Any]] = {}
+    for ev in evidence:
+        if ev.kind in ("logs", "loki") and ev.ok:
+            for p in ev.data.get("patterns") or []:
+                text = " ".join(str(p.get(k) or "") for k in ("exception", "example", "template", "message"))
+                hit = oom_kind(text)
+                if hit and ("OutOfMemoryError" in str(p.get("exception") or "") or "OutOfMemoryError" in text):
+                    entry = found.setdefault(hit[0], {"kind": hit[0], "keys": hit[1], "count": 0, "first_seen": None})
+                    entry["count"] += int(p.get("count") or 0)
+                    if m := _OOM_LIMIT.search(text):
+                        entry["message_limit"] = int(m.group(1))
+                    fs = p.get("first_seen")
+                    if fs and (entry["first_seen"] is None or fs < entry["first_seen"]):
+                        entry["first_seen"] = fs
+    killed = 0
+    for ev in evidence:
+        if ev.kind == "deploys" and ev.ok:
+            killed += int(((ev.data.get("restarts") or {}).get("termination_reasons") or {}).get("OOMKilled") or 0)
+    if not found and not killed:
+        return None
+    settings = _setting_limits(evidence)
+    parts, kinds = [], []
+    for entry in sorted(found.values(), key=lambda e: -e["count"]):
+        lim = next((settings[_norm_key(k)] for k in entry["keys"] if _norm_key(k) in settings), None)
+        if lim is None and entry.get("message_limit"):
+            # JDK 17 says it itself: "Cannot reserve 1048576 bytes of direct buffer memory (..., limit: 4194304)"
+            lim = {"source": "message", "name": "limit in the error message", "value": entry["message_limit"],
+                   "unit": "bytes", "raw": None, "where": None}
+        mid = _OOM_METRIC.get(entry["kind"])
+        if lim is None and mid:
+            lim = next(iter(bounds.get(mid) or []), None)
+        text = f"OutOfMemoryError ({entry['kind']}) ×{entry['count']:,}"
+        if entry["first_seen"]:
+            text += f", first at {_hhmm(parse_time(entry['first_seen']).timestamp())}"
+        if lim:
+            text += f"; the limit it hit: {_limit_text(lim)}"
+            used = metrics.get(mid or "")
+            if used and lim.get("value"):
+                text += f" ({format_pct(used['max'] / lim['value'], 0)} at its peak)"
+        elif entry["keys"]:
+            text += f"; bounded by `{entry['keys'][0]}` (not found in the settings: the JVM default applies)"
+        parts.append(text)
+        kinds.append({"kind": entry["kind"], "count": entry["count"], "first_seen": entry["first_seen"],
+                      "limit": lim})
+    if killed:
+        lim = _container_limit(evidence)
+        parts.append(f"{killed} container{'s' if killed != 1 else ''} killed for memory (OOMKilled)"
+                     + (f" at {_limit_text(lim)}" if lim else ""))
+        kinds.append({"kind": "container OOMKilled", "count": killed, "limit": lim})
+    return {"name": "oom", "summary": "; ".join(parts), "facts": {"ooms": kinds}}
 
 
 def _memory_leak(evidence: list[Evidence], metrics: dict[str, dict[str, Any]]) -> Signal | None:
@@ -211,21 +378,34 @@ def _latency(metrics: dict[str, dict[str, Any]]) -> Signal | None:
     return None
 
 
-def _saturation(evidence: list[Evidence], metrics: dict[str, dict[str, Any]]) -> Signal | None:
+def _saturation(evidence: list[Evidence], metrics: dict[str, dict[str, Any]],
+                bounds: dict[str, list[dict[str, Any]]]) -> Signal | None:
     hits = []
-    for mid, limit in sorted(_limits(metrics).items()):
-        if mid == "heap_used":
-            continue  # memory has its own signal
+    for mid in sorted(bounds):
+        if mid in ("heap_used", "heap_max") or mid not in metrics:
+            continue  # the heap has its own signal
         used = metrics[mid]
-        if limit["last"] <= 0:
+        # The tightest bound of those known (a setting, another metric, the container limit).
+        limit = min((b for b in bounds[mid] if (b.get("value") or 0) > 0), key=lambda b: b["value"], default=None)
+        if limit is None:
             continue
-        share = max(used["last"], used.get("p95", used["last"])) / limit["last"]
+        share = max(used["last"], used.get("p95", used["last"])) / limit["value"]
         if share >= SATURATION_SHARE:
             unit = used["unit"]
-            text = (f"{used['title']} at {format_value(used['last'], None)} of {format_value(limit['last'], unit)} "
-                    f"({format_pct(used['last'] / limit['last'], 0)})")
-            hours = time_to_limit(used["last"], used.get("trend_per_hour", 0), limit["last"])
-            fact = {"metric": mid, "used": used["last"], "limit": limit["last"], "share": used["last"] / limit["last"]}
+            pinned = used.get("r2", 0) < TREND_MIN_R2 and used["min"] >= SATURATION_SHARE * limit["value"]
+            if limit["source"] == "metric":
+                text = (f"{used['title']} {'pinned at' if pinned else 'at'} {format_value(used['last'], None)} of "
+                        f"{format_value(limit['value'], unit)} ({format_pct(used['last'] / limit['value'], 0)})")
+            else:
+                text = (f"{used['title']} {'pinned at' if pinned else 'at'} {format_value(used['last'], unit)}, "
+                        f"{format_pct(used['last'] / limit['value'], 0)} of {_limit_text(limit)}")
+            if pinned:
+                text += f" for the whole {format_duration(used['span_s'])}"
+            if (used.get("pods") or 0) > 1:
+                text += f" (worst of {used['pods']} pods)"
+            hours = time_to_limit(used["last"], used.get("trend_per_hour", 0), limit["value"])
+            fact = {"metric": mid, "used": used["last"], "limit": limit["value"], "limit_source": limit["source"],
+                    "limit_name": limit["name"], "share": used["last"] / limit["value"], "pinned": pinned}
             if hours is not None and used.get("r2", 0) >= TREND_MIN_R2:
                 fact["hours_to_limit"] = hours
                 text += f", at the limit in {format_duration(hours * 3600)}" if hours > 0 else ", at the limit"
@@ -289,10 +469,12 @@ def _recent_deploy(evidence: list[Evidence], window_start: datetime | None, wind
 def derive(evidence: list[Evidence], window: Any = None) -> list[Signal]:
     """Every signal that fires, in a fixed order (causes before symptoms)."""
     metrics = _metrics(evidence)
+    bounds = limits(evidence)
     window_h = window.hours if window is not None else 0.0
     out = [
         _memory_leak(evidence, metrics),
-        _saturation(evidence, metrics),
+        _oom(evidence, metrics, bounds),
+        _saturation(evidence, metrics, bounds),
         _error_spike(evidence, metrics, window_h),
         _latency(metrics),
         _new_exception(evidence),

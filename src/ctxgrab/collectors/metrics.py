@@ -801,6 +801,9 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
     aggregate = (pack_metric.aggregate if pack_metric is not None else None) or params.get("aggregate")
     if aggregate:
         data["aggregate"] = aggregate
+    bounded_by = list(pack_metric.bounded_by) if pack_metric is not None else list(params.get("bounded_by") or [])
+    if bounded_by:
+        data["bounded_by"] = bounded_by
     if source.type == "prometheus_files":
         folder = request.resolve(source.path or ".")
         path = folder / f"{mid}.json"
