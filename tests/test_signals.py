@@ -106,3 +106,26 @@ def test_error_spike_from_a_zero_baseline() -> None:
     assert "15.0% since" in sig["summary"] and "from zero" in sig["summary"]
     assert sig["facts"]["ratio"] is None and sig["facts"]["before"] == 0.0
     assert "error_spike" not in names([metric("error_ratio", [0.0] * 300)])
+
+
+def test_spike_at_the_window_edge_fires_against_the_previous_window() -> None:
+    """`--since 1h` on the demo: 5xx ×50.8 and p99 ×9 vs the previous window, and neither signal fired."""
+    from pathlib import Path
+
+    import ctxgrab
+
+    demo = Path(__file__).resolve().parents[1] / "fixtures" / "demo" / "ctxgrab.yaml"
+    r = ctxgrab.incident("payments", config=demo, since="1h")
+    by = {s["name"]: s for s in r.signals}
+    assert by["error_spike"]["facts"]["versus"] == "baseline"
+    assert 45 < by["error_spike"]["facts"]["ratio"] < 55
+    assert "vs 0.3% in the previous window (×51); it was already up when the window began" in by["error_spike"]["summary"]
+    assert by["latency_regression"]["facts"]["after_s"] / by["latency_regression"]["facts"]["before_s"] > 8
+    assert "in the previous window (×9.0)" in by["latency_regression"]["summary"]
+
+
+def test_steady_error_ratio_does_not_fire_against_the_previous_window() -> None:
+    steady = [0.004 + (i % 5) * 0.0002 for i in range(120)]
+    ev = metric("error_ratio", steady, "ratio")
+    ev.data["series"][0]["summary"].update(baseline_mean=0.0041, baseline_ratio=1.0)
+    assert "error_spike" not in [s["name"] for s in derive([ev])]

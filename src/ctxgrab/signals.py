@@ -64,6 +64,11 @@ def _hhmm(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%H:%M UTC")
 
 
+def baseline_name(m: dict[str, Any]) -> str:
+    label = m.get("baseline_label")
+    return label or "the previous window"
+
+
 def _label_key(labels: dict[str, Any] | None) -> str:
     return json.dumps(labels or {}, sort_keys=True)
 
@@ -83,6 +88,7 @@ def _metrics(evidence: Iterable[Evidence]) -> dict[str, dict[str, Any]]:
                 "title": ev.title,
                 "limit_of": ev.data.get("limit_of"),
                 "labels": first.get("labels") or {},
+                "baseline_label": ev.data.get("baseline_label"),
                 "pods": (ev.data.get("instances") or {}).get("count"),
                 "_by_labels": {_label_key(x.get("labels")): x["summary"] for x in ev.data["series"]},
             }
@@ -331,6 +337,20 @@ def _level_spike(m: dict[str, Any] | None, ratio: float, min_after: float = 0.0)
     return cp
 
 
+def _edge_spike(m: dict[str, Any] | None, ratio: float, min_after: float = 0.0) -> dict[str, Any] | None:
+    """A level that rose before the window began: the window's mean against the baseline window's.
+
+    A change at the window's edge has no change point inside the window (``--since 1h`` on an
+    incident that began 1 h ago); the comparison with the previous window still sees it.
+    """
+    if not m or m.get("baseline_mean") is None or not m.get("mean"):
+        return None
+    before, after = m["baseline_mean"], m["mean"]
+    if after < min_after or after <= 0 or (before > 0 and after < ratio * before):
+        return None
+    return {"before": before, "after": after, "at": m.get("start_ts"), "edge": True}
+
+
 def _times(cp: dict[str, Any]) -> str:
     """``×51``, or ``from zero`` when the level before was 0."""
     return f"×{cp['after'] / cp['before']:.0f}" if cp["before"] > 0 else "from zero"
@@ -339,6 +359,16 @@ def _times(cp: dict[str, Any]) -> str:
 def _error_spike(evidence: list[Evidence], metrics: dict[str, dict[str, Any]], window_h: float) -> Signal | None:
     m = metrics.get("error_ratio")
     cp = _level_spike(m, SPIKE_RATIO, SPIKE_MIN_RATIO_VALUE)
+    edge = None if cp else _edge_spike(m, SPIKE_RATIO, SPIKE_MIN_RATIO_VALUE)
+    if edge:
+        return {
+            "name": "error_spike",
+            "summary": (f"5xx ratio {format_pct(edge['after'])} on average in the window vs "
+                        f"{format_pct(edge['before'])} in {baseline_name(m)} ({_times(edge)}); it was already up "
+                        f"when the window began"),
+            "facts": {"source": "metrics", "before": edge["before"], "after": edge["after"], "versus": "baseline",
+                      "ratio": edge["after"] / edge["before"] if edge["before"] > 0 else None},
+        }
     if cp:
         return {
             "name": "error_spike",
@@ -366,6 +396,17 @@ def _error_spike(evidence: list[Evidence], metrics: dict[str, dict[str, Any]], w
 def _latency(metrics: dict[str, dict[str, Any]]) -> Signal | None:
     for mid in ("latency_p99", "latency_p50"):
         cp = _level_spike(metrics.get(mid), LATENCY_RATIO)
+        edge = None if cp else _edge_spike(metrics.get(mid), LATENCY_RATIO)
+        if edge:
+            label = "p99" if mid.endswith("p99") else "p50"
+            return {
+                "name": "latency_regression",
+                "summary": (f"{label} latency {format_value(edge['after'], 'seconds')} on average in the window vs "
+                            f"{format_value(edge['before'], 'seconds')} in {baseline_name(metrics[mid])} "
+                            f"({'×%.1f' % (edge['after'] / edge['before']) if edge['before'] > 0 else 'from zero'}); "
+                            "it was already up when the window began"),
+                "facts": {"metric": mid, "before_s": edge["before"], "after_s": edge["after"], "versus": "baseline"},
+            }
         if cp:
             label = "p99" if mid.endswith("p99") else "p50"
             return {
