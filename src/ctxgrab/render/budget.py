@@ -49,7 +49,7 @@ from typing import Any, Callable
 
 from ..evidence import Evidence
 
-__all__ = ["count_tokens", "fit_to_budget", "SAFETY_FACTOR", "LEVELS", "DETAILS"]
+__all__ = ["count_tokens", "fit_to_budget", "cut_text", "SAFETY_FACTOR", "LEVELS", "DETAILS"]
 
 #: Multiplier that puts the estimate at or above the exact count for 95% of calibration pieces.
 SAFETY_FACTOR = 1.145
@@ -207,11 +207,61 @@ class _Trimmer:
             limit = max(level.string_chars, _MIN_STRING_CHARS)
             if len(value) > limit:
                 self._record("chars", key, len(value), limit)
-                return value[: limit - 1].rstrip() + "…"
+                return cut_text(value, limit)
         return value
 
 
 
+
+
+# The line of a stack trace that says what went wrong: "java.sql.SQLException: message",
+# "Caused by: ...", Python's "KeyError: 'x'". Its message is what names the cause.
+_EXCEPTION_LINE = re.compile(
+    r"^\s*(?:Caused by: )?(?:[A-Za-z_$][\w$]*\.)*[A-Za-z_$][\w$]*(?:Exception|Error|Throwable|Fault|Failure)\b[:\s]")
+
+
+def cut_text(value: str, limit: int) -> str:
+    """``value`` in at most about ``limit`` characters, keeping what matters in a log example.
+
+    A multi-line example keeps its exception lines (class *and* message, the root ``Caused by:``
+    included) before anything else, then its first line, then the lines that follow in order; a
+    single line is cut at the end. Lines that are left out are marked with ``…``.
+
+    >>> ex = ("2026-03-02T10:00:00Z ERROR [exec-7] o.h.e.j.s.SqlExceptionHelper - " + "x" * 120,
+    ...       "org.postgresql.util.PSQLException: FATAL: remaining connection slots are reserved",
+    ...       "    at org.postgresql.Driver.connect(Driver.java:297)")
+    >>> "PSQLException: FATAL: remaining connection slots are reserved" in cut_text(chr(10).join(ex), 160)
+    True
+    """
+    if len(value) <= limit:
+        return value
+    lines = value.split("\n")
+    if len(lines) == 1:
+        return value[: limit - 1].rstrip() + "…"
+    wanted = [i for i, line in enumerate(lines) if _EXCEPTION_LINE.match(line)]
+    order = wanted[:1] + wanted[-1:] + [0] + wanted[1:-1] + list(range(1, len(lines)))
+    keep: dict[int, str] = {}
+    room = limit
+    for i in dict.fromkeys(order):
+        line = lines[i]
+        if room <= 0:
+            break
+        if len(line) + 1 > room:
+            if i in wanted or i == 0:  # the message and the header are kept, shortened
+                keep[i] = line[: max(room - 1, 20)].rstrip() + "…"
+                room = 0
+            continue
+        keep[i] = line
+        room -= len(line) + 1
+    out, last = [], -1
+    for i in sorted(keep):
+        if i != last + 1:
+            out.append("…")
+        out.append(keep[i])
+        last = i
+    if last != len(lines) - 1:
+        out.append("…")
+    return "\n".join(out)
 
 
 def _names(titles: list[str]) -> str:
