@@ -85,7 +85,7 @@ def test_memory_leak_from_the_gc_verdict_wins() -> None:
         "heap_max_bytes": 8 * GB,
         "verdict": {"leak_suspected": True},
         "live_set": {"first_bytes": 2 * GB, "last_bytes": 6 * GB, "slope_bytes_per_hour": 0.5 * GB, "r2": 0.97,
-                     "span_hours": 8}})
+                     "span_hours": 8, "points": 97}})
     sig = derive([gc], WINDOW)[0]
     assert sig["name"] == "memory_leak" and sig["facts"]["source"] == "gc"
     assert sig["facts"]["hours_to_limit"] == pytest.approx(4.0)
@@ -129,3 +129,23 @@ def test_steady_error_ratio_does_not_fire_against_the_previous_window() -> None:
     ev = metric("error_ratio", steady, "ratio")
     ev.data["series"][0]["summary"].update(baseline_mean=0.0041, baseline_ratio=1.0)
     assert "error_spike" not in [s["name"] for s in derive([ev])]
+
+
+def test_ten_minutes_of_gc_data_make_no_extrapolation() -> None:
+    """10 min of GC events a second apart gave "+42.5 GB/h … full in 2 s"."""
+    gc = Evidence(kind="gc", name="gc", title="GC log", data={
+        "heap_max_bytes": 8 * GB,
+        "verdict": {"leak_suspected": True},
+        "live_set": {"first_bytes": 2 * GB, "last_bytes": 7.9 * GB, "slope_bytes_per_hour": 42.5 * GB, "r2": 0.9,
+                     "span_hours": 10 / 60, "points": 600}})
+    sig = next(s for s in derive([gc], WINDOW) if s["name"] == "memory_leak")
+    assert "hours_to_limit" not in sig["facts"] and "/h" not in sig["summary"] and "full in" not in sig["summary"]
+    assert "too short a span for a trend" in sig["summary"]
+
+
+def test_heap_metric_over_minutes_is_not_a_leak_claim() -> None:
+    pts = [2 * GB + i * 0.01 * GB for i in range(20)]  # 20 samples a minute apart, rising cleanly
+    used = metric("heap_used", pts, "bytes")
+    used.data["series"][0]["summary"] = summarize([(T0.timestamp() + i * 30, v) for i, v in enumerate(pts)])
+    limit = metric("heap_max", [2.3 * GB] * 20, "bytes", limit_of="heap_used")
+    assert "memory_leak" not in names([used, limit])

@@ -23,6 +23,7 @@ from typing import Any, Iterable
 
 from .evidence import Evidence
 from .timeutil import format_duration, parse_time
+from .analysis.series import TREND_MIN_POINTS, TREND_MIN_SPAN_S
 from .units import format_bytes, format_pct, format_value
 
 __all__ = ["derive", "choose_kind", "time_to_limit", "limits", "oom_kind", "KINDS", "Signal"]
@@ -51,6 +52,11 @@ KINDS = [
     ("latency_regression", "latency", "Latency regression"),
 ]
 KIND_TITLES = {template: title for _, template, title in KINDS} | {"incident": "Incident"}
+
+
+def _trend_ok(span_s: float | None, points: int | None) -> bool:
+    """A trend may be quoted and projected: enough span and points (docs/signals.md)."""
+    return (span_s or 0) >= TREND_MIN_SPAN_S and (points or 0) >= TREND_MIN_POINTS
 
 
 def time_to_limit(last: float, slope_per_hour: float, limit: float) -> float | None:
@@ -285,22 +291,33 @@ def _memory_leak(evidence: list[Evidence], metrics: dict[str, dict[str, Any]]) -
                     "slope_bytes_per_hour": live.get("slope_bytes_per_hour"),
                     "r2": live.get("r2"),
                 }
+                span_s = (live.get("span_hours") or 0) * 3600
+                trend = _trend_ok(span_s, live.get("points"))
                 text = (f"live set after GC {format_bytes(live['first_bytes'])} → {format_bytes(live['last_bytes'])}"
-                        f" over {format_duration(live.get('span_hours', 0) * 3600)}")
-                if live.get("slope_bytes_per_hour"):
+                        f" over {format_duration(span_s)}")
+                if not trend:
+                    # Too little to extrapolate: the numbers, without a rate or a time to the limit.
+                    facts["slope_bytes_per_hour"] = None
+                    text += (f" ({live.get('points', 0)} points: too short a span for a trend; "
+                             f"it needs {format_duration(TREND_MIN_SPAN_S)} and {TREND_MIN_POINTS} points)")
+                elif live.get("slope_bytes_per_hour"):
                     text += f" (+{format_bytes(live['slope_bytes_per_hour'])}/h, R² {live.get('r2', 0):.2f})"
                 limit = ev.data.get("heap_max_bytes")
                 if limit:
                     facts["limit_bytes"] = limit
                     text += f", {format_pct(live['last_bytes'] / limit, 0)} of the {format_bytes(limit)} max heap"
-                    hours = time_to_limit(live["last_bytes"], live.get("slope_bytes_per_hour") or 0, limit)
+                    hours = time_to_limit(live["last_bytes"], live.get("slope_bytes_per_hour") or 0, limit) \
+                        if trend else None
                     if hours is not None:
                         facts["hours_to_limit"] = hours
-                        text += f"; full in {format_duration(hours * 3600)} at this rate"
+                        text += (f"; full in {format_duration(hours * 3600)} at this rate" if hours > 0
+                                 else "; already at the limit")
                 return {"name": "memory_leak", "summary": text, "facts": facts}
     used, limit = metrics.get("heap_used"), _limits(metrics).get("heap_used")
     if not used or used.get("trend_per_hour", 0) <= 0 or used.get("r2", 0) < TREND_MIN_R2:
         return None
+    if not _trend_ok(used.get("span_s"), used.get("points")):
+        return None  # minutes of samples do not make a leak claim
     facts = {
         "source": "metrics",
         "first_bytes": used["first"],
@@ -322,7 +339,7 @@ def _memory_leak(evidence: list[Evidence], metrics: dict[str, dict[str, Any]]) -
     hours = time_to_limit(used["last"], used["trend_per_hour"], limit["last"])
     if hours is not None:
         facts["hours_to_limit"] = hours
-        text += f"; full in {format_duration(hours * 3600)} at this rate"
+        text += f"; full in {format_duration(hours * 3600)} at this rate" if hours > 0 else "; already at the limit"
     if share < MEMORY_NEAR_LIMIT and (hours is None or hours > MEMORY_HORIZON_H):
         return None
     return {"name": "memory_leak", "summary": text, "facts": facts}
@@ -447,7 +464,8 @@ def _saturation(evidence: list[Evidence], metrics: dict[str, dict[str, Any]],
             hours = time_to_limit(used["last"], used.get("trend_per_hour", 0), limit["value"])
             fact = {"metric": mid, "used": used["last"], "limit": limit["value"], "limit_source": limit["source"],
                     "limit_name": limit["name"], "share": used["last"] / limit["value"], "pinned": pinned}
-            if hours is not None and used.get("r2", 0) >= TREND_MIN_R2:
+            if hours is not None and used.get("r2", 0) >= TREND_MIN_R2 and _trend_ok(used.get("span_s"),
+                                                                                     used.get("points")):
                 fact["hours_to_limit"] = hours
                 text += f", at the limit in {format_duration(hours * 3600)}" if hours > 0 else ", at the limit"
             hits.append((text, fact))

@@ -29,6 +29,8 @@ __all__ = [
     "quantile_series",
     "per_instance",
     "AGGREGATIONS",
+    "TREND_MIN_SPAN_S",
+    "TREND_MIN_POINTS",
 ]
 
 #: How a pack metric combines its series across pods (``aggregate:`` in a pack):
@@ -38,6 +40,10 @@ __all__ = [
 AGGREGATIONS = ("sum", "max", "per_instance")
 
 _BLOCKS = "▁▂▃▄▅▆▇█"
+#: A trend is quoted (and projected) only over at least this span and this many points:
+#: ten minutes of samples a second apart gave "+42.5 GB/h … full in 2 s".
+TREND_MIN_SPAN_S = 1800.0
+TREND_MIN_POINTS = 10
 MAX_POINTS = 11_000  # Prometheus refuses range queries returning more points per series
 
 
@@ -188,6 +194,7 @@ def summarize(points: Iterable[tuple[float, float]], baseline: Iterable[tuple[fl
         "change_ratio": (last / first) if first else None,
         "trend_per_hour": slope,
         "r2": r2,
+        "trend_ok": len(clean) >= TREND_MIN_POINTS and clean[-1][0] - clean[0][0] >= TREND_MIN_SPAN_S,
         "sparkline": sparkline(values),
         "change_point": change_point(clean),
     }
