@@ -149,6 +149,7 @@ def render_result(
         "baseline": baseline,
         "signals": sigs,
         "limits": _signals.limits(evidence),
+        "coverage": _signals.coverage_notes(evidence, window, sigs),
         "kind": kind,
         "kind_title": _signals.KIND_TITLES.get(kind, kind),
         "chosen_by": chosen_by,

@@ -21,12 +21,13 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from .evidence import Evidence
+from .evidence import Evidence, coverage_of
 from .timeutil import format_duration, parse_time
 from .analysis.series import TREND_MIN_POINTS, TREND_MIN_SPAN_S
 from .units import format_bytes, format_pct, format_value
 
-__all__ = ["derive", "choose_kind", "time_to_limit", "limits", "oom_kind", "KINDS", "Signal"]
+__all__ = ["derive", "choose_kind", "time_to_limit", "limits", "oom_kind", "coverage_notes", "onset", "KINDS",
+           "Signal"]
 
 Signal = dict[str, Any]
 
@@ -40,6 +41,7 @@ MEMORY_NEAR_LIMIT = 0.9  # heap at 90% of max is pressure even without a clean t
 MEMORY_HORIZON_H = 48.0  # growth that reaches the limit within this many hours is a leak signal
 SATURATION_SHARE = 0.9  # a bounded resource at 90% of its limit is saturated
 DEPLOY_LEAD_S = 3600.0  # a deploy up to an hour before the window still counts as recent
+COVERAGE_MIN_SHARE = 0.5  # evidence that saw less than half the window says how little it saw
 
 # Kinds, strongest first: a memory leak explains errors and latency, a saturated
 # pool explains errors, an error spike explains latency. An OutOfMemoryError of any
@@ -551,3 +553,56 @@ def choose_kind(signals: list[Signal]) -> tuple[str, list[str]]:
     if "new_exception" in names:
         return "error_spike", ["new_exception"]
     return "incident", []
+
+
+def onset(signals: list[Signal]) -> float | None:
+    """When the incident began, as the signals date it (unix seconds): the earliest level shift or new exception."""
+    times = []
+    for sig in signals:
+        f = sig.get("facts") or {}
+        if f.get("since_ts"):
+            times.append(float(f["since_ts"]))
+        for ex in f.get("exceptions") or []:
+            if ex.get("first_seen"):
+                times.append(parse_time(ex["first_seen"]).timestamp())
+    return min(times) if times else None
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def coverage_notes(evidence: list[Evidence], window: Any, signals: list[Signal]) -> list[str]:
+    """One line per evidence whose span misses the window or the onset (see docs/signals.md, coverage).
+
+    A GC log of 2 minutes in a 3 h window, a heap dump taken months after it (its header
+    time is shown), log records that end before the window: each is said, with the span seen.
+    """
+    if window is None:
+        return []
+    w0, w1 = window.start.timestamp(), window.end.timestamp()
+    length = max(w1 - w0, 1.0)
+    start_of = onset(signals)
+    notes = []
+    for ev in evidence:
+        cov = coverage_of(ev)
+        if cov is None or cov.first is None or cov.last is None:
+            continue
+        a, b = cov.first.timestamp(), cov.last.timestamp()
+        seen = f"{cov.what} from {_when(a)} to {_when(b)}" if b > a else f"{cov.what} at {_when(a)}"
+        if b < w0:
+            notes.append(f"{ev.title}: {seen}, {format_duration(w0 - b)} before the window begins; "
+                         "it says nothing about the window")
+        elif a > w1:
+            notes.append(f"{ev.title}: {seen}, {format_duration(a - w1)} after the window ends; "
+                         "it shows a later state, not the incident")
+        elif b > a:
+            inside = min(b, w1) - max(a, w0)
+            parts = []
+            if inside < COVERAGE_MIN_SHARE * length:
+                parts.append(f"covers {format_duration(inside)} of the {format_duration(length)} window")
+            if start_of is not None and w0 <= start_of <= w1 and not (a <= start_of <= b):
+                parts.append(f"misses the onset at {_hhmm(start_of)}")
+            if parts:
+                notes.append(f"{ev.title}: {seen}; " + ", ".join(parts))
+    return notes
