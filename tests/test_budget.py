@@ -116,7 +116,7 @@ def test_estimate_is_close_to_an_exact_tokenizer_when_one_is_installed() -> None
 
 DEMO = REPO / "fixtures" / "demo" / "ctxgrab.yaml"
 # The headline facts: the signals with their numbers, the rollback plan and the settings that bound memory.
-HEADLINES = ["live set after GC 2.4 GB → 7.5 GB", "94% of the 8.0 GB max heap", "5xx ratio 15.2%", "error_spike",
+HEADLINES = ["live set after GC 2.4 GiB → 7.5 GiB", "94% of the 8.0 GiB max heap", "5xx ratio 15.2%", "error_spike",
              "recent_deploy", "kubectl rollout undo deployment/payments -n prod", "v2.3.1", "canary at 10%",
              "NullPointerException at PaymentService.process(PaymentService.java:42)",
              "`server.max-websocket-sessions` = `10000`", "`payments.cache.redis.max-entries` = `10000`",
@@ -146,3 +146,22 @@ def test_demo_prompt_trims_more_under_a_smaller_budget(demo_prompts: dict) -> No
     sizes = [count_tokens(demo_prompts[b].markdown) for b in (1000, 2000, 4000, 8000, 100_000)]
     assert sizes == sorted(sizes)
     assert demo_prompts[100_000].trimmed == [] and demo_prompts[1000].trimmed
+
+
+def test_trimmed_example_keeps_the_exception_message() -> None:
+    """At small budgets an example kept 200 characters of header and lost the message naming the cause."""
+    from ctxgrab.render.budget import LEVELS, _trim
+
+    lines = (Path(__file__).parent / "data" / "java_stacktrace.log").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if "Rejected request" in line)
+    example = "\n".join(lines[start:start + 10])  # real JDK 17 output: header, trace, Caused by
+    assert len(example) > 400 and "Caused by: java.lang.NumberFormatException" in example
+    ev = Evidence(kind="logs", name="app", title="app log", data={"patterns": [
+        {"template": "Rejected request", "count": 3, "example": example}]})
+    level = next(lv for lv in LEVELS if lv.string_chars == 200)
+    (cut,), _notes = _trim([ev], level)
+    kept = cut.data["patterns"][0]["example"]
+    assert len(kept) <= 260
+    assert "java.lang.IllegalStateException: bad amount 12x" in kept
+    assert 'Caused by: java.lang.NumberFormatException: For input string: "12x"' in kept
+    assert kept.splitlines()[0].startswith("2026-03-02T10:02:09Z ERROR")

@@ -15,9 +15,9 @@ GB = 1024**3
 
 # (what, a regex the markdown prompt must match)
 DEMO_FACTS = [
-    ("heap 2 GB → 8 GB over 12 h", r"JVM heap used\*\*: 2\.0 GB → 7\.9 GB over 12 h"),
+    ("heap 2 GB → 8 GB over 12 h", r"JVM heap used\*\*: 2\.0 GiB → 7\.9 GiB over 12 h"),
     ("-Xmx8g / 8 GB max", r"`-Xmx` = `8g`"),
-    ("heap max 8 GB", r"JVM heap max\*\*: 8\.0 GB"),
+    ("heap max 8 GB", r"JVM heap max\*\*: 8\.0 GiB"),
     ("GC pause time rising", r"Time paused in GC\*\*: 0\.2% → 2\.\d% over 12 h"),
     ("5xx about 15% in the last hour", r"5xx ratio 15\.\d% since 11:00 UTC"),
     ("NullPointerException burst", r"×1,\d{3}[^\n]*NullPointerException"),
@@ -31,9 +31,9 @@ DEMO_FACTS = [
     ("Redis cache max 10k entries", r"`payments\.cache\.redis\.max-entries` = `10000`"),
     ("Redis cache without TTL", r"`payments\.cache\.redis\.ttl` = `none`"),
     ("GC log: live set rising, leak verdict", r"Verdict: memory leak suspected"),
-    ("GC log: live set after GC in numbers", r"live set after GC 2\.\d GB → 7\.\d GB over 11 h"),
+    ("GC log: live set after GC in numbers", r"live set after GC 2\.\d GiB → 7\.\d GiB over 11 h"),
     ("GC log: Full GC reclaims little", r"Full GC reclaims \d\.\d% of the heap"),
-    ("heap dump: RedisCache retains most of the heap", r"com\.acme\.payments\.RedisCache[^\n]*retains [\d.]+ MB \(9\d\.\d% of the live heap\)"),
+    ("heap dump: RedisCache retains most of the heap", r"com\.acme\.payments\.RedisCache[^\n]*retains [\d.]+ MiB \(9\d\.\d% of the live heap\)"),
     ("constraints: rollback, staging, canary, review, regression test",
      r"(?s)Rollback ready.*Staging first.*production-like traffic.*Gradual rollout.*Review.*feature flag.*Regression test"),
 ]

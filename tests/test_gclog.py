@@ -365,7 +365,7 @@ def test_cli_json_has_the_documented_keys() -> None:
 def test_cli_markdown_and_bad_input(tmp_path: Path) -> None:
     r = _cli("gc", str(DEMO / "gc.log"))
     assert r.exit_code == 0
-    assert "**Verdict: memory leak suspected**" in r.stdout and "Collector: G1, max heap 8.0 GB" in r.stdout
+    assert "**Verdict: memory leak suspected**" in r.stdout and "Collector: G1, max heap 8.0 GiB" in r.stdout
     bad = tmp_path / "core.bin"
     bad.write_bytes(b"\x00" * 100)
     r = _cli("gc", str(bad))

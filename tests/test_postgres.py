@@ -564,3 +564,103 @@ def _ignore_cancel(conn, sql: str) -> None:
         conn.execute(sql)
     except psycopg.errors.QueryCanceled:
         pass
+
+
+def _busy_writer(dsn: str):
+    """A client committing small transactions as fast as it can; returns (stop, count, thread)."""
+    import psycopg
+
+    stop = threading.Event()
+    count = [0]
+
+    def run():
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            while not stop.is_set():
+                conn.execute("SELECT 1")
+                count[0] += 1
+
+    t = threading.Thread(target=run)
+    t.start()
+    return stop, count, t
+
+
+def test_short_configured_sample_still_sees_the_transactions(pg):
+    """``sample_s: 0.5`` read 0 transactions/s: PostgreSQL flushes a backend's counters once a second."""
+    from ctxgrab.collectors.postgres import MIN_SAMPLE_S
+
+    stop, count, t = _busy_writer(pg.dsn)
+    try:
+        wait_for(lambda: count[0] >= 200, "the client to get going")
+        c0, t0 = count[0], time.monotonic()
+        ev = collect({"dsn": pg.dsn, "tables": [], "sample_s": 0.5})
+        client_rate = (count[0] - c0) / (time.monotonic() - t0)
+    finally:
+        stop.set()
+        t.join(timeout=30)
+    assert ev.status is Status.ok, ev.reason
+    a = ev.data["activity"]
+    assert a["sample_s"] >= MIN_SAMPLE_S * 0.9  # the server's own statistics timestamps
+    assert client_rate > 100
+    # The counters lag by up to a second per backend (more when flushes meet lock contention), so a
+    # 2 s sample is coarse; it is the same order of magnitude as the client's count, never 0.
+    assert client_rate / 4 <= a["xact_per_s"] <= client_rate * 2, (a["xact_per_s"], client_rate)
+
+
+def test_change_honours_the_service_database_section(pg, orders, tmp_path):
+    """`ctxgrab change --service S --table T` reports a transaction held open on T longer than long_xact_s."""
+    import psycopg
+    from typer.testing import CliRunner
+
+    from ctxgrab.cli import app
+
+    cfg = tmp_path / "ctxgrab.yaml"
+    cfg.write_text(
+        "defaults: {since: 2h, at: '2026-03-04T10:00:00Z'}\n"
+        "sources:\n"
+        f"  db: {{type: postgres, dsn: '{pg.dsn}'}}\n"
+        "services:\n"
+        "  payments:\n"
+        "    database: {source: db, tables: [orders, customers], long_xact_s: 0.5, long_query_s: 120,\n"
+        "               statement_timeout_ms: 4000, sample_s: 0.2}\n"
+    )
+    with psycopg.connect(pg.dsn) as holder:  # not autocommit: the SELECT opens a transaction
+        holder.execute("SET application_name = 'report-job'")
+        holder.execute("SELECT count(*) FROM orders").fetchone()
+        pid = holder.info.backend_pid
+        wait_for(lambda: scalar(pg.dsn, f"SELECT now() - xact_start > interval '0.8 s' FROM pg_stat_activity "
+                                        f"WHERE pid = {pid}"), "the transaction to be open for long")
+        runner = CliRunner()
+        out = runner.invoke(app, ["change", "--service", "payments", "--table", "orders", "--config", str(cfg),
+                                  "add column currency"])
+        # `tables:` names the table: --table need not be repeated.
+        again = runner.invoke(app, ["change", "--service", "payments", "--config", str(cfg), "--format", "json",
+                                    "add column currency"])
+        holder.rollback()
+    assert out.exit_code == 0, out.output
+    text = out.stdout
+    assert f"**Open on orders**: pid {pid} (`report-job`) has held a transaction open for" in text
+    assert "the service's long_xact_s is 500 ms" in text and "Transactions open longer than 500 ms: " in text
+    assert "Related tables:\n- customers:" in text
+    assert again.exit_code == 0, again.output
+    doc = json.loads(again.stdout)
+    assert doc["table"]["name"] == "orders"
+    assert doc["database"]["thresholds"] == {"long_query_s": 120.0, "long_xact_s": 0.5}
+    held = [x for x in doc["database"]["long_transactions"] if x["pid"] == pid]
+    assert held and "orders" in held[0]["tables"]
+
+
+def test_database_section_appears_once_in_the_saturation_prompt():
+    """The database is current state: the saturation kind listed it under Observability as well."""
+    from ctxgrab.api import render_result
+    from ctxgrab.evidence import Evidence
+    from ctxgrab.timeutil import Window
+
+    window = Window.ending(AT, timedelta(hours=1))
+    db = Evidence(kind="postgres", name="postgres", title="PostgreSQL 15.8 (shop)", data={
+        "server": {"version": "15.8", "in_recovery": False, "database": "shop", "uptime_s": 86400.0},
+        "connections": {"used": 98, "max": 100, "active": 90, "idle_in_transaction": 2, "waiting_on_locks": 0,
+                        "used_ratio": 0.98},
+        "tables": [], "thresholds": {"long_query_s": 30.0, "long_xact_s": 60.0}})
+    out = render_result("orders", AT, window, window.before(), [db], template="saturation").markdown
+    assert out.count("### PostgreSQL 15.8 (shop)") == 1, out
+    assert out.index("### PostgreSQL 15.8 (shop)") > out.index("## Current state")

@@ -32,7 +32,7 @@ def test_bundled_packs_have_both_namings(name: str) -> None:
 
 def test_fill_without_labels_drops_the_comma() -> None:
     q = load_pack("jvm").metric("heap_used").query_for("otel")
-    assert fill(q, {}) == 'sum(jvm_memory_used_bytes{jvm_memory_type="heap"})'
+    assert fill(q, {}) == 'sum by (pod, instance) (jvm_memory_used_bytes{jvm_memory_type="heap"})'
 
 
 def test_variant_not_in_probe_is_rejected(tmp_path) -> None:
@@ -84,3 +84,20 @@ def test_bucket_shares_reproduce_the_quantile() -> None:
         lo, s_lo = (bounds[i - 1], shares[i - 1]) if i else (0.0, 0.0)
         got = lo + (bounds[i] - lo) * (0.99 - s_lo) / (shares[i] - s_lo)
         assert got == pytest.approx(p99, rel=1e-9)
+
+
+PER_POD = {"heap_used", "heap_committed", "heap_max", "old_gen_after_gc", "gc_pause", "gc_rate", "threads",
+           "cpu_usage", "rss", "open_fds", "max_fds"}
+
+
+@pytest.mark.parametrize("name", ["jvm", "http", "process"])
+def test_bundled_packs_declare_how_each_metric_aggregates(name: str) -> None:
+    """Per-pod quantities are per instance (the query keeps the pod); sums only where a sum means something."""
+    for m in load_pack(name).metrics:
+        assert m.aggregate in ("sum", "max", "per_instance"), m.id
+        if m.id in PER_POD:
+            assert m.aggregate == "per_instance", m.id
+            for q in m.variants.values():
+                assert re.match(r"^(sum|max) by \(pod, instance\) \(", q), (m.id, q)
+        if m.id == "request_rate":
+            assert m.aggregate == "sum"

@@ -85,7 +85,7 @@ def test_memory_leak_from_the_gc_verdict_wins() -> None:
         "heap_max_bytes": 8 * GB,
         "verdict": {"leak_suspected": True},
         "live_set": {"first_bytes": 2 * GB, "last_bytes": 6 * GB, "slope_bytes_per_hour": 0.5 * GB, "r2": 0.97,
-                     "span_hours": 8}})
+                     "span_hours": 8, "points": 97}})
     sig = derive([gc], WINDOW)[0]
     assert sig["name"] == "memory_leak" and sig["facts"]["source"] == "gc"
     assert sig["facts"]["hours_to_limit"] == pytest.approx(4.0)
@@ -106,3 +106,46 @@ def test_error_spike_from_a_zero_baseline() -> None:
     assert "15.0% since" in sig["summary"] and "from zero" in sig["summary"]
     assert sig["facts"]["ratio"] is None and sig["facts"]["before"] == 0.0
     assert "error_spike" not in names([metric("error_ratio", [0.0] * 300)])
+
+
+def test_spike_at_the_window_edge_fires_against_the_previous_window() -> None:
+    """`--since 1h` on the demo: 5xx ×50.8 and p99 ×9 vs the previous window, and neither signal fired."""
+    from pathlib import Path
+
+    import ctxgrab
+
+    demo = Path(__file__).resolve().parents[1] / "fixtures" / "demo" / "ctxgrab.yaml"
+    r = ctxgrab.incident("payments", config=demo, since="1h")
+    by = {s["name"]: s for s in r.signals}
+    assert by["error_spike"]["facts"]["versus"] == "baseline"
+    assert 45 < by["error_spike"]["facts"]["ratio"] < 55
+    assert "vs 0.3% in the previous window (×51); it was already up when the window began" in by["error_spike"]["summary"]
+    assert by["latency_regression"]["facts"]["after_s"] / by["latency_regression"]["facts"]["before_s"] > 8
+    assert "in the previous window (×9.0)" in by["latency_regression"]["summary"]
+
+
+def test_steady_error_ratio_does_not_fire_against_the_previous_window() -> None:
+    steady = [0.004 + (i % 5) * 0.0002 for i in range(120)]
+    ev = metric("error_ratio", steady, "ratio")
+    ev.data["series"][0]["summary"].update(baseline_mean=0.0041, baseline_ratio=1.0)
+    assert "error_spike" not in [s["name"] for s in derive([ev])]
+
+
+def test_ten_minutes_of_gc_data_make_no_extrapolation() -> None:
+    """10 min of GC events a second apart gave "+42.5 GB/h … full in 2 s"."""
+    gc = Evidence(kind="gc", name="gc", title="GC log", data={
+        "heap_max_bytes": 8 * GB,
+        "verdict": {"leak_suspected": True},
+        "live_set": {"first_bytes": 2 * GB, "last_bytes": 7.9 * GB, "slope_bytes_per_hour": 42.5 * GB, "r2": 0.9,
+                     "span_hours": 10 / 60, "points": 600}})
+    sig = next(s for s in derive([gc], WINDOW) if s["name"] == "memory_leak")
+    assert "hours_to_limit" not in sig["facts"] and "/h" not in sig["summary"] and "full in" not in sig["summary"]
+    assert "too short a span for a trend" in sig["summary"]
+
+
+def test_heap_metric_over_minutes_is_not_a_leak_claim() -> None:
+    pts = [2 * GB + i * 0.01 * GB for i in range(20)]  # 20 samples a minute apart, rising cleanly
+    used = metric("heap_used", pts, "bytes")
+    used.data["series"][0]["summary"] = summarize([(T0.timestamp() + i * 30, v) for i, v in enumerate(pts)])
+    limit = metric("heap_max", [2.3 * GB] * 20, "bytes", limit_of="heap_used")
+    assert "memory_leak" not in names([used, limit])

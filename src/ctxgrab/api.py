@@ -136,8 +136,12 @@ def render_result(
     template: str | None = None,
     templates_dir: Path | None = None,
     budget: int | None = None,
+    max_chars: int | None = None,
 ) -> IncidentResult:
     """Derive signals, pick the template and render; no source is touched.
+
+    ``max_chars`` fits the prompt in characters instead of tokens (a PagerDuty note),
+    with the same trimming that keeps the headline facts.
 
     Live runs and saved evidence (``ctxgrab render``) both end here, which is
     why a saved file renders the same bytes as the run that wrote it.
@@ -154,20 +158,23 @@ def render_result(
         "window_text": f"{format_time(window.start)} → {format_time(window.end)} ({format_duration(window.length)})",
         "baseline": baseline,
         "signals": sigs,
+        "limits": _signals.limits(evidence),
+        "coverage": _signals.coverage_notes(evidence, window, sigs),
         "kind": kind,
         "kind_title": _signals.KIND_TITLES.get(kind, kind),
         "chosen_by": chosen_by,
         "template": name,
     }
     trimmed: list[str] = []
-    if budget:
+    if budget or max_chars:
         from .render.budget import DETAILS, fit_to_budget
 
         markdown, trimmed = fit_to_budget(
             evidence,
             lambda evs, notes, detail="full": _render(fields, evs, name, templates_dir, notes, detail),
-            budget,
+            max_chars or budget,  # type: ignore[arg-type]
             details=DETAILS,
+            **({"measure": len, "unit": "characters"} if max_chars else {}),
         )
     else:
         markdown = _render(fields, evidence, name, templates_dir, trimmed)

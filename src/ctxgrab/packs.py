@@ -29,6 +29,11 @@ query used when no probe ran (saved files) and defaults to the first variant::
           micrometer: sum(jvm_memory_used_bytes{area="heap",$selector})
           otel: sum(jvm_memory_used_bytes{jvm_memory_type="heap",$selector})
 
+``aggregate`` says how a metric combines across pods: ``sum`` only where a fleet
+total means something (request rate), ``per_instance`` for per-pod quantities (heap,
+GC time, threads, RSS, CPU: the worst pod, the spread and the pod count are shown,
+the trend is the worst pod's), ``max`` for one highest-pod series.
+
 A metric marked ``optional: true`` is one not every service exposes (old gen after
 GC): when it finds nothing it says so quietly instead of reporting a gap. A metric
 with ``quantile: 0.99`` queries histogram bucket rates (``sum by (le) (rate(..._bucket[5m]))``)
@@ -42,6 +47,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -65,6 +71,18 @@ class PackMetric(BaseModel):
     )
     unit: str | None = Field(None, description="bytes, seconds, ratio, rps, …")
     limit_of: str | None = Field(None, description="id of the metric this one bounds (heap_max bounds heap_used)")
+    bounded_by: list[str] = Field(
+        default_factory=list,
+        description="settings that bound this metric (`-Xmx`, `-XX:MaxDirectMemorySize`, "
+                    "`spring.datasource.hikari.maximum-pool-size`), or `container:memory` for the container's "
+                    "memory limit; the prompt shows the limit beside the metric and the saturation signal uses it",
+    )
+    aggregate: Literal["sum", "max", "per_instance"] | None = Field(
+        None,
+        description="how the metric combines across pods: `sum` (a fleet total that means something: request "
+                    "rate), `max`, or `per_instance` (one series per pod, shown as the worst pod, the spread and "
+                    "the pod count; the query keeps the pod labels, e.g. `sum by (pod, instance) (...)`)",
+    )
     optional: bool = Field(False, description="not every service exposes it: nothing found is not a gap")
     quantile: float | None = Field(
         None, ge=0, le=1,

@@ -1,16 +1,27 @@
-"""Numbers as a person quotes them: ``7.8 GB``, ``850 ms``, ``15.2%``, ``1,532``.
+"""Numbers as a person quotes them: ``7.8 GiB``, ``850 ms``, ``15.2%``, ``1,532``.
 
-These are also the Jinja filters every template can use (``{{ x | bytes }}``).
+The one place that decides how the prompt writes bytes, durations, ratios and counts.
+Memory is written in IEC units (``GiB``, ``MiB``: divided by 1024ⁿ), the way the JVM
+(``-Xmx8g`` is 8 GiB) and Kubernetes (``8Gi``) count it, so a setting and the metric it
+bounds read the same. These are also the Jinja filters every template can use
+(``{{ x | bytes }}``); :func:`parse_size` reads the sizes settings are written in.
 
 >>> format_bytes(2 * 1024**3), format_ms(0.85 * 1000), format_pct(0.152), format_num(1532)
-('2.0 GB', '850 ms', '15.2%', '1,532')
+('2.0 GiB', '850 ms', '15.2%', '1,532')
+>>> format_bytes(6_000_000_000), format_bytes(parse_size("-Xmx8g".removeprefix("-Xmx")))
+('5.6 GiB', '8.0 GiB')
 """
 
 from __future__ import annotations
 
 import math
+import re
 
-__all__ = ["format_bytes", "format_ms", "format_seconds", "format_pct", "format_num", "format_value"]
+__all__ = ["format_bytes", "format_ms", "format_seconds", "format_pct", "format_num", "format_value",
+           "format_rate", "parse_size", "BYTE_UNITS"]
+
+#: IEC multiples, largest first: what :func:`format_bytes` writes.
+BYTE_UNITS = (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024))
 
 
 def _bad(x: object) -> bool:
@@ -18,13 +29,13 @@ def _bad(x: object) -> bool:
 
 
 def format_bytes(n: float | int | None) -> str:
-    """Binary multiples, labelled the way dashboards label them (GB = GiB)."""
+    """IEC binary multiples: ``format_bytes(8 * 1024**3) == '8.0 GiB'``, ``6e9`` bytes is ``5.6 GiB``."""
     if _bad(n):
         return "n/a"
     n = float(n)  # type: ignore[arg-type]
     sign = "-" if n < 0 else ""
     n = abs(n)
-    for unit, scale in (("TB", 1024**4), ("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+    for unit, scale in BYTE_UNITS:
         if n >= scale:
             v = n / scale
             return f"{sign}{v:.1f} {unit}" if v < 100 else f"{sign}{v:.0f} {unit}"
@@ -91,3 +102,35 @@ def format_value(x: float | None, unit: str | None) -> str:
         return f"{float(x):.1f}%"  # type: ignore[arg-type]
     suffix = {"rps": " req/s", "per_second": "/s", "ops": " ops/s"}.get(unit, f" {unit}" if unit else "")
     return format_num(x) + suffix
+
+
+def format_rate(x: float | None, unit: str = "/s") -> str:
+    """A rate per second: ``format_rate(1234.5) == '1,234/s'``; ``n/a`` when unknown (never a made-up 0)."""
+    return "n/a" if _bad(x) else format_num(x) + unit
+
+
+# Sizes as settings write them: the JVM (-Xmx8g, 512m, 64k) and Spring's DataSize (10MB) are
+# binary; Kubernetes writes IEC with an "i" (8Gi) and SI without (8G). Without "i" the JVM's binary
+# reading wins unless the caller knows the value is a Kubernetes quantity (si=True).
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(i?)([bB]?)\s*$")
+
+
+def parse_size(text: str | int | float | None, *, si: bool = False) -> int | None:
+    """Bytes in a size as settings write it; ``None`` when it is not a size.
+
+    >>> parse_size("8g"), parse_size("512m"), parse_size("10MB"), parse_size("8Gi"), parse_size("1024")
+    (8589934592, 536870912, 10485760, 8589934592, 1024)
+    >>> parse_size("500M", si=True), parse_size("none")
+    (500000000, None)
+    """
+    if text is None or isinstance(text, bool):
+        return None
+    if isinstance(text, (int, float)):
+        return int(text)
+    m = _SIZE.match(str(text))
+    if not m:
+        return None
+    num, prefix, iec, _b = m.groups()
+    power = " kmgt".index(prefix.lower()) if prefix else 0
+    base = 1000 if (si and not iec and prefix) else 1024
+    return int(float(num) * base**power)

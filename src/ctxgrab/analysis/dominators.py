@@ -25,7 +25,7 @@ Example::
     >>> from ctxgrab.analysis.hprof import parse_hprof
     >>> report = heap_report(parse_hprof("app.hprof"))          # doctest: +SKIP
     >>> report["top_retainers"][0]["class"], report["suspects"][0]["description"]  # doctest: +SKIP
-    ('com.acme.payments.RedisCache', 'com.acme.payments.RedisCache retains 3.1 GB (41% of the live heap) ...')
+    ('com.acme.payments.RedisCache', 'com.acme.payments.RedisCache retains 3.1 GiB (41% of the live heap) ...')
 """
 
 from __future__ import annotations
@@ -456,6 +456,8 @@ def heap_report(dump: HeapDump, tree: DominatorTree | None = None, *, top: int =
         "gc_roots": dump.n_roots,
         "classes": int(np.count_nonzero(h_count)),
         "histogram": histogram,
+        # Every class (not only the top rows): growth between two dumps compares them all.
+        CLASS_TABLE: {names[c]: (int(h_count[c]), int(h_bytes[c])) for c in np.flatnonzero(h_count).tolist()},
         "top_retainers": top_retainers,
         "top_objects": top_objects,
         "suspects": suspects,
@@ -623,6 +625,10 @@ def _path_from_root(dump: HeapDump, tree: DominatorTree, d: int) -> list[str]:
 # --------------------------------------------------------------------------- two dumps
 
 
+#: Report key holding every class's (instances, shallow bytes); dropped once compared.
+CLASS_TABLE = "_class_table"
+
+
 def compare_reports(current: dict[str, Any], baseline: dict[str, Any], *, top: int = 10) -> dict[str, Any]:
     """Growth between an older dump (``baseline``) and a newer one of the same process.
 
@@ -633,6 +639,8 @@ def compare_reports(current: dict[str, Any], baseline: dict[str, Any], *, top: i
     {'class': 'byte[]', 'instances_delta': 190000, 'shallow_bytes_delta': ..., ...}
     """
     def by_class(rep: dict[str, Any], key: str) -> dict[str, dict[str, Any]]:
+        if key == "histogram" and CLASS_TABLE in rep:  # all classes, not only each report's top rows
+            return {name: {"class": name, "instances": n, "shallow_bytes": b} for name, (n, b) in rep[CLASS_TABLE].items()}
         return {row["class"]: row for row in rep.get(key, [])}
 
     cur_r, old_r = by_class(current, "top_retainers"), by_class(baseline, "top_retainers")
@@ -735,7 +743,7 @@ def analyze_heap_file(path: str, *, baseline: str | None = None, top: int = 20,
     Raises :class:`~ctxgrab.errors.InputError` for unreadable or unrecognised files.
 
     >>> analyze_heap_file("heap-0900.hprof.gz", baseline="heap-0800.hprof.gz")["growth"]["verdict"]  # doctest: +SKIP
-    'Growing between the dumps: com.acme.payments.RedisCache went from 1.2 GB to 3.1 GB in 1.0 h ...'
+    'Growing between the dumps: com.acme.payments.RedisCache went from 1.2 GiB to 3.1 GiB in 1.0 h ...'
     """
     report = _analyze_one(path, top, compressed_oops)
     if baseline is not None:
@@ -743,6 +751,7 @@ def analyze_heap_file(path: str, *, baseline: str | None = None, top: int = 20,
         report["verdict"] = report["verdict"].replace(
             VERDICT_ONE_DUMP, "One heap dump cannot tell a large bounded cache from a leak; the growth since "
             "the baseline can.")
+    report.pop(CLASS_TABLE, None)  # compared; too long to carry into the prompt
     return report
 
 

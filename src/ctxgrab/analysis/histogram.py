@@ -107,6 +107,15 @@ def parse_histogram(text: str, *, source: str = "<histogram>") -> ClassHistogram
                           total_bytes=total[1] if total else size, partial=partial, warnings=warnings)
 
 
+def _class_table(rows: list[HistogramRow]) -> dict[str, tuple[int, int]]:
+    # One class name can appear once per class loader: add them up.
+    table: dict[str, tuple[int, int]] = {}
+    for r in rows:
+        n, b = table.get(r.class_name, (0, 0))
+        table[r.class_name] = (n + r.instances, b + r.shallow_bytes)
+    return table
+
+
 def histogram_report(h: ClassHistogram, *, source: str = "<histogram>", top: int = 20) -> dict[str, Any]:
     """A report in the shape of ``heap_report`` (no retained sizes, no suspects)."""
     ranked = sorted(h.rows, key=lambda r: -r.shallow_bytes)
@@ -125,6 +134,8 @@ def histogram_report(h: ClassHistogram, *, source: str = "<histogram>", top: int
         "total_live_bytes": total,
         "classes": len(h.rows),
         "histogram": rows[:top],
+        # Every class: a class that grew twentyfold from outside the top rows must still be compared.
+        "_class_table": _class_table(h.rows),
         "top_retainers": top_rows,
         "top_objects": [],
         "suspects": [],

@@ -27,9 +27,23 @@ __all__ = [
     "non_finite_count",
     "histogram_quantile",
     "quantile_series",
+    "per_instance",
+    "AGGREGATIONS",
+    "TREND_MIN_SPAN_S",
+    "TREND_MIN_POINTS",
 ]
 
+#: How a pack metric combines its series across pods (``aggregate:`` in a pack):
+#: ``sum`` (one fleet series; only where a sum means something: request rate),
+#: ``max`` (one series, the highest pod at each step), ``per_instance`` (one series per
+#: pod, reported as the worst pod, the spread and the pod count: heap, GC time, threads).
+AGGREGATIONS = ("sum", "max", "per_instance")
+
 _BLOCKS = "▁▂▃▄▅▆▇█"
+#: A trend is quoted (and projected) only over at least this span and this many points:
+#: ten minutes of samples a second apart gave "+42.5 GB/h … full in 2 s".
+TREND_MIN_SPAN_S = 1800.0
+TREND_MIN_POINTS = 10
 MAX_POINTS = 11_000  # Prometheus refuses range queries returning more points per series
 
 
@@ -180,6 +194,7 @@ def summarize(points: Iterable[tuple[float, float]], baseline: Iterable[tuple[fl
         "change_ratio": (last / first) if first else None,
         "trend_per_hour": slope,
         "r2": r2,
+        "trend_ok": len(clean) >= TREND_MIN_POINTS and clean[-1][0] - clean[0][0] >= TREND_MIN_SPAN_S,
         "sparkline": sparkline(values),
         "change_point": change_point(clean),
     }
@@ -360,3 +375,30 @@ def _quantile_sorted(q: float, bounds: Sequence[float], counts: Sequence[float])
         return bounds[0] * (rank / fixed[0])
     start = bounds[b - 1]
     return start + (bounds[b] - start) * ((rank - fixed[b - 1]) / (fixed[b] - fixed[b - 1]))
+
+
+def per_instance(summaries: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Per-pod series as a person reads them: the worst pod first, the spread, and how many pods.
+
+    The worst pod is the one with the highest latest value (ties: highest max): the pod that
+    runs out first, whose trend predicts the failure. A fleet sum of per-pod quantities is
+    several times what any one pod can hold, so it is never made here.
+
+    >>> mk = lambda pod, last, mx: {"labels": {"pod": pod}, "summary": {"last": last, "max": mx}}
+    >>> ordered, pods = per_instance([mk("a", 2.0, 3.0), mk("b", 7.0, 7.5), mk("c", 4.0, 4.0)])
+    >>> [s["labels"]["pod"] for s in ordered], pods["count"], pods["last_min"], pods["last_max"], pods["last_median"]
+    (['b', 'c', 'a'], 3, 2.0, 7.0, 4.0)
+    """
+    import json
+
+    def key(s: dict[str, Any]) -> tuple[float, float, str]:
+        summ = s["summary"]
+        return (-(summ.get("last") or 0.0), -(summ.get("max") or 0.0), json.dumps(s["labels"], sort_keys=True))
+
+    ordered = sorted(summaries, key=key)
+    lasts = sorted(float(s["summary"].get("last") or 0.0) for s in ordered)
+    info: dict[str, Any] = {"count": len(ordered)}
+    if ordered:
+        info.update(worst=ordered[0]["labels"], last_min=lasts[0], last_max=lasts[-1],
+                    last_median=percentile(lasts, 50))
+    return list(ordered), info

@@ -507,6 +507,15 @@ def _sum_counts(counts: Any) -> dict[str, int]:
     return dict(sorted(total.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
+def _memory_limit(pod: dict[str, Any]) -> int | None:
+    """The pod's container memory limit (the largest, for several containers): what OOMKilled hits."""
+    from ..units import parse_size
+
+    limits = [parse_size(((c.get("resources") or {}).get("limits") or {}).get("memory"), si=True)
+              for c in (pod.get("spec") or {}).get("containers") or []]
+    return max((n for n in limits if n), default=None)
+
+
 def _pods_summary(pods: list[dict[str, Any]], revisions: list[Any]) -> list[dict[str, Any]]:
     rev_of = {r.name: r.revision for r in revisions}
     out = []
@@ -528,6 +537,7 @@ def _pods_summary(pods: list[dict[str, Any]], revisions: list[Any]) -> list[dict
                                  "finished_at": last[0].get("finishedAt")} if last else None,
             "waiting_reason": waiting[0] if waiting else None,
             "node": (pod.get("spec") or {}).get("nodeName"),
+            "memory_limit_bytes": _memory_limit(pod),
         })
     out.sort(key=lambda p: (-p["restarts"], str(p["name"])))
     return out[:_MAX_PODS]

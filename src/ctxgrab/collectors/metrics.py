@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
 import anyio
 
-from ..analysis.series import MAX_POINTS, pick_step, quantile_series, rank_series, summarize
+from ..analysis.series import MAX_POINTS, per_instance, pick_step, quantile_series, rank_series, summarize
 from ..errors import body_excerpt, InputError
 from ..evidence import Evidence, Status
 from ..sources import auth_headers, basic_auth, public_url
@@ -148,8 +148,23 @@ def summarize_series(
     return summaries, total
 
 
+def buckets_to_quantile(series: list[dict[str, Any]], quantile: float, where: str) -> list[dict[str, Any]]:
+    """Histogram bucket rates by ``le`` (what a pack's bucket query returns) as one quantile series.
+
+    Live replies and saved ones both pass here, so a saved reply of bucket rates reads
+    "Latency p99: 1.6 s", never one line per bucket.
+    """
+    if not series:
+        return series
+    if not any("le" in s["labels"] for s in series):
+        if len(series) == 1:
+            return series  # already a quantile (a saved histogram_quantile reply)
+        raise InputError(f"{where}: a quantile needs bucket series with an `le` label; got none")
+    return [{"labels": {}, "points": quantile_series(quantile, series)}]
+
+
 def _summaries(
-    series: list[dict[str, Any]], window: Window, baseline: list[dict[str, Any]] | None
+    series: list[dict[str, Any]], window: Window, baseline: list[dict[str, Any]] | None, per_pod: bool = False
 ) -> tuple[list[dict[str, Any]], int, int, int]:
     """:func:`summarize_series`, plus the samples in the window and how many were NaN/Inf (one pass each)."""
     lo, hi = window.start.timestamp(), window.end.timestamp()
@@ -174,8 +189,22 @@ def _summaries(
         if dropped:
             pts = [p for p in pts if math.isfinite(p[1])]
         out.append({"labels": s["labels"], "summary": summary, "points": list(map(list, pts))})
+    if per_pod:
+        ordered, _ = per_instance(out)
+        return ordered[:MAX_SERIES], len(ordered), n_in_window, bad
     ranked, total = rank_series(out, MAX_SERIES)
     return ranked, total, n_in_window, bad
+
+
+def _all_summaries(series: list[dict[str, Any]], window: Window) -> list[dict[str, Any]]:
+    """Last/max of every series in the window: the spread across all pods, not only those shown."""
+    lo, hi = window.start.timestamp(), window.end.timestamp()
+    out = []
+    for s in series:
+        vals = [v for _, v in _between(sorted(s["points"]), lo, hi) if math.isfinite(v)]
+        if vals:
+            out.append({"labels": s["labels"], "summary": {"last": vals[-1], "max": max(vals)}})
+    return out
 
 
 def baseline_label(window: Window, baseline: Window | None) -> str | None:
@@ -768,6 +797,12 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
     optional = bool(pack_metric and pack_metric.optional)
     if optional:
         data["optional"] = True
+    aggregate = (pack_metric.aggregate if pack_metric is not None else None) or params.get("aggregate")
+    if aggregate:
+        data["aggregate"] = aggregate
+    bounded_by = list(pack_metric.bounded_by) if pack_metric is not None else list(params.get("bounded_by") or [])
+    if bounded_by:
+        data["bounded_by"] = bounded_by
     if source.type == "prometheus_files":
         folder = request.resolve(source.path or ".")
         # A staging twin reads its own saved reply (`saved_as`) for the same pack metric.
@@ -780,6 +815,13 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
                                    source=str(path))
         payload = await run_blocking(_read_saved, path)
         series, warnings = parse_query_range(payload, str(path))
+        quantile = pack_metric.quantile if pack_metric is not None else params.get("quantile")
+        if quantile is not None:
+            try:
+                series = buckets_to_quantile(series, float(quantile), str(path))
+            except InputError as e:
+                return Evidence.failed(**base, reason=str(e), source=str(path))
+            data["quantile"] = quantile
         baseline_series = None
         if request.baseline is not None:
             # A saved response may span the baseline too; use what it holds.
@@ -910,7 +952,7 @@ async def _collect_with(
         if not any("le" in s["labels"] for s in series):
             raise InputError(f"{client.what} at {client.public_url}: a quantile needs bucket series "
                              "with an `le` label; got none")
-        return [{"labels": {}, "points": quantile_series(quantile, series)}]
+        return buckets_to_quantile(series, quantile, f"{client.what} at {client.public_url}")
 
     try:
         series = to_series(main, "window")
@@ -946,9 +988,13 @@ def _finish(
     baseline_series: list[dict[str, Any]] | None, warnings: list[str], request: CollectRequest,
     src: str, optional: bool, labels: dict[str, str] | None = None,
 ) -> Evidence:
-    summaries, total, n_in_window, bad = _summaries(series, request.window, baseline_series)
+    per_pod = data.get("aggregate") == "per_instance"
+    summaries, total, n_in_window, bad = _summaries(series, request.window, baseline_series, per_pod)
     data["series"] = summaries
     data["series_total"] = total
+    if per_pod and summaries:
+        # The worst pod first (its trend predicts the failure), then the spread across all pods.
+        _, data["instances"] = per_instance(_all_summaries(series, request.window))
     data["dropped_points"] = bad
     if bad and summaries:
         warnings.append(f"{bad} NaN/Inf sample{'s' if bad != 1 else ''} of {n_in_window} left out "

@@ -6,10 +6,15 @@ Reads, read-only and under a statement timeout, from one PostgreSQL server:
   migration (``lock_timeout``, ``statement_timeout``, ``max_wal_size``, ...);
 - for each configured table: estimated rows, live and dead tuples, table, index and
   total size, its indexes and columns, last (auto)vacuum and (auto)analyze;
-- transactions and rows written per second, measured over ``sample_s`` seconds
-  (two snapshots of ``pg_stat_database`` and ``pg_stat_user_tables``);
+- transactions and rows written per second, measured over ``sample_s`` seconds but
+  never less than :data:`MIN_SAMPLE_S` (two snapshots of ``pg_stat_database`` and
+  ``pg_stat_user_tables``, each with the server's own statistics timestamp). Since
+  PostgreSQL 15 a busy backend flushes its counters to shared memory at most once a
+  second, so a shorter sample sees none of them: ``database.sample_s: 0.5`` read
+  "0 transactions/s" from a server doing over a thousand;
 - active locks and who blocks whom (``pg_blocking_pids``);
-- long-running queries and long-open transactions (``idle in transaction`` too);
+- long-running queries and long-open transactions (``idle in transaction`` too), with
+  the tables each transaction holds locks on;
 - connections used versus ``max_connections``;
 - replication lag per replica (time and bytes) and replication slots holding WAL,
   or, on a standby, its own replay lag.
@@ -52,6 +57,9 @@ _SETTINGS = (
     "idle_in_transaction_session_timeout", "max_locks_per_transaction", "max_parallel_maintenance_workers",
 )
 _MAX_ROWS = 20  # long queries, blocked sessions, columns, indexes shown per list
+#: Shortest interval rates are measured over: twice PostgreSQL's 1 s statistics flush interval
+#: (PGSTAT_MIN_INTERVAL), so every busy backend has flushed at least once inside it.
+MIN_SAMPLE_S = 2.0
 
 
 def safe_dsn(dsn: str) -> str:
@@ -275,7 +283,7 @@ async def snapshot_activity(conn: Any, tables: list[str] = ()) -> dict[str, Any]
     """
     # One statement, so the database and table counters come from the same statistics snapshot.
     (db,) = await _rows(conn, """
-        SELECT clock_timestamp() AS at, xact_commit, xact_rollback, tup_inserted, tup_updated, tup_deleted,
+        SELECT clock_timestamp() AS at, pg_stat_get_snapshot_timestamp() AS stats_at, xact_commit, xact_rollback, tup_inserted, tup_updated, tup_deleted,
                tup_fetched, tup_returned, deadlocks, temp_bytes,
                (SELECT coalesce(json_object_agg(t.relid::regclass::text, json_build_object(
                         'n_tup_ins', t.n_tup_ins, 'n_tup_upd', t.n_tup_upd, 'n_tup_del', t.n_tup_del,
@@ -285,7 +293,9 @@ async def snapshot_activity(conn: Any, tables: list[str] = ()) -> dict[str, Any]
                  WHERE t.relid = ANY(SELECT to_regclass(n) FROM unnest(%s::text[]) AS n)) AS tables
         FROM pg_stat_database WHERE datname = current_database()""", (list(tables),))
     per_table = db.pop("tables") or {}
-    return {"at": db.pop("at"), "database": db, "tables": per_table}
+    at, stats_at = db.pop("at"), db.pop("stats_at")
+    # The statistics' own timestamp, when the server has one: the counters are as of then.
+    return {"at": stats_at or at, "database": db, "tables": per_table}
 
 
 def activity_rates(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
@@ -406,8 +416,11 @@ async def _long_running(conn: Any, long_query_s: float, long_xact_s: float) -> t
         SELECT pid, usename AS user, application_name AS application, state,
                extract(epoch FROM now() - xact_start) AS xact_s,
                extract(epoch FROM now() - state_change) AS state_s, left(query, 400) AS last_query,
-               backend_xmin IS NOT NULL AS holds_xmin
-        FROM pg_stat_activity
+               backend_xmin IS NOT NULL AS holds_xmin,
+               (SELECT array_agg(DISTINCT l.relation::regclass::text ORDER BY l.relation::regclass::text)
+                  FROM pg_locks l WHERE l.pid = a.pid AND l.granted AND l.locktype = 'relation'
+                   AND l.relation >= 16384) AS tables
+        FROM pg_stat_activity a
         WHERE xact_start IS NOT NULL AND backend_type = 'client backend' AND pid <> pg_backend_pid()
           AND now() - xact_start > make_interval(secs => %s)
         ORDER BY xact_s DESC""", (long_xact_s,))
@@ -415,6 +428,7 @@ async def _long_running(conn: Any, long_query_s: float, long_xact_s: float) -> t
         q["duration_s"] = _f(q["duration_s"])
     for x in xacts:
         x["xact_s"], x["state_s"] = _f(x["xact_s"]), _f(x["state_s"])
+        x["tables"] = list(x["tables"] or [])
     return queries[:_MAX_ROWS], xacts[:_MAX_ROWS]
 
 
@@ -474,6 +488,7 @@ async def gather(dsn: str, tables: list[str], *, sample_s: float = 1.0, long_que
 
     warnings: list[str] = []
     data: dict[str, Any] = {"thresholds": {"long_query_s": long_query_s, "long_xact_s": long_xact_s}}
+    sample_s = max(float(sample_s), MIN_SAMPLE_S)
 
     async def section(key: str, coro: Any, default: Any = None) -> Any:
         try:

@@ -5,7 +5,8 @@ Params: ``files``: a list of ``{path, keys, format}`` (the service's ``settings:
 Payload (``data``)::
 
     {"files": [{"path": "...", "format": "properties",
-                "values": [{"key": "server.max-websocket-sessions", "value": "10000"}],
+                "values": [{"key": "server.max-websocket-sessions", "value": "10000"},
+                           {"key": "-Xmx", "value": "8g", "bytes": 8589934592}],
                 "missing": ["keys asked for but not found"]}]}
 """
 
@@ -24,6 +25,7 @@ from ..configfile import yaml_error_line
 from ..errors import InputError
 from ..evidence import Evidence, Status
 from .. import parsebudget
+from ..units import parse_size
 from . import CollectRequest
 
 KIND = "settings"
@@ -135,6 +137,21 @@ def read_settings(path: Path, fmt: str) -> tuple[str, dict[str, str]]:
     return fmt, values
 
 
+# JVM flags whose value is a size (-Xmx8g); other keys count as sizes when the value carries a unit.
+_SIZE_FLAGS = re.compile(r"^-X(?:mx|ms|ss|mn)$|^-XX:\w*Size$")
+_SIZED_VALUE = re.compile(r"^\s*\d+(?:\.\d+)?\s*(?:[kKmMgGtT]i?[bB]?|[bB])\s*$")
+
+
+def _annotate(key: str, value: str) -> dict[str, Any]:
+    """The value as read, plus ``bytes`` when it is a size (so the prompt writes it with units.py)."""
+    out: dict[str, Any] = {"key": key, "value": value}
+    if _SIZE_FLAGS.match(key) or _SIZED_VALUE.match(value):
+        n = parse_size(value)
+        if n is not None:
+            out["bytes"] = n
+    return out
+
+
 def _lookup(values: dict[str, str], key: str) -> tuple[str, str] | None:
     if key in values:
         return key, values[key]
@@ -167,11 +184,11 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
             for key in keys:
                 hit = _lookup(values, key)
                 if hit:
-                    chosen.append({"key": hit[0], "value": hit[1]})
+                    chosen.append(_annotate(hit[0], hit[1]))
                 else:
                     missing.append(key)
         else:
-            chosen = [{"key": k, "value": v} for k, v in list(values.items())[:MAX_KEYS]]
+            chosen = [_annotate(k, v) for k, v in list(values.items())[:MAX_KEYS]]
         files.append({"path": entry["path"], "format": fmt, "values": chosen, "missing": missing})
     if not files:
         return Evidence(**base, status=Status.error if warnings else Status.empty,

@@ -13,8 +13,11 @@ Example::
     ctxgrab change --service payments --table orders "add a NOT NULL column currency, default 'EUR'"
     ctxgrab change --dsn postgresql://ro@db/shop --table orders "index orders(status)" --format json
 
-The database comes from the service's ``database: {source, tables}`` entry and the
-``sources`` entry it names (``{type: postgres, dsn: ...}``), or from ``--dsn``.
+The database comes from the service's ``database:`` entry and the ``sources`` entry
+it names (``{type: postgres, dsn: ...}``), or from ``--dsn``. The entry's ``tables``
+are read (the first is the one to change unless ``--table`` names one), and its
+``long_query_s``, ``long_xact_s``, ``statement_timeout_ms`` and ``sample_s`` apply as
+they do in ``ctxgrab incident``; ``--sample-s`` overrides the last.
 """
 
 from __future__ import annotations
@@ -30,7 +33,10 @@ from .. import aio
 from . import Format
 from ..errors import ConfigError, CtxgrabError
 
-__all__ = ["register", "render_change", "database_for"]
+__all__ = ["register", "render_change", "database_for", "database_entry"]
+
+#: Keys of the service's ``database:`` entry that ``gather`` takes as they are.
+_GATHER_KEYS = ("sample_s", "long_query_s", "long_xact_s", "statement_timeout_ms")
 
 
 def render_change(*, service: str | None, table: str, change: str, database: dict[str, Any], warnings: list[str],
@@ -65,6 +71,12 @@ def _as_dict(obj: Any) -> dict[str, Any]:
 
 def database_for(config: Any, service: str) -> tuple[str, list[str]]:
     """The DSN and the configured tables of ``service`` (its ``database:`` entry)."""
+    dsn, entry = database_entry(config, service)
+    return dsn, [str(t) for t in entry.get("tables") or []]
+
+
+def database_entry(config: Any, service: str) -> tuple[str, dict[str, Any]]:
+    """The DSN and the whole ``database:`` entry of ``service`` (tables, thresholds, timeouts)."""
     svc = config.service(service)
     db = getattr(svc, "database", None)
     if db is None:
@@ -78,7 +90,7 @@ def database_for(config: Any, service: str) -> tuple[str, list[str]]:
     if not dsn:
         raise ConfigError(f"service {service!r}: database source {source!r} has no dsn — fix: define "
                           f"`sources.{source}: {{type: postgres, dsn: ...}}`")
-    return str(dsn), [str(t) for t in get("tables", None) or []]
+    return str(dsn), _as_dict(db)
 
 
 async def _deploys(config: Any, service: str, at: datetime) -> dict[str, Any] | None:
@@ -114,12 +126,14 @@ def register(app: typer.Typer) -> None:
     def change(
         what: str = typer.Argument(..., help="the change you want to make, in your words or as SQL"),
         service: Optional[str] = typer.Option(None, "--service", "-s", help="service name from the config"),
-        tables: List[str] = typer.Option(..., "--table", help="the table to change (repeat for several)"),
+        tables: List[str] = typer.Option([], "--table", help="the table to change (repeat for several); "
+                                         "default: the service's `database.tables`, the first one changed"),
         config: Optional[Path] = typer.Option(None, "--config", "-c", help="config file"),
         dsn: Optional[str] = typer.Option(None, "--dsn", help="PostgreSQL connection string, instead of the "
                                           "service's database source"),
-        sample_s: float = typer.Option(1.0, "--sample-s", help="seconds over which write and transaction rates "
-                                       "are measured"),
+        sample_s: Optional[float] = typer.Option(None, "--sample-s", help="seconds over which write and transaction "
+                                                 "rates are measured (default: the service's `database.sample_s`, "
+                                                 "else 1; at least 2)"),
         fmt: Format = typer.Option(Format.markdown, "--format", "-f", help="markdown prompt or json facts"),
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="write to this file instead of stdout"),
     ) -> None:
@@ -143,6 +157,7 @@ def register(app: typer.Typer) -> None:
 
         cfg = None
         at = datetime.now(timezone.utc)
+        entry: dict[str, Any] = {}
         try:
             if dsn is None or service is not None and config is not None:
                 from ..config import load_config
@@ -151,16 +166,24 @@ def register(app: typer.Typer) -> None:
                 if service is None:
                     raise ConfigError("--service is required unless --dsn is given")
                 at = getattr(cfg.defaults, "at", None) or at
-                if dsn is None:
-                    dsn, _ = database_for(cfg, service)
+                svc_dsn, entry = database_entry(cfg, service)
+                dsn = dsn or svc_dsn
         except CtxgrabError as e:
             raise fail(str(e))
         assert dsn is not None
+        # The table to change first, then the service's other tables as related context.
+        configured = [str(t) for t in entry.get("tables") or []]
+        tables = list(dict.fromkeys([*tables, *configured]))
+        if not tables:
+            raise fail("no table to change — fix: pass --table NAME, or list it under the service's `database.tables`")
+        options = {k: entry[k] for k in _GATHER_KEYS if entry.get(k) is not None}
+        if sample_s is not None:
+            options["sample_s"] = sample_s
         try:
-            database, warnings = aio.run(lambda: gather(dsn, list(tables), sample_s=sample_s))
+            database, warnings = aio.run(lambda: gather(dsn, list(tables), **options))
         except Exception as e:  # noqa: BLE001 - one line, never a traceback with the DSN in it
             raise fail(f"PostgreSQL {safe_dsn(dsn)}: {' '.join(str(e).split())}")
-        missing = [t["name"] for t in database.get("tables", []) if t.get("exists") is False]
+        missing = [t["name"] for t in database.get("tables", [])[:1] if t.get("exists") is False]
         if missing:
             raise fail(f"table {', '.join(missing)} not found in database "
                        f"{(database.get('server') or {}).get('database')} ({safe_dsn(dsn)})")

@@ -49,7 +49,7 @@ from typing import Any, Callable
 
 from ..evidence import Evidence
 
-__all__ = ["count_tokens", "fit_to_budget", "SAFETY_FACTOR", "LEVELS", "DETAILS"]
+__all__ = ["count_tokens", "fit_to_budget", "cut_text", "SAFETY_FACTOR", "LEVELS", "DETAILS"]
 
 #: Multiplier that puts the estimate at or above the exact count for 95% of calibration pieces.
 SAFETY_FACTOR = 1.145
@@ -207,11 +207,61 @@ class _Trimmer:
             limit = max(level.string_chars, _MIN_STRING_CHARS)
             if len(value) > limit:
                 self._record("chars", key, len(value), limit)
-                return value[: limit - 1].rstrip() + "…"
+                return cut_text(value, limit)
         return value
 
 
 
+
+
+# The line of a stack trace that says what went wrong: "java.sql.SQLException: message",
+# "Caused by: ...", Python's "KeyError: 'x'". Its message is what names the cause.
+_EXCEPTION_LINE = re.compile(
+    r"^\s*(?:Caused by: )?(?:[A-Za-z_$][\w$]*\.)*[A-Za-z_$][\w$]*(?:Exception|Error|Throwable|Fault|Failure)\b[:\s]")
+
+
+def cut_text(value: str, limit: int) -> str:
+    """``value`` in at most about ``limit`` characters, keeping what matters in a log example.
+
+    A multi-line example keeps its exception lines (class *and* message, the root ``Caused by:``
+    included) before anything else, then its first line, then the lines that follow in order; a
+    single line is cut at the end. Lines that are left out are marked with ``…``.
+
+    >>> ex = ("2026-03-02T10:00:00Z ERROR [exec-7] o.h.e.j.s.SqlExceptionHelper - " + "x" * 120,
+    ...       "org.postgresql.util.PSQLException: FATAL: remaining connection slots are reserved",
+    ...       "    at org.postgresql.Driver.connect(Driver.java:297)")
+    >>> "PSQLException: FATAL: remaining connection slots are reserved" in cut_text(chr(10).join(ex), 160)
+    True
+    """
+    if len(value) <= limit:
+        return value
+    lines = value.split("\n")
+    if len(lines) == 1:
+        return value[: limit - 1].rstrip() + "…"
+    wanted = [i for i, line in enumerate(lines) if _EXCEPTION_LINE.match(line)]
+    order = wanted[:1] + wanted[-1:] + [0] + wanted[1:-1] + list(range(1, len(lines)))
+    keep: dict[int, str] = {}
+    room = limit
+    for i in dict.fromkeys(order):
+        line = lines[i]
+        if room <= 0:
+            break
+        if len(line) + 1 > room:
+            if i in wanted or i == 0:  # the message and the header are kept, shortened
+                keep[i] = line[: max(room - 1, 20)].rstrip() + "…"
+                room = 0
+            continue
+        keep[i] = line
+        room -= len(line) + 1
+    out, last = [], -1
+    for i in sorted(keep):
+        if i != last + 1:
+            out.append("…")
+        out.append(keep[i])
+        last = i
+    if last != len(lines) - 1:
+        out.append("…")
+    return "\n".join(out)
 
 
 def _names(titles: list[str]) -> str:
@@ -275,6 +325,8 @@ def fit_to_budget(
     budget_tokens: int,
     *,
     details: tuple[str, ...] = (),
+    measure: Callable[[str], int] = count_tokens,
+    unit: str = "tokens",
 ) -> tuple[str, list[str]]:
     """Render within ``budget_tokens`` by trimming low-priority detail; return the text and the trim notes.
 
@@ -288,12 +340,15 @@ def fit_to_budget(
     headline facts. If nothing fits, the smallest rendering is returned with a
     last note saying by how much it is over.
 
+    ``measure`` sizes a rendering (tokens by default; ``len`` with ``unit="characters"``
+    fits a PagerDuty note, whose cap is in characters, through the same trimming).
+
     Example::
 
         markdown, notes = fit_to_budget(evidence, lambda evs, notes: render(evs, notes), 4000)
     """
     text = render(evidence, [])
-    if count_tokens(text) <= budget_tokens:
+    if measure(text) <= budget_tokens:
         return text, []
 
     def search(detail: str | None) -> tuple[str, list[str], int]:
@@ -307,7 +362,7 @@ def fit_to_budget(
                 # Below full detail the sections these notes describe are not shown.
                 notes = extra if detail else notes
                 out = render(evs, notes, detail=detail) if detail else render(evs, notes)
-                cache[i] = (out, notes, count_tokens(out))
+                cache[i] = (out, notes, measure(out))
             return cache[i]
 
         lo, hi = (1 if detail is None else 0), len(LEVELS) - 1
@@ -329,7 +384,7 @@ def fit_to_budget(
     evs, notes = _trim(evidence, LEVELS[-1])
     detail = details[-1] if details else None
     over = ([_DETAIL_NOTES[detail]] if detail else notes) + [
-        f"the prompt is still about {used} tokens, over the {budget_tokens}-token budget; "
+        f"the prompt is still about {used} {unit}, over the {budget_tokens}-{unit.rstrip('s')} budget; "
         "headline facts are never dropped"]
     return (render(evs, over, detail=detail) if detail else render(evs, over)), over
 

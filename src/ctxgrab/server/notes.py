@@ -13,6 +13,12 @@ serves the newest prompt — and no second note is added. A 404 because the note
 deleted meanwhile (it is no longer listed) writes a new one. Finding the note by marker (not only by a stored note id)
 makes this safe across a crash between the POST and the job being marked done.
 
+When the prompt is longer than the note's cap and the run that made it is at hand
+(:class:`RenderedPrompt`, what the default prompt builder returns), the note is
+rendered again for its size through the budget machinery (measured in characters):
+detail goes first, the headline facts (what is happening, the rollback plan, the
+ask) stay. A plain string that is too long is cut at a line end, saying so.
+
 >>> text = format_note("# Incident\\n" + "line\\n" * 2000, service="payments", at="2026-03-04T09:15:02Z",
 ...                    prompt_url="https://ctx.example/incidents/Q1/prompt?sig=ab", max_chars=600)
 >>> len(text) <= 600, is_ctxgrab_note(text)
@@ -29,7 +35,7 @@ from urllib.parse import quote
 
 from .pagerduty import PagerDutyClient, PagerDutyError
 
-__all__ = ["MARKER", "format_note", "is_ctxgrab_note", "prompt_signature", "prompt_url", "upsert_note", "NoteResult"]
+__all__ = ["MARKER", "RenderedPrompt", "format_note", "is_ctxgrab_note", "prompt_signature", "prompt_url", "upsert_note", "NoteResult"]
 
 MARKER = "[ctxgrab-note]"
 
@@ -52,10 +58,40 @@ def prompt_url(base_url: str | None, incident_id: str, prompt_token: str | None)
     return f"{base_url.rstrip('/')}/incidents/{quote(incident_id, safe='')}/prompt?sig={sig}"
 
 
-def format_note(markdown: str, *, service: str, at: str, prompt_url: str | None, max_chars: int) -> str:
-    """Plain-text note: marker line, link to the full prompt, then the prompt, cut to ``max_chars``.
+class RenderedPrompt(str):
+    """A prompt's markdown that remembers the run it came from (``result``, an ``IncidentResult``).
 
-    A cut happens at a line end and says how much was kept and where the rest is.
+    It is a ``str`` everywhere (stored, served, hashed); :func:`format_note` uses the run to
+    render the note for its size instead of cutting the text.
+    """
+
+    result: Any
+
+    def __new__(cls, result: Any, markdown: str | None = None) -> "RenderedPrompt":
+        obj = super().__new__(cls, result.markdown if markdown is None else markdown)
+        obj.result = result
+        return obj
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Prompts are built in child processes: the run travels with the text.
+        return (RenderedPrompt, (self.result, str(self)))
+
+
+def _render_for(result: Any, max_chars: int) -> str:
+    """The run's prompt rendered within ``max_chars`` characters by the budget machinery."""
+    from ..api import render_result
+
+    fitted = render_result(result.service, result.at, result.window, result.baseline, result.evidence,
+                           description=result.description, template=result.template, max_chars=max_chars)
+    return fitted.markdown.strip("\n")
+
+
+def format_note(markdown: str, *, service: str, at: str, prompt_url: str | None, max_chars: int) -> str:
+    """Plain-text note: marker line, link to the full prompt, then the prompt, within ``max_chars``.
+
+    A :class:`RenderedPrompt` too long for the note is rendered again for the room left
+    (trimming detail, keeping the headline facts); whatever is still too long is cut at a
+    line end, and the cut says how much was kept and where the rest is.
     """
     head = [f"{MARKER} Incident context from ctxgrab — service {service}, as of {at}"]
     if prompt_url:
@@ -64,6 +100,12 @@ def format_note(markdown: str, *, service: str, at: str, prompt_url: str | None,
     body = markdown.strip("\n")
     if len(header) + len(body) <= max_chars:
         return header + body
+    result = getattr(markdown, "result", None)
+    if result is not None:
+        fitted = _render_for(result, max_chars - len(header))
+        if len(header) + len(fitted) <= max_chars:
+            return header + fitted
+        body = fitted
     where = prompt_url or "not linked (set server.public_base_url and server.prompt_token)"
     tail_tpl = "\n\n… cut here: {kept} of {total} characters shown. Full prompt: {where}"
     tail = tail_tpl.format(kept=len(body), total=len(body), where=where)

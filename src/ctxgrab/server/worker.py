@@ -39,7 +39,7 @@ from .. import aio
 from ..errors import ConfigError
 from .config import ServerConfig, load_pipeline_config
 from .metrics import Metrics
-from .notes import format_note, prompt_url, upsert_note
+from .notes import RenderedPrompt, format_note, prompt_url, upsert_note
 from .pagerduty import PagerDutyClient, PagerDutyError, RetryLater
 from .queue import Job, JobQueue
 from .resilience import CircuitBreaker, CircuitOpenError
@@ -71,7 +71,7 @@ def library_prompt_builder(config: Any) -> PromptBuilder:
         if not loaded:
             loaded.append(load_pipeline_config(config) if isinstance(config, (str, Path)) else config)
         result = await ctxgrab.aincident(service, since=None, at=at, config=loaded[0])
-        return result.markdown
+        return RenderedPrompt(result)  # a str that lets the note be rendered for its size
 
     return build_prompt
 
