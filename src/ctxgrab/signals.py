@@ -197,7 +197,7 @@ def _limit_text(lim: dict[str, Any]) -> str:
         return f"{format_bytes(lim['value'])} (the limit the error message names)"
     if lim["source"] == "setting":
         shown = format_value(lim["value"], lim.get("unit")) if lim.get("unit") else lim.get("raw")
-        return f"`{lim['name']}` = {shown}"
+        return f"{lim['name']} = {shown}"
     return f"the {format_value(lim['value'], lim.get('unit'))} {lim['name'].lower()}" if lim["source"] == "container" \
         else f"{lim['name']} {format_value(lim['value'], lim.get('unit'))}"
 
@@ -280,7 +280,7 @@ def _oom(evidence: list[Evidence], metrics: dict[str, dict[str, Any]],
             if used and lim.get("value"):
                 text += f" ({format_pct(used['max'] / lim['value'], 0)} at its peak)"
         elif entry["keys"]:
-            text += f"; bounded by `{entry['keys'][0]}` (not found in the settings: the JVM default applies)"
+            text += f"; bounded by {entry['keys'][0]} (not found in the settings: the JVM default applies)"
         parts.append(text)
         kinds.append({"kind": entry["kind"], "count": entry["count"], "first_seen": entry["first_seen"],
                       "limit": lim})
