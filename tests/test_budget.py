@@ -127,10 +127,10 @@ HEADLINES = ["live set after GC 2.4 GiB → 7.5 GiB", "94% of the 8.0 GiB max he
 def demo_prompts() -> dict[int, object]:
     import ctxgrab
 
-    return {b: ctxgrab.incident("payments", config=DEMO, budget=b) for b in (1000, 2000, 4000, 8000, 100_000)}
+    return {b: ctxgrab.incident("payments", config=DEMO, budget=b) for b in (1000, 1500, 2000, 4000, 8000, 100_000)}
 
 
-@pytest.mark.parametrize("budget", [1000, 2000, 4000, 8000])
+@pytest.mark.parametrize("budget", [1500, 2000, 4000, 8000])
 def test_demo_prompt_within_budget_keeps_headlines(demo_prompts: dict, budget: int) -> None:
     result = demo_prompts[budget]
     used = count_tokens(result.markdown)
@@ -142,8 +142,19 @@ def test_demo_prompt_within_budget_keeps_headlines(demo_prompts: dict, budget: i
     assert used <= count_tokens(demo_prompts[100_000].markdown)
 
 
+def test_a_budget_below_the_headline_keeps_the_headline_and_says_so(demo_prompts: dict) -> None:
+    """The demo's headline (ten signals, the rollback plan, the bounding settings, the ask) needs
+    more than 1,000 tokens: the facts stay and the prompt says by how much it is over."""
+    result = demo_prompts[1000]
+    for fact in HEADLINES:
+        assert fact in result.markdown, fact
+    over = [n for n in result.trimmed if "over the 1000-token budget" in n]
+    assert over and over[0] in result.markdown
+    assert count_tokens(result.markdown) <= count_tokens(demo_prompts[1500].markdown) + 200
+
+
 def test_demo_prompt_trims_more_under_a_smaller_budget(demo_prompts: dict) -> None:
-    sizes = [count_tokens(demo_prompts[b].markdown) for b in (1000, 2000, 4000, 8000, 100_000)]
+    sizes = [count_tokens(demo_prompts[b].markdown) for b in (1500, 2000, 4000, 8000, 100_000)]
     assert sizes == sorted(sizes)
     assert demo_prompts[100_000].trimmed == [] and demo_prompts[1000].trimmed
 
