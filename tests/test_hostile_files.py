@@ -408,3 +408,20 @@ def test_parse_budget_kills_a_stuck_parser_and_caps_memory() -> None:
         with pytest.raises(parsebudget.ParseBudgetExceeded, match="64.0 MiB memory cap|memory cap"):
             parsebudget.run(lambda: bytearray(512 * MiB), what="a greedy parser")
         assert parsebudget.run(lambda: sum(range(10)), what="a small parser") == 45
+
+
+def test_a_large_saved_prometheus_reply_is_parsed_under_the_memory_cap(tmp_path: Path) -> None:
+    """Saved replies above 8 MiB are parsed in the budget's child: past the cap, a stated gap."""
+    import shutil
+
+    import ctxgrab
+
+    demo = tmp_path / "demo"
+    shutil.copytree(REPO / "fixtures" / "demo", demo)
+    reply = json.loads((demo / "metrics" / "threads.json").read_text())
+    reply["data"]["result"] = reply["data"]["result"] * 600  # ~20 MB of JSON, far more as Python objects
+    (demo / "metrics" / "threads.json").write_text(json.dumps(reply))
+    cfg = demo / "ctxgrab.yaml"
+    cfg.write_text(cfg.read_text().replace("  deadline_s: 30\n", "  deadline_s: 30\n  parse_memory_mib: 64\n"))
+    ev = next(e for e in ctxgrab.incident("payments", config=str(cfg)).evidence if e.name == "jvm.threads")
+    assert ev.status.value == "error" and "memory cap" in ev.reason and "threads.json" in ev.reason

@@ -91,7 +91,7 @@ class Defaults(_Model):
     packs_dir: str | None = Field(None, description="directory searched for packs before the bundled ones")
     budget: int | None = Field(None, gt=0, description="token budget for the prompt; unset means no limit")
     parse_memory_mib: int = Field(
-        2048, gt=0, description="memory cap (MiB) for each file parser (GC logs, heap dumps, settings files), enforced")
+        2048, gt=0, description="memory cap (MiB) for each file parser (GC logs, heap dumps, settings files, saved replies over 8 MiB), enforced")
 
     _since = field_validator("since")(classmethod(lambda cls, v: _check_duration(v)))
 

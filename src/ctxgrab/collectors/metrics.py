@@ -230,6 +230,9 @@ def baseline_label(window: Window, baseline: Window | None) -> str | None:
     return f"the same window {n} {word}{'s' if n != 1 else ''} earlier"
 
 
+_SAVED_INLINE_BYTES = 8 << 20
+
+
 def _read_saved(path: Path) -> Any:
     try:
         return json.loads(path.read_bytes())
@@ -813,7 +816,14 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
                                 status=Status.skipped, source=str(path), data=data)
             return Evidence.failed(**base, reason=f"no saved response {path.name} in {folder}", status=Status.empty,
                                    source=str(path))
-        payload = await run_blocking(_read_saved, path)
+        # JSON has no aliases: a small reply cannot expand. A large one is parsed under the
+        # run's parse budget (deadline and memory cap enforced in a child, parsebudget.py).
+        if path.stat().st_size <= _SAVED_INLINE_BYTES:
+            payload = await run_blocking(_read_saved, path)
+        else:
+            from .. import parsebudget
+
+            payload = await parsebudget.arun(_read_saved, path, what=f"saved Prometheus reply {path.name}")
         series, warnings = parse_query_range(payload, str(path))
         quantile = pack_metric.quantile if pack_metric is not None else params.get("quantile")
         if quantile is not None:
