@@ -425,3 +425,20 @@ def test_a_large_saved_prometheus_reply_is_parsed_under_the_memory_cap(tmp_path:
     cfg.write_text(cfg.read_text().replace("  deadline_s: 30\n", "  deadline_s: 30\n  parse_memory_mib: 64\n"))
     ev = next(e for e in ctxgrab.incident("payments", config=str(cfg)).evidence if e.name == "jvm.threads")
     assert ev.status.value == "error" and "memory cap" in ev.reason and "threads.json" in ev.reason
+
+
+def test_a_log_file_too_big_for_the_deadline_stops_at_it(tmp_path: Path) -> None:
+    """The log reader runs under the parse budget too: at the deadline the work stops, said as a gap."""
+    import ctxgrab
+
+    line = "2026-03-02T11:{m:02d}:{s:02d}.000Z ERROR [exec-{i}] com.acme.X - failed for order {i} in {i} ms\n"
+    with (tmp_path / "big.log").open("w") as f:
+        for i in range(400_000):
+            f.write(line.format(m=(i // 7000) % 60, s=(i // 120) % 60, i=i))
+    cfg = tmp_path / "ctxgrab.yaml"
+    cfg.write_text(json.dumps({"defaults": {"since": "1h", "at": "2026-03-02T12:00:00Z", "timeout_s": 1.5,
+                                            "deadline_s": 5}, "services": {"s": {"logs": [{"path": "big.log"}]}}}))
+    t0 = time.monotonic()
+    ev = next(e for e in ctxgrab.incident("s", config=str(cfg)).evidence if e.kind == "logs")
+    assert time.monotonic() - t0 < 1.5 + 2
+    assert ev.status.value == "timeout" and "deadline" in ev.reason and "big.log" in ev.reason

@@ -36,7 +36,8 @@ from ..analysis.logpatterns import MiningResult, StreamingMiner
 from ..evidence import Evidence, Status
 from ..logread import ReadStats, expand_paths, iter_window
 from ..timeutil import Window
-from . import CollectRequest, run_blocking
+from .. import parsebudget
+from . import CollectRequest
 
 __all__ = ["collect", "mine_files", "build_payload", "MAX_PATTERNS"]
 
@@ -113,9 +114,15 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
         tz = zone(params.get("timezone"))
     except ValueError as e:
         return Evidence.failed(**base, reason=str(e))
-    result, stats = await run_blocking(
-        mine_files, paths, params.get("format") or "auto", request.window, request.baseline, max_patterns, tz
-    )
+    # Under the run's parse budget like every file parser: killed at the deadline, memory capped
+    # (the reader streams, so the cap is never near; the deadline is what stops a 5 GB file).
+    try:
+        result, stats = await parsebudget.arun(
+            mine_files, paths, params.get("format") or "auto", request.window, request.baseline, max_patterns, tz,
+            what=f"log analysis of {', '.join(str(p) for p in paths[:3])}{' …' if len(paths) > 3 else ''}",
+        )
+    except parsebudget.ParseBudgetExceeded as e:
+        return Evidence.failed(**base, reason=str(e), status=Status.timeout if e.limit == "deadline" else Status.error)
     files = [str(p.relative_to(request.base_dir)) if p.is_relative_to(request.base_dir) else str(p) for p in paths]
     data = build_payload(
         result, request.baseline, files=files, total_lines=stats.lines_read, skipped_lines=stats.skipped_lines,
