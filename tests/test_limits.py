@@ -59,7 +59,7 @@ def test_direct_buffers_pinned_under_their_setting_are_saturation(tmp_path: Path
     bound = limits(r.evidence)["direct_buffers"]
     assert [(b["source"], b["name"], b["value"]) for b in bound] == [("setting", "-XX:MaxDirectMemorySize", 512 * MiB)]
     sat = next(s for s in r.signals if s["name"] == "saturation")
-    assert "Direct buffers used pinned at 508 MiB, 99% of `-XX:MaxDirectMemorySize` = 512 MiB" in sat["summary"]
+    assert "Direct buffers used pinned at 508 MiB, 99% of -XX:MaxDirectMemorySize = 512 MiB" in sat["summary"]
     assert sat["facts"]["resources"][0]["pinned"] is True
     assert r.kind == "saturation"
     # Beside the metric, the bound with its units.
@@ -95,7 +95,7 @@ def test_restart_loop_on_direct_buffer_oom_is_a_memory_incident(tmp_path: Path) 
     oom = next(s for s in r.signals if s["name"] == "oom")
     assert r.kind == "memory_leak" and choose_kind(r.signals)[1] == ["oom"]
     assert "OutOfMemoryError (direct buffer) ×24" in oom["summary"]
-    assert "the limit it hit: `-XX:MaxDirectMemorySize` = 512 MiB" in oom["summary"]
+    assert "the limit it hit: -XX:MaxDirectMemorySize = 512 MiB" in oom["summary"]
     assert "**oom**: OutOfMemoryError (direct buffer)" in r.markdown
 
 
@@ -103,7 +103,7 @@ def test_metaspace_oom_names_its_own_limit(tmp_path: Path) -> None:
     trace = (DATA / "metaspace.txt").read_text()
     r = ctxgrab.incident("gateway", config=_service(tmp_path, log_text=_restart_loop(trace, 2)))
     oom = next(s for s in r.signals if s["name"] == "oom")
-    assert "OutOfMemoryError (metaspace) ×8" in oom["summary"] and "`-XX:MaxMetaspaceSize` = 256 MiB" in oom["summary"]
+    assert "OutOfMemoryError (metaspace) ×8" in oom["summary"] and "-XX:MaxMetaspaceSize = 256 MiB" in oom["summary"]
 
 
 def test_direct_oom_without_the_setting_uses_the_limit_in_the_message() -> None:

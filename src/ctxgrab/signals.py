@@ -474,7 +474,7 @@ def _saturation(evidence: list[Evidence], metrics: dict[str, dict[str, Any]],
             else:
                 text = (f"{used['title']} {'pinned at' if pinned else 'at'} {format_value(used['last'], unit)}, "
                         f"{format_pct(used['last'] / limit['value'], 0)} of {_limit_text(limit)}")
-            if pinned:
+            if pinned and used.get("span_s"):
                 text += f" for the whole {format_duration(used['span_s'])}"
             if (used.get("pods") or 0) > 1:
                 text += f" (worst of {used['pods']} pods)"

@@ -157,9 +157,7 @@ def buckets_to_quantile(series: list[dict[str, Any]], quantile: float, where: st
     if not series:
         return series
     if not any("le" in s["labels"] for s in series):
-        if len(series) == 1:
-            return series  # already a quantile (a saved histogram_quantile reply)
-        raise InputError(f"{where}: a quantile needs bucket series with an `le` label; got none")
+        return series  # already quantiles (a saved histogram_quantile reply, one series per pod or one in all)
     return [{"labels": {}, "points": quantile_series(quantile, series)}]
 
 
