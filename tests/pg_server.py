@@ -141,3 +141,21 @@ def start_primary_and_replica(bindir: Path) -> tuple[PgCluster, PgServer]:
     except BaseException:
         cluster.stop_all()
         raise
+
+
+def start_single(bindir: Path, *extra: str) -> tuple[PgCluster, Path, int, str]:
+    """One PostgreSQL server (no replica): ``(cluster, data dir, port, admin DSN)``; call
+    ``cluster.stop_all()`` when done. ``extra`` are more ``-c name=value`` server options."""
+    cluster = PgCluster(bindir)
+    try:
+        data = cluster.root / "primary"
+        cluster.run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                    "--no-sync", timeout=120)
+        port = free_port()
+        cluster.start(data, port, *extra)
+        admin = f"host=127.0.0.1 port={port} user=postgres dbname=postgres connect_timeout=5"
+        cluster.wait_ready(admin)
+        return cluster, data, port, admin
+    except BaseException:
+        cluster.stop_all()
+        raise

@@ -13,6 +13,7 @@ server. ``Scenario.saved`` holds the derived series the numbers are checked agai
 from __future__ import annotations
 
 import importlib.util
+from contextlib import contextmanager
 import json
 import os
 import shutil
@@ -43,6 +44,7 @@ __all__ = [
     "fault_server",
     "FaultServer",
     "binary",
+    "backfilled_prometheus",
     "load_build",
 ]
 
@@ -147,22 +149,25 @@ RULES = """groups:
 """
 
 
-@pytest.fixture(scope="session")
-def prometheus_url(scenario: Scenario, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real Prometheus holding the scenario (backfilled with promtool) and three always-on alert rules."""
-    prometheus = binary("prometheus")
-    promtool = binary("promtool")
-    folder = tmp_path_factory.mktemp("prometheus")
+@contextmanager
+def backfilled_prometheus(openmetrics: Path, folder: Path, config: str = "global: {}\n",
+                          rules: str | None = None) -> Iterator[str]:
+    """A real Prometheus on a free loopback port holding ``openmetrics`` (promtool backfill); its URL.
+
+    Waits for readiness by polling ``/-/ready`` and stops the server on exit.
+    """
+    prometheus, promtool = binary("prometheus"), binary("promtool")
     data = folder / "data"
     data.mkdir()
     out = subprocess.run(
         [promtool, "tsdb", "create-blocks-from", "openmetrics", "--max-block-duration=240h",
-         str(scenario.openmetrics), str(data)],
+         str(openmetrics), str(data)],
         capture_output=True, text=True, timeout=120,
     )
     assert out.returncode == 0, f"promtool failed: {out.stderr[-2000:]}"
-    (folder / "rules.yml").write_text(RULES)
-    (folder / "prometheus.yml").write_text("global:\n  evaluation_interval: 1s\nrule_files: [rules.yml]\n")
+    if rules is not None:
+        (folder / "rules.yml").write_text(rules)
+    (folder / "prometheus.yml").write_text(config)
     port = _free_port()
     log = folder / "prometheus.log"
     with log.open("w") as log_f:
@@ -177,6 +182,14 @@ def prometheus_url(scenario: Scenario, tmp_path_factory: pytest.TempPathFactory)
         yield url
     finally:
         _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def prometheus_url(scenario: Scenario, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Prometheus holding the scenario (backfilled with promtool) and three always-on alert rules."""
+    with backfilled_prometheus(scenario.openmetrics, tmp_path_factory.mktemp("prometheus"),
+                               "global:\n  evaluation_interval: 1s\nrule_files: [rules.yml]\n", RULES) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

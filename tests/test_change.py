@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest

@@ -10,8 +10,6 @@ its own 2 GiB ``-Xmx``); the other two are flat. A fleet sum would show 6 GiB of
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -19,7 +17,7 @@ import pytest
 import ctxgrab
 from ctxgrab.config import config_from_dict
 from ctxgrab.signals import derive
-from prom_fixtures import _free_port, _stop, _wait_ready, binary
+from prom_fixtures import backfilled_prometheus
 
 pytestmark = pytest.mark.integration
 
@@ -68,29 +66,11 @@ def openmetrics() -> str:
 
 @pytest.fixture(scope="module")
 def prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    prometheus, promtool = binary("prometheus"), binary("promtool")
     folder = tmp_path_factory.mktemp("pods")
     om = folder / "pods.om"
     om.write_text(openmetrics())
-    data = folder / "data"
-    data.mkdir()
-    out = subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", "--max-block-duration=240h",
-                          str(om), str(data)], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    (folder / "prometheus.yml").write_text("global: {}\n")
-    port = _free_port()
-    log = folder / "prometheus.log"
-    with log.open("w") as log_f:
-        proc = subprocess.Popen([prometheus, f"--config.file={folder / 'prometheus.yml'}",
-                                 f"--storage.tsdb.path={data}", "--storage.tsdb.retention.time=100y",
-                                 f"--web.listen-address=127.0.0.1:{port}"],
-                                stdout=log_f, stderr=subprocess.STDOUT, cwd=folder)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(f"{url}/-/ready", proc, log, "prometheus")
+    with backfilled_prometheus(om, folder) as url:
         yield url
-    finally:
-        _stop(proc)
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,6 @@ delivery stored exactly once.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import random
 import signal
 import subprocess
@@ -27,7 +25,7 @@ import pytest
 import pg_server
 from conftest import missing
 from fake_pagerduty import FakePagerDuty, delivery_headers
-from test_server_load import BOT, SECRET, TOKEN, _deliveries, _free_port, _start, _wait_ready
+from test_server_load import BOT, TOKEN, _deliveries, _free_port, _start, _wait_ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -41,15 +39,8 @@ def pg_queue_dsn():
     bindir = pg_server.find_bindir()
     if bindir is None:
         missing("PostgreSQL server binaries (initdb, pg_ctl) not found; install Debian's postgresql")
-    cluster = pg_server.PgCluster(bindir)
-    data = cluster.root / "queue"
-    cluster.run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync",
-                timeout=120)
-    port = pg_server.free_port()
-    cluster.start(data, port, "-c max_connections=100")
-    admin = f"host=127.0.0.1 port={port} user=postgres dbname=postgres connect_timeout=5"
+    cluster, data, port, admin = pg_server.start_single(bindir, "-c max_connections=100")
     try:
-        cluster.wait_ready(admin)
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute("CREATE ROLE ctxgrab LOGIN")
             conn.execute("CREATE DATABASE ctxgrab OWNER ctxgrab")

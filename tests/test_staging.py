@@ -10,7 +10,6 @@ production's, and say so in the staging constraint.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Iterator
 
@@ -20,7 +19,7 @@ import ctxgrab
 
 import pg_server
 from conftest import missing
-from prom_fixtures import _free_port, _stop, _wait_ready, binary
+from prom_fixtures import backfilled_prometheus
 
 END = 1_777_896_000  # 2026-05-04T12:00:00Z
 AT = "2026-05-04T12:00:00Z"
@@ -40,26 +39,10 @@ def _openmetrics() -> str:
 
 @pytest.fixture(scope="module")
 def prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    prometheus, promtool = binary("prometheus"), binary("promtool")
     folder = tmp_path_factory.mktemp("staging-prom")
-    (folder / "data").mkdir()
     (folder / "s.om").write_text(_openmetrics())
-    out = subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(folder / "s.om"),
-                          str(folder / "data")], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    (folder / "prometheus.yml").write_text("global: {}\n")
-    port = _free_port()
-    log = folder / "prometheus.log"
-    with log.open("w") as f:
-        proc = subprocess.Popen([prometheus, f"--config.file={folder / 'prometheus.yml'}",
-                                 f"--storage.tsdb.path={folder / 'data'}", "--storage.tsdb.retention.time=100y",
-                                 f"--web.listen-address=127.0.0.1:{port}"], stdout=f, stderr=subprocess.STDOUT, cwd=folder)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(f"{url}/-/ready", proc, log, "prometheus")
+    with backfilled_prometheus(folder / "s.om", folder) as url:
         yield url
-    finally:
-        _stop(proc)
 
 
 @pytest.fixture(scope="module")
@@ -72,15 +55,8 @@ def dbs() -> Iterator[tuple[str, str]]:
     bindir = pg_server.find_bindir()
     if bindir is None:
         missing("PostgreSQL server binaries (initdb, pg_ctl) not found; install Debian's postgresql")
-    cluster = pg_server.PgCluster(bindir)
+    cluster, _, port, admin = pg_server.start_single(bindir)
     try:
-        data = cluster.root / "primary"
-        cluster.run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                    "--no-sync", timeout=120)
-        port = pg_server.free_port()
-        cluster.start(data, port)
-        admin = f"host=127.0.0.1 port={port} user=postgres dbname=postgres connect_timeout=5"
-        cluster.wait_ready(admin)
         dsns = []
         for name, rows in (("orders_prod", 50_000), ("orders_staging", 1_200)):
             with psycopg.connect(admin, autocommit=True) as conn:
