@@ -69,7 +69,9 @@ def git_runner(git: str, repo: Path, deadline: float):
         left = deadline - time.monotonic()
         if left <= 0.05:
             raise GitError("the collector's time ran out before git answered")
-        proc = subprocess.Popen([*base, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        # stderr goes to a file: a pipe that git fills while we read stdout would stall both.
+        err_file = tempfile.TemporaryFile()
+        proc = subprocess.Popen([*base, *args], stdout=subprocess.PIPE, stderr=err_file, stdin=subprocess.DEVNULL,
                                 env=env)
         chunks, size, cut = [], 0, False
         try:
@@ -88,14 +90,15 @@ def git_runner(git: str, repo: Path, deadline: float):
                 size += len(b)
             if cut:
                 proc.kill()
-            try:
-                _, err = proc.communicate(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                raise
+            proc.communicate(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+            err_file.close()
             raise GitError(f"git {args[0]} did not finish within the collector's time") from None
+        err_file.seek(0)
+        err = err_file.read(64 << 10)
+        err_file.close()
         out = b"".join(chunks).decode("utf-8", "replace")
         if not cut and proc.returncode not in ok_codes:
             msg = (err or b"").decode("utf-8", "replace").strip().splitlines()
@@ -107,7 +110,11 @@ def git_runner(git: str, repo: Path, deadline: float):
 
 def _bundle_clone(git: str, bundle: Path, deadline: float) -> Path:
     """A bare clone of a ``git bundle`` file, cached by the bundle's content."""
-    digest = hashlib.sha256(bundle.read_bytes()).hexdigest()[:16]
+    h = hashlib.sha256()
+    with bundle.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    digest = h.hexdigest()[:16]
     target = Path(tempfile.gettempdir()) / "ctxgrab-bundles" / digest
     if (target / "HEAD").is_file():
         return target
