@@ -442,3 +442,22 @@ def test_a_log_file_too_big_for_the_deadline_stops_at_it(tmp_path: Path) -> None
     ev = next(e for e in ctxgrab.incident("s", config=str(cfg)).evidence if e.kind == "logs")
     assert time.monotonic() - t0 < 1.5 + 2
     assert ev.status.value == "timeout" and "deadline" in ev.reason and "big.log" in ev.reason
+
+
+def test_every_file_collector_parses_under_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GC logs, heap dumps, settings, logs, thread dumps and trace files all go through parsebudget.arun."""
+    import ctxgrab
+    from ctxgrab import parsebudget as pb
+
+    seen: list[str] = []
+    real = pb.arun
+
+    async def spy(fn, *args, what: str, **kwargs):
+        seen.append(what)
+        return await real(fn, *args, what=what, **kwargs)
+
+    monkeypatch.setattr(pb, "arun", spy)
+    result = ctxgrab.incident("payments", config=str(REPO / "fixtures" / "demo" / "ctxgrab.yaml"))
+    assert all(e.ok for e in result.evidence if e.kind in ("gc", "heap", "settings", "logs", "threads", "traces"))
+    for what in ("GC log analysis", "heap dump analysis", "log analysis", "thread dump analysis", "trace analysis"):
+        assert any(w.startswith(what) for w in seen), (what, seen)

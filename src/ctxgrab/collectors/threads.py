@@ -18,8 +18,9 @@ import os
 from typing import Any
 
 from ..errors import InputError
-from ..evidence import Evidence
-from . import CollectRequest, find_inputs, run_blocking
+from .. import parsebudget
+from ..evidence import Evidence, Status
+from . import CollectRequest, find_inputs
 
 __all__ = ["collect"]
 
@@ -61,7 +62,10 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
     if isinstance(inputs, Evidence):
         return inputs
     try:
-        data = await run_blocking(_analyse, inputs.files)
+        data = await parsebudget.arun(_analyse, inputs.files, what=f"thread dump analysis of {inputs.source}")
+    except parsebudget.ParseBudgetExceeded as e:
+        return Evidence.failed(KIND, name, TITLE, str(e), source=inputs.source,
+                               status=Status.timeout if e.limit == "deadline" else Status.error)
     except InputError as e:
         return Evidence.failed(KIND, name, TITLE, str(e), source=inputs.source)
     rel = {p: _relative(p, request) for p in inputs.files}

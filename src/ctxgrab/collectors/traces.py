@@ -39,7 +39,8 @@ from typing import Any, Iterator
 from ..analysis.traces import ReadStats, Span, spans_from_otlp, summarize
 from ..evidence import Evidence, Status
 from ..timeutil import Window
-from . import CollectRequest, run_blocking
+from .. import parsebudget
+from . import CollectRequest
 
 __all__ = ["collect", "read_otlp_files", "summarize_files", "window_ns", "KIND"]
 
@@ -183,8 +184,14 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
         return Evidence.failed(**base, reason=f"no trace files match {pattern}", status=Status.empty)
     # Leave a second of the collector's time to summarise what was read.
     deadline = time.monotonic() + max(1.0, request.timeout_s - 1.0)
-    data = await run_blocking(summarize_files, paths, params.get("service") or request.service, request.window,
-                              request.baseline, int(params.get("max_spans") or 3_000_000), deadline)
+    # Under the run's parse budget like every file parser: the reader stops itself a second before
+    # the collector's time (a partial result); the budget's kill and memory cap are the backstop.
+    try:
+        data = await parsebudget.arun(summarize_files, paths, params.get("service") or request.service,
+                                      request.window, request.baseline, int(params.get("max_spans") or 3_000_000),
+                                      deadline, what=f"trace analysis of {pattern}")
+    except parsebudget.ParseBudgetExceeded as e:
+        return Evidence.failed(**base, reason=str(e), status=Status.timeout if e.limit == "deadline" else Status.error)
     data["read"]["files"] = [str(p.relative_to(request.base_dir)) if p.is_relative_to(request.base_dir) else str(p)
                              for p in paths]
     warnings = []
