@@ -39,7 +39,8 @@ from ..timeutil import Window
 if TYPE_CHECKING:
     from ..config import Config, ServiceConfig
 
-__all__ = ["CollectRequest", "CollectFn", "available", "load", "run_blocking", "FileInputs", "find_inputs"]
+__all__ = ["CollectRequest", "CollectFn", "available", "load", "run_blocking", "FileInputs", "find_inputs",
+           "relative_path"]
 
 CollectFn = Callable[["CollectRequest", dict[str, Any]], Awaitable[Evidence]]
 
@@ -104,6 +105,16 @@ async def run_blocking(fn: Callable[..., Any], *args: Any) -> Any:
     import anyio.to_thread
 
     return await anyio.to_thread.run_sync(fn, *args, abandon_on_cancel=True)
+
+
+def relative_path(path: str, request: CollectRequest) -> str:
+    """``path`` as the prompt shows it: relative to the config's folder (``../x`` when outside it)."""
+    import os
+
+    try:
+        return os.path.relpath(path, request.base_dir) if os.path.isabs(path) else path
+    except ValueError:  # another drive (Windows)
+        return path
 
 
 @dataclass(frozen=True)

@@ -20,19 +20,13 @@ from typing import Any
 from ..errors import InputError
 from ..evidence import Evidence, Status
 from .. import parsebudget
-from . import CollectRequest, find_inputs
+from . import CollectRequest, find_inputs, relative_path
 
 __all__ = ["collect"]
 
 KIND = "heap"
 TITLE = "Heap dump"
 
-
-def _relative(path: str, request: CollectRequest) -> str:
-    try:
-        return os.path.relpath(path, request.base_dir) if os.path.isabs(path) else path
-    except ValueError:
-        return path
 
 
 def _analyse(newest: str, previous: str | None) -> dict[str, Any]:
@@ -83,9 +77,9 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
         return Evidence.failed(KIND, name, TITLE, f"heap analysis needs numpy, a ctxgrab dependency: pip install numpy ({e})",
                                source=newest)
     # Paths as the config names them: the prompt must not depend on where the checkout lives.
-    data["file"] = _relative(newest, request)
+    data["file"] = relative_path(newest, request)
     if data.get("growth"):
-        data["growth"]["baseline_file"] = _relative(str(data["growth"]["baseline_file"]), request)
+        data["growth"]["baseline_file"] = relative_path(str(data["growth"]["baseline_file"]), request)
     warnings = list(data.get("warnings", [])) + warnings
     if data.get("partial"):
         warnings.insert(0, "partial result: the file is damaged or cut short; figures cover what was readable")

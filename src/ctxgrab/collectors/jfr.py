@@ -30,7 +30,7 @@ from typing import Any
 from ..analysis.jfr import EVENTS, MAX_EVENTS, STACK_DEPTH, parse_summary, summarize_jfr_events
 from ..errors import InputError
 from ..evidence import Evidence
-from . import CollectRequest, find_inputs, run_blocking
+from . import CollectRequest, find_inputs, relative_path, run_blocking
 
 __all__ = ["collect", "find_jfr_tool", "read_recording", "NoJdkError"]
 
@@ -130,7 +130,7 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
     except InputError as e:
         return Evidence.failed(KIND, name, TITLE, str(e), source=newest)
     try:
-        data["file"] = os.path.relpath(newest, request.base_dir)
+        data["file"] = relative_path(newest, request)
     except ValueError:
         data["file"] = newest
     warnings = list(data.pop("warnings", []))

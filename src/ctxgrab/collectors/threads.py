@@ -20,19 +20,13 @@ from typing import Any
 from ..errors import InputError
 from .. import parsebudget
 from ..evidence import Evidence, Status
-from . import CollectRequest, find_inputs
+from . import CollectRequest, find_inputs, relative_path
 
 __all__ = ["collect"]
 
 KIND = "threads"
 TITLE = "JVM threads"
 
-
-def _relative(path: str, request: CollectRequest) -> str:
-    try:
-        return os.path.relpath(path, request.base_dir) if os.path.isabs(path) else path
-    except ValueError:
-        return path
 
 
 def _analyse(paths: list[str]) -> dict[str, Any]:
@@ -68,7 +62,7 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
                                status=Status.timeout if e.limit == "deadline" else Status.error)
     except InputError as e:
         return Evidence.failed(KIND, name, TITLE, str(e), source=inputs.source)
-    rel = {p: _relative(p, request) for p in inputs.files}
+    rel = {p: relative_path(p, request) for p in inputs.files}
     data["files"] = [rel.get(f, f) for f in data["files"]]
     for d in data["dumps"]:
         d["source"] = rel.get(d["source"], d["source"])
