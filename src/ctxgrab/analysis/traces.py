@@ -444,6 +444,16 @@ def _critical_path(root: Span, children: dict[str, list[Span]], by_op: Counter, 
     gaps between them are the span's own (self) time. Time under a client span is
     also counted for its dependency, however deep the downstream spans go.
     """
+    def credit(span: Span, dep: str, gap: int) -> None:
+        """``gap`` of ``span``'s own time: to its operation, and to the dependency it is under."""
+        by_op[(span.service, span.name)] += gap
+        if dep:
+            by_dep[dep] += gap
+            if by_dep_op is not None:
+                by_dep_op[(dep, span.service, span.name)] += gap
+            if remote is not None and span.service != service:
+                remote[dep] += gap
+
     stack: list[tuple[Span, int, str, int]] = [(root, root.end, "", 0)]
     visited: set[str] = set()  # parent links can form cycles in hostile or broken data
     while stack:
@@ -462,26 +472,12 @@ def _critical_path(root: Span, children: dict[str, list[Span]], by_op: Counter, 
             if child.start >= cursor or child.end <= span.start:
                 continue
             c_end = min(child.end, cursor)
-            gap = cursor - c_end
-            if gap > 0:
-                by_op[(span.service, span.name)] += gap
-                if dep:
-                    by_dep[dep] += gap
-                    if by_dep_op is not None:
-                        by_dep_op[(dep, span.service, span.name)] += gap
-                    if remote is not None and span.service != service:
-                        remote[dep] += gap
+            if cursor > c_end:
+                credit(span, dep, cursor - c_end)
             stack.append((child, c_end, dep, depth + 1))
             cursor = max(child.start, span.start)
-        gap = cursor - span.start
-        if gap > 0:
-            by_op[(span.service, span.name)] += gap
-            if dep:
-                by_dep[dep] += gap
-                if by_dep_op is not None:
-                    by_dep_op[(dep, span.service, span.name)] += gap
-                if remote is not None and span.service != service:
-                    remote[dep] += gap
+        if cursor > span.start:
+            credit(span, dep, cursor - span.start)
 
 
 _MASKS = (
