@@ -254,7 +254,8 @@ class FaultServer:
     Faults: ``ok``, ``warnings``, ``http500`` (proxy HTML), ``html200`` (login page),
     ``bad_data`` (status error 400), ``timeout_error`` (status error 503 errorType timeout),
     ``empty``, ``nan``, ``all_nan``, ``slow`` (answers after ``slow_s``), ``auth`` (ok only with
-    the expected bearer token and tenant), ``flaky`` (503 once, then ok). Requests are
+    the expected bearer token and tenant), ``flaky`` (503 once, then ok), ``slow_series`` (the
+    series lookup answers after ``slow_s``, queries at once with no series). Requests are
     recorded in ``requests`` as ``(path, params, headers)``.
     """
 
@@ -301,7 +302,11 @@ class FaultServer:
 
     def answer(self, h: BaseHTTPRequestHandler, fault: str, api: str, params: dict[str, list[str]]) -> None:
         if api == "api/v1/series":
+            if fault == "slow_series":
+                self.release.wait(self.slow_s)
             return self._send(h, 200, {"status": "success", "data": []})
+        if fault == "slow_series":
+            return self._send(h, 200, {"status": "success", "data": {"resultType": "matrix", "result": []}})
         if fault == "ok":
             return self._send(h, 200, self._matrix(self.points))
         if fault == "warnings":

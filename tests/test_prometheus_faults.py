@@ -213,7 +213,16 @@ def test_credentials_never_reach_the_evidence(fault_server: FaultServer) -> None
 
 
 def test_unknown_naming_says_why_it_is_empty(fault_server: FaultServer) -> None:
-    ev, md, _ = run(f"{fault_server.url}/empty", packs=["jvm"])
+    # A generous timeout: this is about what the probe found, not about how fast it answers
+    # (a probe that does not answer in time is the next test).
+    ev, md, _ = run(f"{fault_server.url}/empty", packs=["jvm"], default_timeout_s=5.0)
     assert ev.status is Status.empty
     assert "the probe found neither Micrometer nor OpenTelemetry series" in ev.reason
     assert "found neither" in gap_line(md)
+
+
+def test_a_probe_without_an_answer_in_time_is_said(fault_server: FaultServer) -> None:
+    ev, md, _ = run(f"{fault_server.url}/slow_series", packs=["jvm"])
+    assert ev.status is Status.empty
+    assert "the naming probe gave no answer in time" in ev.reason
+    assert any("default naming's query was used" in w for w in ev.warnings), ev.warnings

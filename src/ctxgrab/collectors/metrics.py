@@ -937,6 +937,12 @@ async def _collect_with(
                     start_fetches(tg, query)
             else:
                 start_fetches(tg, query)
+    if pack is not None and pack_metric is not None and pack_metric.variants and "naming" not in data:
+        # The deadline came before the probe's answer: the default naming's query was the one sent.
+        data["naming"] = next(iter(pack.probe), None)
+        data["naming_note"] = "the naming probe gave no answer in time"
+        warnings.append(f"the naming probe gave no answer within {request.timeout_s:.1f} s: "
+                        "the default naming's query was used")
     got = replies.get(query, {})
     if scope.cancelled_caught and "window" not in got:
         return Evidence.failed(
@@ -1015,7 +1021,7 @@ def _finish(
             sel = ", ".join(f'{k}="{v}"' for k, v in sorted((labels or {}).items()))
             reason = "no series in the window" + (f" for {{{sel}}}" if sel else "")
             reason += f" — query: {data['query']}" if data.get("query") else ""
-            if data.get("naming_note") and "neither" in data["naming_note"]:
+            if data.get("naming_note") and ("neither" in data["naming_note"] or "no answer" in data["naming_note"]):
                 reason += f" ({data['naming_note']})"
         if optional:
             return Evidence(**base, status=Status.skipped, reason=f"not exposed (optional): {reason}", source=src,
