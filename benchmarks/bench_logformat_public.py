@@ -58,6 +58,8 @@ ZONES = {"UTC": 0, "GMT": 0, "PDT": -7, "PST": -8, "EDT": -4, "EST": -5, "CET": 
 LEVELS = {"trace": "TRACE", "debug": "DEBUG", "debug2": "DEBUG", "debug3": "DEBUG", "debug4": "DEBUG",
           "debug5": "DEBUG", "info": "INFO", "notice": "INFO", "stats": "INFO", "warning": "WARN",
           "error": "ERROR", "critical": "CRITICAL", "fatal": "FATAL"}
+# syslog's alert and emerg (above critical) have no level of their own in lnav's list: read as fatal
+LEVELS.update(alert="FATAL", emerg="FATAL")
 
 
 @dataclass
@@ -65,6 +67,7 @@ class Sample:
     text: str
     ts: str = ""
     level: str | None = None
+    expect: str | None = None  # the instant the source itself states, ISO 8601 (checks the reference)
 
 
 @dataclass
@@ -106,12 +109,19 @@ def load_corpus(root: Path = ROOT) -> list[Layout]:
                 cur.samples.append(Sample(json.loads(val)))
             elif key == "ts":
                 cur.samples[-1].ts = val
+            elif key == "expect":
+                cur.samples[-1].expect = val
             elif key == "level":
                 cur.samples[-1].level = LEVELS[val.split()[0]]
     for lay in layouts:
         for s in lay.samples:
             if not s.ts or s.ts not in s.text:
                 raise SystemExit(f"corpus: {lay.id}: timestamp {s.ts!r} not in its sample {s.text[:60]!r}")
+            if s.expect is not None:
+                want = datetime.fromisoformat(s.expect.replace("Z", "+00:00"))
+                if ref_parse_any(s.ts, lay.ts_formats)[0] != want:
+                    raise SystemExit(f"corpus: {lay.id}: the reference reads {s.ts!r} as "
+                                     f"{ref_parse_any(s.ts, lay.ts_formats)[0]}, the source states {s.expect}")
     return layouts
 
 
@@ -119,7 +129,7 @@ def load_corpus(root: Path = ROOT) -> list[Layout]:
 
 
 def _strptime_form(fmt: str) -> str:
-    return fmt.replace("%L", "%f").replace("%N", "%f").replace("%e", "%d").replace("%k", "%H")
+    return fmt.replace("%-d", "%d").replace("%L", "%f").replace("%N", "%f").replace("%e", "%d").replace("%k", "%H")
 
 
 def ref_parse(text: str, fmt: str, year: int = REF_YEAR) -> datetime:
