@@ -268,7 +268,8 @@ class _Lines:
 # ---------------------------------------------------------------- records
 
 _JSON_TIME = ("@timestamp", "timestamp", "time", "ts", "datetime", "date", "t", "@t", "__REALTIME_TIMESTAMP",
-              "eventTime", "asctime", "logdate")
+              "eventTime", "asctime", "logdate",
+              "timestamp_ns", "timeUnixNano", "time_unix_nano")  # epoch nanoseconds (OpenTelemetry exporters)
 _JSON_LEVEL = ("level", "severity", "lvl", "loglevel", "levelname", "log.level", "level_name", "@l", "s",
                "PRIORITY", "priority")
 _JSON_MSG = ("message", "msg", "@message", "MESSAGE", "@m", "@mt", "log", "text", "event")
@@ -299,8 +300,17 @@ def _json_time(v: Any, tz: Any = UTC, ref: datetime | None = None) -> datetime |
             v = v.get("$numberLong")
     if isinstance(v, str) and v.isdigit():
         v = int(v)
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        x = float(v)
+    if isinstance(v, int) and not isinstance(v, bool):
+        # integers exactly: epoch nanoseconds as a float lose the microseconds (…123456789 -> .123457)
+        for scale in (10**9, 10**6, 10**3, 1):  # ns, us, ms, s
+            if scale == 1 or v > 10**11 * scale // 10**3:
+                secs, rem = divmod(v, scale)
+                try:
+                    return datetime.fromtimestamp(secs, tz=timezone.utc) + timedelta(microseconds=rem * 10**6 // scale)
+                except (OverflowError, OSError, ValueError):
+                    return None
+    if isinstance(v, float):
+        x = v
         for scale in (1e9, 1e6, 1e3):  # ns, us, ms
             if x > 1e11 * scale / 1e3:
                 x /= scale

@@ -70,6 +70,8 @@ _HMS = r"(?P<H>[012]?\d):(?P<M>[0-5]\d):(?P<S>[0-6]\d)"
 
 # (name, regex, year-less). Order is the tie-break: the more specific first.
 _LAYOUTS: list[tuple[str, str, bool]] = [
+    # glog since 0.7 writes the year (I20200308 23:47:32.089828); klog and older glog do not
+    ("glog", r"(?P<L>[IWEFD])(?P<Y>(?:19|20)\d\d)(?P<m>[01]\d)(?P<d>[0-3]\d) " + _HMS + _FRAC, False),
     ("klog", r"(?P<L>[IWEFD])(?P<m>[01]\d)(?P<d>[0-3]\d) " + _HMS + _FRAC, True),
     ("iso", r"(?P<Y>(?:19|20)\d\d)(?P<s1>[-/.])(?P<m>[01]?\d)(?P=s1)(?P<d>[0-3]?\d)(?:[T ]+|T?-)" + _HMS + _FRAC
      + _ZONE, False),
@@ -78,9 +80,11 @@ _LAYOUTS: list[tuple[str, str, bool]] = [
     ("compact", r"(?P<Y>(?:19|20)\d\d)(?P<m>[01]\d)(?P<d>[0-3]\d)[-T ]?(?:(?P<H>[012]\d)(?P<M>[0-5]\d)(?P<S>[0-6]\d)|"
      r"(?P<H2>[012]?\d):(?P<M2>[0-5]?\d):(?P<S2>[0-6]?\d))"
      + _FRAC + _ZONE, False),
-    ("clf", r"(?P<d>[0-3]?\d)/" + _MONRX + r"/(?P<Y>\d{4}):" + _HMS + _FRAC + _ZONE, False),
+    # `[29/Aug/2023 22:02:58]` (Python's http.server) as well as the Common Log Format's `:`
+    ("clf", r"(?P<d>[0-3]?\d)/" + _MONRX + r"/(?P<Y>\d{4})[: ]" + _HMS + _FRAC + _ZONE, False),
     ("dmy-name", r"(?P<d>[0-3]?\d)[- ]" + _MONRX + r"[- ](?P<Y>\d{4})[ :]+" + _HMS + _FRAC + _ZONE, False),
-    ("ctime", _DAYRX + "?" + _MONRX + r"\s+(?P<d>[0-3]?\d),?\s+" + _HMS + _FRAC + _ZONE + r"(?:\s+(?P<Y>\d{4})\b)?"
+    ("dm-name", r"(?P<d>[0-3]?\d) " + _MONRX + r"\s+" + _HMS + _FRAC + _ZONE, True),  # Redis 2.x `13 Apr 12:52:30.731`
+    ("ctime", _DAYRX + "?" + _MONRX + r"(?:\s+|-)(?P<d>[0-3]?\d),?\s+" + _HMS + _FRAC + _ZONE + r"(?:\s+(?P<Y>\d{4})\b)?"
      + _ZONE.replace("?P<z>", "?P<z2>"), True),
     ("mdy", r"(?P<m>[01]?\d)/(?P<d>[0-3]?\d)/(?P<Y>\d{4})[ ,:]+" + _HMS + _FRAC + _ZONE, False),
     ("ymd-short", r"(?P<y>\d\d)/(?P<m>[01]\d)/(?P<d>[0-3]\d)[ ,]+" + _HMS + _FRAC + _ZONE, False),
@@ -114,6 +118,7 @@ _LEVEL_WORDS = {
     "WARN": "WARN", "NOTICE": "INFO", "INFO": "INFO", "INFORMATION": "INFO", "DEBUG": "DEBUG", "TRACE": "TRACE",
     "FINE": "DEBUG", "FINER": "TRACE", "FINEST": "TRACE", "VERBOSE": "TRACE", "DBG": "DEBUG", "EROR": "ERROR",
     "WRN": "WARN", "INF": "INFO", "FTL": "FATAL", "TRC": "TRACE", "CONFIG": "DEBUG",
+    "NOTE": "INFO",  # MySQL's error log: System, Error, Warning, Note
 }
 # PostgreSQL's own words (only with their colon, "LOG:  statement: ..."), DEBUG1..5 included.
 _PG_LEVELS = {"LOG": "INFO", "STATEMENT": "INFO", "DETAIL": "INFO", "HINT": "INFO", "CONTEXT": "INFO",
@@ -152,13 +157,44 @@ _SEPS = frozenset(("-", "|", ",", ":", "---", "--", "*", "#", ">", "•", "::", 
 _NUM = re.compile(r"\(?\d+(?:[#:/.]\d+)?\)?:?$")
 _LOGGER = re.compile(r"[A-Za-z_$][\w$-]*(?:[.:/][\w$-]+)+:?$|[A-Za-z_$][\w$]*$")
 _DOTTED = re.compile(r"[A-Za-z_$][\w$-]*(?:\.[\w$-]+)+$")
-_CALLER = re.compile(r"[\w./@-]+\.(?:go|py|java|js|ts|rb|c|cc|cpp|h|rs|cs|kt|scala|php|ex|erl):\d+\]?:?$")
+# `file.go:12`, also with the function after it (`cmd/web.go:223:runWeb()`, Gitea)
+_CALLER = re.compile(r"[\w./@-]+\.(?:go|py|java|js|ts|rb|c|cc|cpp|h|rs|cs|kt|scala|php|ex|erl):\d+"
+                     r"(?::[\w.$<>*]+\(\))?\]?:?$")
+_FACILITIES = frozenset("kern user mail daemon auth syslog lpr news uucp cron authpriv ftp ntp security console "
+                        "local0 local1 local2 local3 local4 local5 local6 local7".split())
+# A level glued to the field before or after it: `local.INFO:` (Monolog channel.LEVEL), `INFO:module:` after a
+# `[pid]`, `WARN574240[Thread-35]`, `NOTICE[2217]` (Asterisk), `user.warn` (syslog facility.severity), `5LOG:`
+# (PostgreSQL's %l line number right before the level).
+_GLUED = re.compile(r"(?:\d+|(?P<chan>[A-Za-z][\w-]*)\.)?(?P<lv>[A-Za-z]+)(?P<after>[\[(:]|\d|$)")
+
+
+def _glued_level(tok: str) -> tuple[str, int] | None:
+    """(level, where the message may start in ``tok``) of a level glued to another field, or None."""
+    m = _GLUED.match(tok)
+    if m is None:
+        return None
+    lv, chan = m.group("lv"), m.group("chan")
+    if chan is not None and chan.lower() in _FACILITIES:
+        got = _LEVEL_WORDS.get(lv.upper())
+    elif not lv.isupper() or len(lv) < 3:
+        return None  # only upper-case words count glued: `Error404` or `info.txt` are not levels
+    elif m.group("after") == ":" and lv in _PG_LEVELS:
+        got = _PG_LEVELS[lv]
+    else:
+        got = _LEVEL_WORDS.get(lv)
+    if got is None:
+        return None
+    return got, (m.end() if m.group("after") == ":" else len(tok))
 
 
 def _bracket_level(tok: str) -> str | None:
     inner = tok.strip("[]:").strip()
-    if not inner or " " in inner or inner.isdigit():
+    if not inner or inner.isdigit():
         return None
+    if " " in inner:
+        # `[syncaas-grpc-5  INFO  com.vmware.Lookup  opId=]`: one upper-case level word among the group's words
+        words = [w for w in inner.split() if w.isupper() and w in _LEVEL_WORDS]
+        return _LEVEL_WORDS[words[0]] if len(words) == 1 else None
     if ":" in inner:  # Apache 2.4 `[core:error]`
         inner = inner.rsplit(":", 1)[1]
     return level_word(inner) if inner.isalpha() else None
@@ -189,14 +225,19 @@ def _kind_uncached(tok: str, letters: bool, symbols: bool) -> tuple[str, str | N
         return "sep", None
     if tok[0] == "[":
         lv = _bracket_level(tok)
+        if lv is None and letters and len(tok) == 3 and tok[2] == "]" and tok[1] in _LETTERS:
+            lv = _LETTERS[tok[1]]  # `[I]`, `[W]` (Gitea) in a file with a column of letters
         return ("level" if lv else "bracket"), lv
     lv = level_word(tok) if tok.isalpha() or tok[-1] in ":>)]" or tok[0] in "<(" else None
     if lv:
         return "level", lv
     if tok.endswith(":") and tok[:-1].upper() in _PG_LEVELS:
         return "level", _PG_LEVELS[tok[:-1].upper()]
-    if letters and len(tok) == 1 and tok in _LETTERS:
-        return "level", _LETTERS[tok]
+    if letters and tok[0] in _LETTERS and (len(tok) == 1 or tok[1] == "/" and len(tok) > 2):
+        return "level", _LETTERS[tok[0]]  # `E`, or logcat's brief `V/Tag(pid):`
+    glued = _glued_level(tok) if tok[0].isalnum() else None
+    if glued is not None:
+        return "level", glued[0]
     if _NUM.match(tok):
         return ("cend" if tok.endswith(":") else "num"), None
     if _CALLER.match(tok):
@@ -217,6 +258,8 @@ class _Flags:
     padded: bool = False  # a token followed by 2+ spaces is a padded header column
     pipes: int = 0  # `|`-delimited header fields right after the timestamp
     symbols: bool = False  # a column of level symbols right after the timestamp (Redis `#`, `*`, `-`, `.`)
+    level_scan: bool = False  # an upper-case level word a few fields in, not always at the same one (thread names)
+    prefix_letters: bool = False  # a single-letter level before the timestamp (`E [08/Jun/2013:…]`, CUPS)
 
 
 _MAX_HEADER_TOKENS = 12
@@ -266,6 +309,12 @@ def _header(rest: str, fl: _Flags) -> tuple[int, str | None, str | None, list[st
     i = 0
     after_logger = False
     n = _MAX_HEADER_TOKENS
+    if fl.level_scan and fl.level_col < 0 and toks.has(1) and _kind(toks[0][2], fl.letters)[0] != "level":
+        j = next((j for j in range(1, 6) if toks.has(j) and toks[j][2].isupper()
+                  and _kind(toks[j][2], fl.letters)[0] == "level"), None)
+        if j is not None:  # the fields before the level (a thread name, an operation id) are header
+            kinds.extend(["col"] * j)
+            i, pos = j, toks[j - 1][1]
     while i < n and toks.has(i):
         s, e, tok = toks[i]
         k, lv = _kind(tok, fl.letters, fl.symbols and i == 0)
@@ -282,6 +331,11 @@ def _header(rest: str, fl: _Flags) -> tuple[int, str | None, str | None, list[st
             pass
         elif k == "level" and level is None:
             level = lv
+            glued = _glued_level(tok) if tok[0].isalnum() and not tok.isalpha() else None
+            if glued is not None and glued[1] < len(tok):  # `INFO:module:message`: the message starts inside
+                kinds.append(k)
+                pos = s + glued[1]
+                break
             if tok.endswith(":") and not tok.startswith("["):
                 kinds.append(k)
                 pos = e
@@ -294,8 +348,10 @@ def _header(rest: str, fl: _Flags) -> tuple[int, str | None, str | None, list[st
         elif k == "caller":
             pos = e
             kinds.append(k)
-            if tok.endswith(("]", ":")):
-                break
+            if tok.endswith(("]", ":")) and not (tok[-1] == ":" and level is None and toks.has(i + 1) and
+                                                 toks[i + 1][2].isupper() and
+                                                 _kind(toks[i + 1][2], fl.letters)[0] == "level"):
+                break  # the message starts here, unless the level comes after the caller (`local.go:203: DEBUG:`)
             i += 1
             continue
         elif k == "cend" and fl.cend_reach >= 0:
@@ -337,6 +393,13 @@ def _header(rest: str, fl: _Flags) -> tuple[int, str | None, str | None, list[st
     return pos, level, logger, kinds
 
 
+def _letter_token(t: str) -> bool:
+    """A single-letter level as a token: `E`, `[E]` or logcat's brief `E/Tag(pid):`."""
+    if len(t) == 3 and t[0] == "[" and t[2] == "]":
+        return t[1] in _LETTERS
+    return (len(t) == 1 or len(t) > 2 and t[1] == "/") and t[0] in _LETTERS
+
+
 def _vote(rests: Sequence[str], fl: _Flags) -> _Flags:
     """Decide the header flags for a file from the text after its timestamps."""
     n = len(rests)
@@ -350,19 +413,19 @@ def _vote(rests: Sequence[str], fl: _Flags) -> _Flags:
         return fl
     toks_of = [[m.group(1) for m in _TOKEN.finditer(r)][:8] for r in rests]
     # a column of level symbols
-    if sum(1 for ts in toks_of if ts and ts[0] in _SYMBOLS) >= 0.8 * n and \
-            len({ts[0] for ts in toks_of if ts and ts[0] in _SYMBOLS}) >= 2:
+    seen_symbols = {ts[0] for ts in toks_of if ts and ts[0] in _SYMBOLS}
+    if sum(1 for ts in toks_of if ts and ts[0] in _SYMBOLS) >= 0.8 * n and (
+            len(seen_symbols) >= 2 or seen_symbols <= {"*", "#"}):  # `-` or `.` alone is a separator
         fl.symbols = True
-    # single-letter level column
-    letter_col = Counter(next((j for j, t in enumerate(ts[:4]) if len(t) == 1 and t in _LETTERS), -1)
-                         for ts in toks_of)
+    # single-letter level column: `E`, `[E]`, logcat's `E/Tag`
+    letter_col = Counter(next((j for j, t in enumerate(ts[:4]) if _letter_token(t)), -1) for ts in toks_of)
     j, c = letter_col.most_common(1)[0]
     if j >= 0 and c >= 0.6 * n:
         fl.letters = True
     # a level column after host/type fields (BGL, PostgreSQL with user@db)
     col = Counter()
     for ts in toks_of:
-        for j, t in enumerate(ts[:6]):
+        for j, t in enumerate(ts[:8]):  # PostgreSQL's '%m %c %x %d %u %r %p %l' puts it 7th
             if _kind(t, fl.letters)[0] == "level":
                 col[j] += 1
                 break
@@ -370,6 +433,12 @@ def _vote(rests: Sequence[str], fl: _Flags) -> _Flags:
         j, c = col.most_common(1)[0]
         if j >= 1 and c >= 0.6 * n:
             fl.level_col = j
+    if fl.level_col < 0:
+        # an upper-case level a few fields in, at a position that varies (thread names with and without an id)
+        scan = sum(1 for ts in toks_of if ts and _kind(ts[0], fl.letters)[0] != "level" and any(
+            t.isupper() and _kind(t, fl.letters)[0] == "level" for t in ts[1:6]))
+        if scan >= 0.6 * n:
+            fl.level_scan = True
     base = [_header(r, fl) for r in rests]
     # colon-ended program/component field within reach
     reach = Counter()
@@ -440,8 +509,9 @@ class LineFormat:
     def __post_init__(self) -> None:
         if self.layout and self._rx is None:
             body = dict((n, r) for n, r, _ in _LAYOUTS)[self.layout]
-            pre = r"^\s*(?:<(?P<pri>\d{1,3})>(?:1 )?)?(?:\S+\s+){%d}[\[(]?" % self.prefix_tokens
-            self._rx = re.compile(pre + "(?:" + body + r")(?![\d:])[\])]?,?")
+            # `[ INFO 2015-…` (a padded level before the timestamp) counts its bracket with the word after it
+            pre = r"^\s*(?:<(?P<pri>\d{1,3})>(?:1 )?)?(?P<pre>(?:[\[(]\s+)?(?:\S+\s+){%d})[\[(\"]?" % self.prefix_tokens
+            self._rx = re.compile(pre + "(?:" + body + r")(?![\d:])[\])\"]?,?")
         self._yearless = bool(self.layout and dict((n, y) for n, _, y in _LAYOUTS)[self.layout])
         self._last_year: int | None = None
 
@@ -469,6 +539,8 @@ class LineFormat:
             level = syslog_severity(int(g["pri"]) & 7)
         if g.get("L"):
             level = _LETTERS.get(g["L"])
+        if level is None and g.get("pre"):
+            level = _prefix_level(g["pre"], self.flags.prefix_letters)
         rest = line[m.end():]
         if line.startswith("<") and g.get("pri") and line[len(g["pri"]) + 2:len(g["pri"]) + 4] == "1 ":
             return t, level, None, _rfc5424_message(rest)
@@ -581,6 +653,13 @@ _TEXT_FORMATS: dict[str, LineFormat] = {}
 def _time_text(text: str, tz: tzinfo, ref: datetime | None) -> datetime | None:
     """A timestamp given alone (a logfmt or JSON value): any layout, whole text."""
     text = text.strip()
+    if text.isdigit() and len(text) <= 30:  # integers exactly (epoch ns as a float loses the microseconds)
+        v = int(text)
+        scale = next((s for s in (10**9, 10**6, 10**3) if v > 10**11 * s // 10**3), 1)
+        try:
+            return datetime.fromtimestamp(v // scale, tz=UTC) + timedelta(microseconds=v % scale * 10**6 // scale)
+        except (OverflowError, OSError, ValueError):
+            return None
     if text.replace(".", "", 1).isdigit():
         x = float(text)
         for scale in (1e9, 1e6, 1e3):
@@ -624,13 +703,28 @@ def w3c_date(line: str) -> tuple[int, int, int] | None:
     return (t.year, t.month, t.day) if t else None
 
 
+def _prefix_words(pre: str) -> list[str]:
+    return [w for w in (t.strip("[]()<>=|:,") for t in pre.split()) if w]
+
+
+def _prefix_level(pre: str, letters: bool) -> str | None:
+    """A level written before the timestamp: `[DEBUG 2015-…`, `=ERROR REPORT==== 21-Apr-2016…`, the service
+    wrapper's `INFO   | jvm 1    | 2015/04/28 …`, CUPS's `E [08/Jun/2013:…]` (letters: the file has a column)."""
+    for w in _prefix_words(pre):
+        if len(w) >= 3 and w.isalpha() and w.upper() in _LEVEL_WORDS:
+            return _LEVEL_WORDS[w.upper()]
+        if letters and len(w) == 1 and w in _LETTERS:
+            return _LETTERS[w]
+    return None
+
+
 def _prefix_tokens(line: str, start: int) -> int:
     head = line[:start].strip()
     if head.startswith("<") and ">" in head[:5]:
         head = head.split(">", 1)[1].strip()
         if head.startswith("1 ") or head == "1":
             head = head[1:].strip()
-    head = head.rstrip("[(").strip()
+    head = re.sub(r"^[\[(]\s+", "[", head.rstrip("[(\"").strip())
     return len(head.split()) if head else 0
 
 
@@ -691,9 +785,12 @@ def infer_format(
         if any(x > 12 for x in firsts):
             fmt.day_first = True
     rests = []
+    prefix_letters = 0
     for ln in body:
         m = fmt._rx.match(ln)  # type: ignore[union-attr]
         if m is not None:
             rests.append(ln[m.end():])
+            prefix_letters += any(len(w) == 1 and w in _LETTERS for w in _prefix_words(m.group("pre")))
     fmt.flags = _vote(rests, _Flags())
+    fmt.flags.prefix_letters = k > 0 and prefix_letters >= 0.6 * len(rests)
     return fmt

@@ -1,0 +1,171 @@
+"""Layout inference on sample lines public log tools ship (issue #14): one case per class of layout.
+
+Each case is a class that ``benchmarks/bench_logformat_public.py`` found ctxgrab reading wrong, with the
+public sample that showed it (tests/data/logs_public/SOURCES.md names the files; lnav's samples are
+BSD-2-Clause). Expected instants and levels are read by hand from the sample line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from ctxgrab.logread import read_window
+
+UTC = timezone.utc
+MTIME = datetime(2026, 12, 31, tzinfo=UTC).timestamp()  # year-less layouts take this year
+
+
+def _read(tmp_path: Path, lines: list[str]):
+    path = tmp_path / "sample.log"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.utime(path, (MTIME, MTIME))
+    recs, _, _ = read_window([path], None)
+    return recs
+
+
+def _t(s: str) -> datetime:
+    return datetime.fromisoformat(s).astimezone(UTC)
+
+
+# (class, source file in tstack/lnav src/formats/, lines, [(instant, level) per record])
+CASES = [
+    ("clf-date-space-time", "access_log.json",
+     ['172.18.0.1 - - [29/Aug/2023 22:02:58] "GET / HTTP/1.1" 200 -'],
+     [("2023-08-29T22:02:58+00:00", None)]),
+    ("glog-with-year", "glog_log.json",
+     ["I20200308 23:47:32.089828 400441 config.cc:27] Loading user configuration: /home/aesophor/.config/wmderland/"
+      "config"],
+     [("2020-03-08T23:47:32.089828+00:00", "INFO")]),
+    ("day-month-no-year", "redis_log.json",
+     ["[3574] 13 Apr 12:52:30.731 # Sentinel runid is 2e3b1eed9e95d760e1853e047a33bf4f8ac16c59"],
+     [("2026-04-13T12:52:30.731+00:00", "WARN")]),
+    ("month-dash-day", "nextflow_log.json",
+     ["Mar-18 21:41:15.684 [main] DEBUG nextflow.cli.Launcher - $> nextflow run nf-core/rnaseq -profile test,docker "
+      "--outdir results"],
+     [("2026-03-18T21:41:15.684+00:00", "DEBUG")]),
+    ("quoted-timestamp", "openam_log.json",
+     ['"2014-06-09 14:49:56" /etc/openam/openam/log/ "cn=dsameuser,ou=DSAME Users,dc=openam" 3d956febb91fed31    '
+      '"Not Available" INFO    dc=openam   "cn=dsameuser,ou=DSAME Users,dc=openam" LOG-1   amPolicy.access '
+      '"Not Available" 127.0.1.1'],
+     [("2014-06-09T14:49:56+00:00", "INFO")]),
+    ("level-before-timestamp-padded-bracket", "katello_log.json",
+     ["[DEBUG 2015-05-20 12:22:19 main]  Exec[create candlepin qpid exchange](provider=posix): Executing 'qpid-config'",
+      "[ERROR 2015-05-20 12:22:19 main]  qpid-config --ssl-certificate /etc/pki/katello/certs/java-client.crt returned 1",
+      "[ INFO 2015-05-20 12:22:19 main] /usr/share/ruby/vendor_ruby/puppet/util/errors.rb:104:in `fail'"],
+     [("2015-05-20T12:22:19+00:00", "DEBUG"), ("2015-05-20T12:22:19+00:00", "ERROR"),
+      ("2015-05-20T12:22:19+00:00", "INFO")]),
+    ("level-before-timestamp-wrapper", "java_log.json",
+     ["INFO   | jvm 1    | 2015/04/28 18:40:00 | 2015-04-28 18:40:00,077 [DefaultQuartzScheduler_Worker-8] INFO  "
+      "com.redhat.rhn.taskomatic.TaskoJob - errata-queue-default: bunch errata-queue-bunch STARTED",
+      'INFO   | jvm 1    | 2015/05/24 07:35:50 | JVMDUMP013I Processed dump event "user", detail "".'],
+     [("2015-04-28T18:40:00+00:00", "INFO"), ("2015-05-24T07:35:50+00:00", "INFO")]),
+    ("letter-before-timestamp", "cups_log.json",
+     ["I [04/Nov/2010:17:37:40 -0400] Allowing up to 100 client connections per host.",
+      'E [04/Nov/2010:17:37:40 -0400] StartListening: Unable to find IP address for server name "localhost.localdomain"'],
+     [("2010-11-04T21:37:40+00:00", "INFO"), ("2010-11-04T21:37:40+00:00", "ERROR")]),
+    ("json-epoch-nanoseconds-key", "otel_collector_log.json",
+     ['{"timestamp_ns":"1700000000000000000","severity":"INFO","severity_number":9,"body":"Application started '
+      'successfully","trace_id":"abc123","span_id":"def456","scope_name":"app.main","service.name":"my-service"}'],
+     [("2023-11-14T22:13:20+00:00", "INFO")]),
+    ("level-glued-channel", "laravel_log.json",
+     ['[2025-08-31 06:49:00] local.INFO: User logged in. {"user_id": 123}',
+      "[2026-07-16 10:17:45] payment-systems.ERROR: Failed to process payment"],
+     [("2025-08-31T06:49:00+00:00", "INFO"), ("2026-07-16T10:17:45+00:00", "ERROR")]),
+    ("level-glued-after-pid", "vmw_py_log.json",
+     ["2015-04-24T21:09:29.296 [25376]INFO:somemodule:Something very INFOrmative.",
+      "2022-06-01T13:23:25.31 [2376]DEBUG:com.vmware.vherd.base.detwist:method = com.vmware.appliance.version1.system."
+      "version.get, args = ()"],
+     [("2015-04-24T21:09:29.296+00:00", "INFO"), ("2022-06-01T13:23:25.31+00:00", "DEBUG")]),
+    ("level-glued-before-thread", "java_log.json",
+     ["[2022-06-01T13:37:36,371] WARN574240[Thread-35] - com.vmware.observability.observer.Observer.execute("
+      "Observer.java:384) - No metric configured for observation from source LimitCollectorPlugin.limit"],
+     [("2022-06-01T13:37:36.371+00:00", "WARN")]),
+    ("level-glued-thread-id", "asterisk_log.json",
+     ["[2024-01-05 10:23:31.118] WARNING[2261][C-0000001a] app_dial.c: Unable to create channel of type 'PJSIP' "
+      "(cause 3 - No route to destination)",
+      "[2024-01-05 10:23:31] ERROR[2261][C-00000002]: res_pjsip.c:1245 ast_sip_create_dialog_uac: Endpoint '3000': "
+      "Could not create dialog to invalid URI 'sip:3000'."],
+     [("2024-01-05T10:23:31.118+00:00", "WARN"), ("2024-01-05T10:23:31+00:00", "ERROR")]),
+    ("syslog-facility-severity", "unifi_log.json",
+     ["Mar  2 23:24:28 UDM-Pro user.warn kernel: [1293979.679369] IN=br46 OUT= MAC=24:5a:4c:a2:b1:0b:74:7a:90:9f:e4:ff:"
+      "08:00 SRC=192.168.46.5 DST=8.8.8.8 LEN=68 TOS=0x00 PREC=0x00 TTL=255 ID=34103 DF PROTO=UDP SPT=65450 DPT=53 LEN=48",
+      "Mar  2 23:27:40 UDM-Pro authpriv.notice dropbear[29787]: Pubkey auth succeeded for 'root' with key sha1!! "
+      "0e:16:76:2b:89:b3:c0:c7:14:a4:00:be:8f:9b:38:9a:12:fd:20:48 from 192.168.96.27:56718",
+      "Feb 28 14:25:54 UDM-Pro daemon.err mcad: mcad[2910]: ace_reporter.reporter_fail(): initial contact failed #6, "
+      "url=http://localhost:8080/inform, rc=7"],
+     [("2026-03-02T23:24:28+00:00", "WARN"), ("2026-03-02T23:27:40+00:00", "INFO"),
+      ("2026-02-28T14:25:54+00:00", "ERROR")]),
+    ("pg-level-after-line-number", "vpostgres_log.json",
+     ["2023-07-25 02:14:09.790 UTC 64bf2ff1.21fc1e 0 VCDB vumuser [local] 2227230 5LOG:  disconnection: session time: "
+      "0:00:00.012 user=vumuser database=VCDB host=[local]"],
+     [("2023-07-25T02:14:09.790+00:00", "INFO")]),
+    ("level-after-thread-name", "java_log.json",
+     ["2022-06-02T12:12:38.414Z phProdLogDrainerTaskExecutor-5  INFO  org.bouncycastle.jsse.provider."
+      "ProvTrustManagerFactorySpi Initializing with trust store at path: /usr/java/jre-vmware/lib/security/cacerts",
+      "2023-07-19T03:05:51.879Z invocation-vmomi-executor-1 operationID=4e543097-1a  DEBUG vim.vmomi.server.impl."
+      "InvocationTask Invoking com.vmware.vim.binding.vim.LicenseManager.getEvaluation"],
+     [("2022-06-02T12:12:38.414+00:00", "INFO"), ("2023-07-19T03:05:51.879+00:00", "DEBUG")]),
+    ("level-inside-bracket-group", "java_log.json",
+     ["2022-06-02T12:23:44.971Z [syncaas-grpc-5  INFO  com.vmware.hvc.topology.util.LookupServiceUtil  opId=] Local "
+      "Node id is 9c66ff98-3fee-420c-a2bb-dbe2276c1aab",
+      "2022-06-01T13:43:59.791Z [main [] INFO  com.vmware.vcenter.trustmanagement.service.TrustManagement  opId=] "
+      "trustmanagement-vlsi.xml"],
+     [("2022-06-02T12:23:44.971+00:00", "INFO"), ("2022-06-01T13:43:59.791+00:00", "INFO")]),
+    ("bracket-letter-after-caller-function", "gitea_log.json",
+     ["2023/09/24 22:15:55 cmd/web.go:223:runWeb() [I] Starting Gitea on PID: 7",
+      "2023/09/24 22:16:01 routers/common/db.go:21:InitDBEngine() [INFO] Beginning ORM engine initialization.",
+      "2023/10/08 16:06:57 ...irror/mirror_pull.go:170:parseRemoteUpdateOutput() [W] parseRemoteUpdateOutput: "
+      'unexpected update line " * [new ref]           refs/pull/1319/merge -> refs/pull/1319/merge"'],
+     [("2023-09-24T22:15:55+00:00", "INFO"), ("2023-09-24T22:16:01+00:00", "INFO"),
+      ("2023-10-08T16:06:57+00:00", "WARN")]),
+    ("level-after-caller", "syncthing.json",
+     ["[AAAAA] 2024/07/04 13:11:39 INFO: Exiting",
+      "[AAAAA] 2023/11/06 19:00:47.078070 local.go:203: DEBUG: discover: Received local announcement"],
+     [("2024-07-04T13:11:39+00:00", "INFO"), ("2023-11-06T19:00:47.078070+00:00", "DEBUG")]),
+    ("mysql-note", "mysql_error_log.json",
+     ["2020-08-06T14:25:02.835618Z 0 [Note] [MY-012487] [InnoDB] DDL log recovery : begin",
+      "2020-08-06T14:25:02.835618Z 0 [Note] DDL log recovery : begin"],
+     [("2020-08-06T14:25:02.835618+00:00", "INFO"), ("2020-08-06T14:25:02.835618+00:00", "INFO")]),
+    ("logcat-brief-letter-slash", "logcat_log.json",
+     ["05-26 14:57:03.870 V/Configuration( 1766): Updating configuration, locales updated from [] to [en_US]",
+      "05-26 14:57:04.870 E/ActivityManager(  512): ANR in com.example"],
+     [("2026-05-26T14:57:03.870+00:00", "TRACE"), ("2026-05-26T14:57:04.870+00:00", "ERROR")]),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_public_sample_class(tmp_path, case):
+    _, _, lines, want = case
+    recs = _read(tmp_path, lines)
+    assert [(r.time, r.level) for r in recs] == [(_t(t), lv) for t, lv in want]
+
+
+def test_glued_level_keeps_the_message_after_it(tmp_path):
+    # lnav vmw_py_log.json: `[pid]LEVEL:module:message` — the message starts after the level's colon
+    recs = _read(tmp_path, ["2015-04-24T21:09:29.296 [25376]INFO:somemodule:Something very INFOrmative."])
+    assert recs[0].message == "somemodule:Something very INFOrmative."
+
+
+def test_glued_words_that_are_not_levels_stay_message(tmp_path):
+    # lower-case or mixed-case words glued to numbers are not levels (`Error404`, `info.txt`); only the syslog
+    # facility.severity form is read in lower case
+    lines = ["2026-03-02T10:00:0%d.000Z [main] uploaded info.txt in Error404 mode" % i for i in range(4)]
+    recs = _read(tmp_path, lines)
+    assert [r.level for r in recs] == [None] * 4
+
+
+def test_otel_nanosecond_key_in_json(tmp_path):
+    line = json.dumps({"timestamp_ns": "1700000000123456789", "severity": "WARN", "body": "slow"})
+    recs = _read(tmp_path, [line])
+    assert recs[0].time == datetime(2023, 11, 14, 22, 13, 20, 123456, tzinfo=UTC) and recs[0].level == "WARN"
+
+
+def test_logfmt_epoch_nanoseconds_exact(tmp_path):
+    recs = _read(tmp_path, ["ts=1700000000123456789 level=info msg=ready", "ts=1700000001123456789 level=warn msg=slow"])
+    assert [r.time for r in recs] == [datetime(2023, 11, 14, 22, 13, 20, 123456, tzinfo=UTC),
+                                      datetime(2023, 11, 14, 22, 13, 21, 123456, tzinfo=UTC)]
