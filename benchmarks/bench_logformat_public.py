@@ -14,8 +14,8 @@ logs`` does (``iter_window``, no format given, the layout inferred per file):
   one record whose time is the expected instant, and (where the corpus states
   one) whose level is the expected one;
 * **window**: 2,000 records cycling through the samples, their timestamps
-  rewritten to known instants 11.25 s apart (crossing midnight), and a window
-  over the middle 30%; the records read must be exactly those inside it.
+  rewritten to known instants 123.25 s apart (2.9 days, crossing midnights), and
+  a window over the middle 30%; the records read must be exactly those inside it.
 
 The expected instant never comes from ctxgrab: each layout names its
 timestamp format in strftime terms (taken from the tool's own
@@ -50,7 +50,9 @@ ROOT = Path(__file__).resolve().parent.parent / "tests" / "data" / "logs_public"
 REF_YEAR = 2026
 REF_MTIME = datetime(2026, 12, 31, tzinfo=UTC)
 WINDOW_RECORDS = 2000
-STEP = timedelta(seconds=11.25)
+# 2,000 records 123.25 s apart span 2.9 days, so a layout read without its date (the file's day taken instead)
+# cannot pass the window check by luck
+STEP = timedelta(seconds=123.25)
 T0 = datetime(2026, 3, 1, 22, 0, 0, tzinfo=UTC)
 # Zone abbreviations the corpus uses with %Z, hours east of UTC (written here, not ctxgrab's table).
 ZONES = {"UTC": 0, "GMT": 0, "PDT": -7, "PST": -8, "EDT": -4, "EST": -5, "CET": 1, "CEST": 2}

@@ -131,6 +131,11 @@ CASES = [
      ["2020-08-06T14:25:02.835618Z 0 [Note] [MY-012487] [InnoDB] DDL log recovery : begin",
       "2020-08-06T14:25:02.835618Z 0 [Note] DDL log recovery : begin"],
      [("2020-08-06T14:25:02.835618+00:00", "INFO"), ("2020-08-06T14:25:02.835618+00:00", "INFO")]),
+    ("timestamp-glued-after-field-colon", "vdsm_log.json",
+     ["Thread-1950::INFO::2011-12-07 12:14:15,018::dispatcher::94::Storage.Dispatcher.Protect::(run) Run and protect: "
+      "getDeviceList, args: ( storageType=2)",
+      "Thread-1951::DEBUG::2011-12-07 12:14:16,020::task::588::TaskManager.Task::(_updateState) moving from state init"],
+     [("2011-12-07T12:14:15.018+00:00", "INFO"), ("2011-12-07T12:14:16.020+00:00", "DEBUG")]),
     ("logcat-brief-letter-slash", "logcat_log.json",
      ["05-26 14:57:03.870 V/Configuration( 1766): Updating configuration, locales updated from [] to [en_US]",
       "05-26 14:57:04.870 E/ActivityManager(  512): ANR in com.example"],

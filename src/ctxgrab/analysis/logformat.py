@@ -498,6 +498,7 @@ class LineFormat:
 
     layout: str | None  # name of the timestamp layout, None when none was found
     prefix_tokens: int = 0  # whitespace-separated tokens before the timestamp
+    glued: bool = False  # the last of them runs into the timestamp after a colon (`Thread-1950::INFO::2011-12-07 …`)
     flags: _Flags = field(default_factory=_Flags)
     logfmt: bool = False
     tz: tzinfo = UTC
@@ -510,8 +511,11 @@ class LineFormat:
         if self.layout and self._rx is None:
             body = dict((n, r) for n, r, _ in _LAYOUTS)[self.layout]
             # `[ INFO 2015-…` (a padded level before the timestamp) counts its bracket with the word after it
-            pre = r"^\s*(?:<(?P<pri>\d{1,3})>(?:1 )?)?(?P<pre>(?:[\[(]\s+)?(?:\S+\s+){%d})[\[(\"]?" % self.prefix_tokens
-            self._rx = re.compile(pre + "(?:" + body + r")(?![\d:])[\])\"]?,?")
+            k = self.prefix_tokens
+            fields = r"(?:\S+\s+){%d}\S*?:" % (k - 1) if self.glued and k else r"(?:\S+\s+){%d}" % k
+            pre = r"^\s*(?:<(?P<pri>\d{1,3})>(?:1 )?)?(?P<pre>(?:[\[(]\s+)?" + fields + r")[\[(\"]?"
+            # not followed by more time digits (`:05`); a colon then a field (`…,018::dispatcher`) is a separator
+            self._rx = re.compile(pre + "(?:" + body + r")(?!\d|:\d)[\])\"]?,?")
         self._yearless = bool(self.layout and dict((n, y) for n, _, y in _LAYOUTS)[self.layout])
         self._last_year: int | None = None
 
@@ -704,7 +708,7 @@ def w3c_date(line: str) -> tuple[int, int, int] | None:
 
 
 def _prefix_words(pre: str) -> list[str]:
-    return [w for w in (t.strip("[]()<>=|:,") for t in pre.split()) if w]
+    return [w for w in (t.strip("[]()<>=|:,") for t in re.split(r"\s+|::", pre)) if w]
 
 
 def _prefix_level(pre: str, letters: bool) -> str | None:
@@ -747,7 +751,7 @@ def infer_format(
         fmt = LineFormat(None, logfmt=True, tz=tz, ref=ref)
         if sum(1 for ln in body if fmt.parse(ln) is not None) >= 0.5 * lf:
             return fmt
-    hits: Counter[tuple[str, int]] = Counter()
+    hits: Counter[tuple[str, int, bool]] = Counter()
     per_line_best: list[tuple[str, int] | None] = []
     compiled = [(n, re.compile(r)) for n, r, _ in _LAYOUTS]
     for ln in body:
@@ -757,29 +761,30 @@ def infer_format(
             m = rx.search(head)
             if m is None or name in seen:
                 continue
-            # the match must start at a token boundary
+            # the match must start at a token boundary, or after a field's colon (`INFO::2011-12-07`), not a time's
             s = m.start()
-            if s > 0 and head[s - 1] not in " \t[(<>|,=\"'":
+            if s > 0 and head[s - 1] not in " \t[(<>|,=\"'" and not (
+                    head[s - 1] == ":" and s > 1 and not head[s - 2].isdigit()):
                 continue
             seen.add(name)
-            hits[(name, _prefix_tokens(head, s))] += 1
+            hits[(name, _prefix_tokens(head, s), s > 0 and head[s - 1] == ":")] += 1
         per_line_best.append(None)
     if not hits:
         return LineFormat(None, tz=tz, ref=ref, date=date)
     order = {n: i for i, (n, _, _) in enumerate(_LAYOUTS)}
     best_count = max(hits.values())
 
-    def rank(item: tuple[tuple[str, int], int]) -> tuple:
-        (name, k), c = item
+    def rank(item: tuple[tuple[str, int, bool], int]) -> tuple:
+        (name, k, _), c = item
         weak = name in ("epoch", "time", "md", "yymmdd")
         # a calendar layout wins over epoch/time-only ones found on at least half as many lines
         return (not weak and c >= 0.5 * best_count, c >= 0.8 * best_count, -k if c >= 0.8 * best_count else 0, c,
                 -order[name])
 
-    (name, k), count = max(hits.items(), key=rank)
+    (name, k, glued), count = max(hits.items(), key=rank)
     if count < max(2, 0.05 * len(body)) and len(body) > 2:
         return LineFormat(None, tz=tz, ref=ref, date=date)
-    fmt = LineFormat(name, prefix_tokens=k, tz=tz, ref=ref, date=date)
+    fmt = LineFormat(name, prefix_tokens=k, glued=glued, tz=tz, ref=ref, date=date)
     if name == "mdy":
         firsts = [int(m.group("m")) for ln in body if (m := fmt._rx.match(ln))]  # type: ignore[union-attr]
         if any(x > 12 for x in firsts):
