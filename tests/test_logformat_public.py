@@ -174,3 +174,20 @@ def test_logfmt_epoch_nanoseconds_exact(tmp_path):
     recs = _read(tmp_path, ["ts=1700000000123456789 level=info msg=ready", "ts=1700000001123456789 level=warn msg=slow"])
     assert [r.time for r in recs] == [datetime(2023, 11, 14, 22, 13, 20, 123456, tzinfo=UTC),
                                       datetime(2023, 11, 14, 22, 13, 21, 123456, tzinfo=UTC)]
+
+
+def test_twelve_hour_clock(tmp_path):
+    # lnav openamdb_log.json (found on the set read after the fixes): Java `MM/dd/yyyy hh:mm:ss:SSS a zzz` glued
+    # to the module name, the message on the next line; 02:49:59 PM is 14:49:59
+    recs = _read(tmp_path, ["amMonitoring:06/09/2014 02:49:59:447 PM UTC: Thread[http-80-1,5,main]",
+                            "**********************************************",
+                            "amLog:06/09/2014 04:08:22:515 PM UTC: Thread[http-80-8,5,main]",
+                            "ERROR: LogMessageProviderBase.createLogRecord: unable to locate message ID object"])
+    assert [r.time for r in recs] == [datetime(2014, 6, 9, 14, 49, 59, 447000, tzinfo=UTC),
+                                      datetime(2014, 6, 9, 16, 8, 22, 515000, tzinfo=UTC)]
+
+
+def test_pm_glued_to_a_word_is_not_a_clock(tmp_path):
+    # `PM2` (the process manager) after a 24-hour time is a word, not the afternoon
+    recs = _read(tmp_path, ["2026-03-02 10:00:0%d PM2 restarted app" % i for i in range(3)])
+    assert [r.time.hour for r in recs] == [10, 10, 10]

@@ -65,7 +65,8 @@ ZONE_ABBREVIATIONS = {
 _ZONE = (r"(?:\s?(?P<z>Z|[+-]\d\d:?\d\d|[+-]\d\d(?![\d:])|(?:" + "|".join(sorted(ZONE_ABBREVIATIONS, key=len,
                                                                                     reverse=True))
          + r")(?![A-Za-z])))?")
-_FRAC = r"(?:[.,:](?P<f>\d{1,9}))?"
+# fraction, then a 12-hour clock's AM/PM (Java's `hh:mm:ss:SSS a`): `02:49:59:447 PM` is 14:49:59.447
+_FRAC = r"(?:[.,:](?P<f>\d{1,9}))?(?:\s?(?P<ampm>[AaPp][Mm])(?!\w))?"
 _HMS = r"(?P<H>[012]?\d):(?P<M>[0-5]\d):(?P<S>[0-6]\d)"
 
 # (name, regex, year-less). Order is the tie-break: the more specific first.
@@ -611,6 +612,10 @@ class LineFormat:
                 year, roll = ref.year, True
             hh, mm, ss = (int(g["H"]), int(g["M"]), int(g["S"])) if g.get("H") else (
                 int(g["H2"]), int(g["M2"]), int(g["S2"]))
+            if g.get("ampm"):
+                if hh > 12:
+                    return None
+                hh = hh % 12 + (12 if g["ampm"][0] in "Pp" else 0)
             t = _make(year, month, day, hh, mm, ss, us, z, self.tz)
             if t is not None and roll:
                 ref = self.ref or datetime.now(UTC)
