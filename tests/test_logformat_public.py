@@ -191,3 +191,11 @@ def test_pm_glued_to_a_word_is_not_a_clock(tmp_path):
     # `PM2` (the process manager) after a 24-hour time is a word, not the afternoon
     recs = _read(tmp_path, ["2026-03-02 10:00:0%d PM2 restarted app" % i for i in range(3)])
     assert [r.time.hour for r in recs] == [10, 10, 10]
+
+
+def test_lower_case_word_before_the_timestamp_is_not_a_level(tmp_path):
+    # the column layout of Loghub's HPC logs (`LogId Node Component State Time Flag Content`; lines written here,
+    # Loghub's are not copied): `error` is the state column's value, and the message says all is well
+    recs = _read(tmp_path, ["1001 node-7 fan_module error 1073192214 1 Fan speed ok",
+                            "1002 node-7 fan_module error 1073192300 1 Fan speed ok"])
+    assert [r.level for r in recs] == [None, None] and recs[0].time is not None

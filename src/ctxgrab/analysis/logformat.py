@@ -720,8 +720,9 @@ def _prefix_level(pre: str, letters: bool) -> str | None:
     """A level written before the timestamp: `[DEBUG 2015-…`, `=ERROR REPORT==== 21-Apr-2016…`, the service
     wrapper's `INFO   | jvm 1    | 2015/04/28 …`, CUPS's `E [08/Jun/2013:…]` (letters: the file has a column)."""
     for w in _prefix_words(pre):
-        if len(w) >= 3 and w.isalpha() and w.upper() in _LEVEL_WORDS:
-            return _LEVEL_WORDS[w.upper()]
+        if len(w) >= 3 and w.isalpha() and w.isupper() and w in _LEVEL_WORDS:
+            # upper case only: a lower-case word there is a field's value (HPC's `switch_module error 1073192214`)
+            return _LEVEL_WORDS[w]
         if letters and len(w) == 1 and w in _LETTERS:
             return _LETTERS[w]
     return None
