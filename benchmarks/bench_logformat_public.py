@@ -141,6 +141,9 @@ def ref_parse(text: str, fmt: str, year: int = REF_YEAR) -> datetime:
     if fmt == "%N-epoch":
         ns = int(text)
         return datetime.fromtimestamp(ns // 10**9, UTC) + timedelta(microseconds=ns % 10**9 // 1000)
+    if fmt == "%s.%f":  # epoch seconds with a fraction (Squid, Redis MONITOR)
+        secs, frac = text.split(".")
+        return datetime.fromtimestamp(int(secs), UTC) + timedelta(microseconds=int(frac[:6].ljust(6, "0")))
     offset = None
     if "%Z" in fmt:
         m = re.search(r"\s*([A-Z]{2,5})$", text)
@@ -173,6 +176,8 @@ def ref_format(t: datetime, fmt: str, like: str) -> str:
         return str(int(t.timestamp()))
     if fmt == "%N-epoch":
         return str(int(t.timestamp()) * 10**9 + t.microsecond * 1000)
+    if fmt == "%s.%f":
+        return f"{int(t.timestamp())}.{t.microsecond:06d}"[:len(str(int(t.timestamp()))) + 1 + len(like.split(".")[1])]
     zone_text = ""
     if "%Z" in fmt:
         zone_text = re.search(r"([A-Z]{2,5})$", like).group(1)  # type: ignore[union-attr]

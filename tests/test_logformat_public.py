@@ -199,3 +199,20 @@ def test_lower_case_word_before_the_timestamp_is_not_a_level(tmp_path):
     recs = _read(tmp_path, ["1001 node-7 fan_module error 1073192214 1 Fan speed ok",
                             "1002 node-7 fan_module error 1073192300 1 Fan speed ok"])
     assert [r.level for r in recs] == [None, None] and recs[0].time is not None
+
+
+def test_java_util_logging_two_line_records(tmp_path):
+    # logstash-plugins/logstash-patterns-core spec/patterns/java_spec.rb (Tomcat 6/7, java.util.logging's
+    # SimpleFormatter): the year before a 12-hour time, the level and message on the line after
+    recs = _read(tmp_path, ["Jul 30, 2020 3:00:21 PM org.apache.coyote.http11.Http11Protocol init",
+                            "INFO: Initializing Coyote HTTP/1.1 on http-8080",
+                            "Jul 31, 2020 4:40:20 PM org.apache.catalina.core.ApplicationContext log",
+                            "SEVERE: SessionListener: contextDestroyed()",
+                            "java.lang.IllegalStateException: gone",
+                            "    at org.apache.catalina.core.ApplicationContext.log(ApplicationContext.java:10)"])
+    assert [(r.time, r.level, r.logger, r.message) for r in recs] == [
+        (datetime(2020, 7, 30, 15, 0, 21, tzinfo=UTC), "INFO", "org.apache.coyote.http11.Http11Protocol",
+         "Initializing Coyote HTTP/1.1 on http-8080"),
+        (datetime(2020, 7, 31, 16, 40, 20, tzinfo=UTC), "ERROR", "org.apache.catalina.core.ApplicationContext",
+         "SessionListener: contextDestroyed()")]
+    assert "IllegalStateException" in recs[1].trace

@@ -431,6 +431,15 @@ def _is_timed(fmt: LineFormat, sample: Sequence[str]) -> bool:
     return any(parse_timestamp(ln)[0] is not None for ln in sample[:50])
 
 
+_NEXT_LINE_LEVEL = re.compile(r"([A-Z]{4,8}): ")
+
+
+def _next_line_level(line: str) -> str | None:
+    """The level of a record whose header line has none, from `LEVEL: ` opening its second line (JUL)."""
+    m = _NEXT_LINE_LEVEL.match(line)
+    return level_word(m.group(1)) if m else None
+
+
 def _skip_header_only(line: str) -> bool:
     # A record whose first line is only a header (MySQL slow log "# Time: ...") takes its message from the
     # first following line that is neither a "# ..." comment nor the "SET timestamp=...;" the server adds.
@@ -539,6 +548,12 @@ def read_records(
                         if current is not None and (not untimed_file or _CONTINUATION.match(line)):
                             if needs_message and not _skip_header_only(line):
                                 current.message, needs_message = line.strip(), False
+                            elif current.level is None and current.line_count == 1 and (
+                                    lv := _next_line_level(line)) is not None:
+                                # java.util.logging: `Jul 30, 2020 3:00:21 PM cls method`, then `INFO: message`
+                                current.level = lv
+                                current.logger = current.logger or current.message or None
+                                current.message = line.split(": ", 1)[1].strip() or current.message
                             elif len(trace) < MAX_TRACE_LINES:
                                 trace.append(line)
                             current.line_count += 1

@@ -84,6 +84,8 @@ _LAYOUTS: list[tuple[str, str, bool]] = [
     # `[29/Aug/2023 22:02:58]` (Python's http.server) as well as the Common Log Format's `:`
     ("clf", r"(?P<d>[0-3]?\d)/" + _MONRX + r"/(?P<Y>\d{4})[: ]" + _HMS + _FRAC + _ZONE, False),
     ("dmy-name", r"(?P<d>[0-3]?\d)[- ]" + _MONRX + r"[- ](?P<Y>\d{4})[ :]+" + _HMS + _FRAC + _ZONE, False),
+    # java.util.logging's SimpleFormatter (Tomcat <= 7): `Jul 30, 2020 3:00:21 PM`, the year before the time
+    ("mdy-name", _MONRX + r"\s+(?P<d>[0-3]?\d),\s+(?P<Y>\d{4}),?\s+" + _HMS + _FRAC + _ZONE, False),
     ("dm-name", r"(?P<d>[0-3]?\d) " + _MONRX + r"\s+" + _HMS + _FRAC + _ZONE, True),  # Redis 2.x `13 Apr 12:52:30.731`
     ("ctime", _DAYRX + "?" + _MONRX + r"(?:\s+|-)(?P<d>[0-3]?\d),?\s+" + _HMS + _FRAC + _ZONE + r"(?:\s+(?P<Y>\d{4})\b)?"
      + _ZONE.replace("?P<z>", "?P<z2>"), True),
