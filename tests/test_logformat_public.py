@@ -216,3 +216,22 @@ def test_java_util_logging_two_line_records(tmp_path):
         (datetime(2020, 7, 31, 16, 40, 20, tzinfo=UTC), "ERROR", "org.apache.catalina.core.ApplicationContext",
          "SessionListener: contextDestroyed()")]
     assert "IllegalStateException" in recs[1].trace
+
+
+def test_hostile_digit_strings_as_times(tmp_path):
+    # a superscript digit passes str.isdigit() but not int(); 5,000 digits pass neither the int limit nor a clock
+    for lines in ([json.dumps({"ts": "\u00b2", "msg": "a"}), json.dumps({"ts": "9" * 5000, "msg": "b"})],
+                  ["ts=\u00b2 level=info msg=c", "ts=%s level=info msg=d" % ("9" * 5000)]):
+        recs = _read(tmp_path, lines)
+        assert len(recs) == 2 and [r.time for r in recs] == [None, None]
+
+
+def test_untimed_file_through_the_window_reader_gives_its_lines(tmp_path):
+    # `ctxgrab logs FILE` reads through read_window/iter_window, which sniffs the format first; a file with no
+    # timestamps gave no records there (every line counted as skipped, nothing said), while read_records gave one
+    # record per line
+    path = tmp_path / "plain.log"
+    path.write_text("hello world\nsecond line here\n\tat x.Y.z(Y.java:1)\n", encoding="utf-8")
+    recs, _, stats = read_window([path], None)
+    assert [r.message for r in recs] == ["hello world", "second line here"]
+    assert stats.untimed_files == [str(path)] and any("no timestamps" in p for p in stats.problems)

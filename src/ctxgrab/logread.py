@@ -298,7 +298,7 @@ def _json_time(v: Any, tz: Any = UTC, ref: datetime | None = None) -> datetime |
         v = v.get("$date", v.get("$numberLong"))
         if isinstance(v, dict):
             v = v.get("$numberLong")
-    if isinstance(v, str) and v.isdigit():
+    if isinstance(v, str) and v.isascii() and v.isdigit() and len(v) <= 30:  # not `²`, not 5,000 digits
         v = int(v)
     if isinstance(v, int) and not isinstance(v, bool):
         # integers exactly: epoch nanoseconds as a float lose the microseconds (…123456789 -> .123457)
@@ -487,14 +487,18 @@ def read_records(
         try:
             if line_format is None and start_offset:
                 line_format = sniff_format(path, tz=tz, ref=ref)
-            if line_format is None:  # infer from this stream's own first lines (works on pipes too)
+            if line_format is None or not (line_format.layout or line_format.logfmt):
+                # infer from this stream's own first lines (works on pipes too); a given format without a layout
+                # (the window reader's sniff of a file with no timestamps) needs them too, to tell JSON lines and
+                # start-of-line timestamps from an untimed file, whose lines are records
                 size = 0
                 for item in it:
                     buffered.append(item)
                     size += len(item[1])
                     if len(buffered) >= _SNIFF_LINES or size >= _SNIFF_BYTES:
                         break
-                line_format = infer_format([ln for _, ln in buffered], tz=tz, ref=ref)
+                if line_format is None:
+                    line_format = infer_format([ln for _, ln in buffered], tz=tz, ref=ref)
                 timed = _is_timed(line_format, [ln for _, ln in buffered[:100]])
             else:
                 timed = True

@@ -664,14 +664,14 @@ _TEXT_FORMATS: dict[str, LineFormat] = {}
 def _time_text(text: str, tz: tzinfo, ref: datetime | None) -> datetime | None:
     """A timestamp given alone (a logfmt or JSON value): any layout, whole text."""
     text = text.strip()
-    if text.isdigit() and len(text) <= 30:  # integers exactly (epoch ns as a float loses the microseconds)
+    if text.isascii() and text.isdigit() and len(text) <= 30:  # integers exactly (ns as a float lose the µs)
         v = int(text)
         scale = next((s for s in (10**9, 10**6, 10**3) if v > 10**11 * s // 10**3), 1)
         try:
             return datetime.fromtimestamp(v // scale, tz=UTC) + timedelta(microseconds=v % scale * 10**6 // scale)
         except (OverflowError, OSError, ValueError):
             return None
-    if text.replace(".", "", 1).isdigit():
+    if text.isascii() and text.replace(".", "", 1).isdigit() and len(text) <= 40:
         x = float(text)
         for scale in (1e9, 1e6, 1e3):
             if x > 1e11 * scale / 1e3:
