@@ -225,7 +225,9 @@ def test_deadline_stops_the_parse_and_says_how_far_it_got(demo_dump: bytes, tmp_
     code, out, err, took, rss = cli("heap", str(path), "--deadline", "1.5")
     assert_one_line_error(code, out, err)
     assert "stopped at the 1.5 s deadline after reading" in err and "% of the file" in err, err
-    assert took < 1.5 + 2 + 1.5  # deadline + 2 s, + the interpreter's own start
+    # The message proves the deadline stopped the parse; the bound only catches a hang after it,
+    # with room for the interpreter's start on a loaded machine (it once took 5 s under load 8).
+    assert took < 1.5 + 10
 
 
 # --------------------------------------------------------------------------- heap dumps: partial
