@@ -367,6 +367,7 @@ def main() -> None:
             proc = subprocess.Popen(cmd, env=env, cwd=tmp)
             try:
                 _wait_ready(f"{base}/readyz", proc)
+                load1 = os.getloadavg()[0]  # other work on the machine, before this run adds its own
                 print(f"[{name}] open loop at {args.rate:g}/s for {args.seconds:g} s", file=sys.stderr, flush=True)
                 res = asyncio.run(_open_loop(port, args.rate, args.seconds, f"{name}{len(rows)}"))
                 if name == "ctxgrab":
@@ -377,6 +378,7 @@ def main() -> None:
                 closed = asyncio.run(_closed_loop(port, 5.0, 32, f"{name}b{len(rows)}"))
                 res["max_acks_per_s"] = closed.acks_per_s
                 res["closed_other"] = closed.other
+                res["load1"] = load1
                 rows.append((name, res))
                 # the summary keeps each side's run with the median p99 (the lower one of two)
                 same = sorted((r for n, r in rows if n == name), key=lambda r: r["p99_ms"])
@@ -390,11 +392,12 @@ def main() -> None:
             pg_cluster.stop_all()
     print(f"machine: {os.cpu_count()} cores; rate {args.rate:g}/s for {args.seconds:g} s; builder {args.builder}; "
           f"server.workers {args.workers}; queue {args.queue}"
-          + (f"; queue_sync {args.queue_sync}" if args.queue == "sqlite" else " (fsync on, synchronous_commit on)"))
-    print(f"{'':10} {'acks/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7} {'max acks/s':>11} {'non-202':>8}")
+          + (f"; queue_sync {args.queue_sync}" if args.queue == "sqlite" else " (fsync on, synchronous_commit on)")
+          + "; load = 1-minute load average as each run started")
+    print(f"{'':10} {'acks/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7} {'max acks/s':>11} {'non-202':>8} {'load':>5}")
     for name, r in rows:
         print(f"{name:10} {r['acks_per_s']:8.1f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['max_ms']:8.2f} "
-              f"{r['errors']:7d} {r['max_acks_per_s']:11.0f} {r['closed_other']:8d}")
+              f"{r['errors']:7d} {r['max_acks_per_s']:11.0f} {r['closed_other']:8d} {r['load1']:5.1f}")
     c, b = results["ctxgrab"], results["bare"]
     print(f"ctxgrab/bare p99 ratio: {c['p99_ms'] / b['p99_ms']:.2f}; collections finished during the open-loop run: "
           f"{c['collections_done']:.0f} (jobs accepted {c['jobs_accepted']:.0f}, still waiting {c['collections_waiting']:.0f}); sender lag p99 {c['send_lag_p99_ms']:.1f} ms")
