@@ -205,3 +205,23 @@ def test_the_http_layer_parses_in_c_and_makes_few_python_calls_per_request():
         return calls
 
     assert asyncio.run(main()) < 60
+
+
+def test_pipelined_requests_past_the_cap_are_not_read_the_ones_before_are_answered_then_closed():
+    many = b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n" * 1000  # one read; each parsed request would hold a cycle
+    queued: list[int] = []
+
+    async def main() -> _Transport:
+        proto, transport = _protocol(asyncio.get_running_loop())
+        proto.data_received(many)
+        queued.append(len(proto.pipeline))
+        proto.data_received(many)  # read after the stop: dropped
+        await _until(transport, lambda t: t.closed)
+        transport.closed_by_server = True
+        proto.connection_lost(None)
+        return transport
+
+    transport = asyncio.run(main())
+    cap = protocol_class(ServerConfig()).max_pipelined
+    assert queued == [cap]
+    assert _responses(transport.written) == [b"HTTP/1.1 200 OK"] * (cap + 1)  # the one served and those queued

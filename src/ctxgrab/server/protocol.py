@@ -53,7 +53,7 @@ _TIMEOUT_408 = (
 )
 
 
-class _HeadTooLarge(Exception):
+class _Stop(Exception):
     """Raised in a parser callback to stop the parser (it arrives as ``HttpParserCallbackError``)."""
 
 
@@ -61,6 +61,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a head size limit, head and body deadlines and a connection cap."""
 
     max_header_bytes: int = 16384
+    #: requests read ahead of the one being answered; httptools parses every request of a read at
+    #: once, so without a cap one 256 KiB read of tiny pipelined requests held 14,562 of them (32 MiB)
+    max_pipelined: int = 16
     header_timeout_s: float = 10.0
     body_timeout_s: float = 10.0
     max_connections: int = 256
@@ -72,7 +75,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._body_timer: asyncio.TimerHandle | None = None
         self._in_head = True  # the next bytes belong to a request head (until the parser completes it)
         self._head_bytes = 0  # bytes given to the parser while in that head
-        self._refused = False  # a head past the limit was refused: the parser is done with
+        self._stopped = False  # nothing more is read: a head past the limit, or too many pipelined requests
+        self._last_answer: str | None = None  # the 400 sent once the requests before it are answered
 
     # -- connection cap ---------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -93,7 +97,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     # -- reading, with the head bounded ---------------------------------------------------------
     def data_received(self, data: bytes) -> None:
-        if self._refused:
+        if self._stopped:
             return
         self._unset_keepalive_if_required()
         if self._in_head and self._head_timer is None:
@@ -109,7 +113,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             if not self._feed(piece):
                 return
             if self._in_head and self._head_bytes >= self.max_header_bytes:
-                self._refuse_head()
+                self._stop(self._head_refusal())
                 return
 
     def _feed(self, data: bytes) -> bool:
@@ -123,27 +127,38 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 self._unsupported_upgrade_warning()
             return False
         except httptools.HttpParserError as e:
-            if isinstance(e.__context__, _HeadTooLarge):
-                self._refuse_head()
-            else:
+            if not isinstance(e.__context__, _Stop):
                 self.logger.warning("Invalid HTTP request received.")
                 self.send_400_response("Invalid HTTP request received.")
             return False
         return not self.transport.is_closing()
 
-    def _refuse_head(self) -> None:
-        """400 for a head past the limit, after the answers to the requests pipelined before it."""
+    def _head_refusal(self) -> str:
         log.warning("request head larger than server.max_header_bytes=%d: refused", self.max_header_bytes)
-        self._refused = True  # nothing more is read from this connection
-        if (self.cycle is not None and not self.cycle.response_complete) or self.pipeline:
-            return  # on_response_complete answers it
-        self.send_400_response(f"request line and headers larger than {self.max_header_bytes} bytes")
+        return f"request line and headers larger than {self.max_header_bytes} bytes"
+
+    def _busy(self) -> bool:
+        return (self.cycle is not None and not self.cycle.response_complete) or bool(self.pipeline)
+
+    def _stop(self, answer: str | None) -> None:
+        """Read nothing more; once the requests read before are answered, send ``answer`` (400) or just close."""
+        self._stopped, self._last_answer = True, answer
+        self.flow.pause_reading()
+        if not self._busy():
+            self._finish()
+
+    def _finish(self) -> None:
+        if self.transport.is_closing():
+            return
+        if self._last_answer is not None:
+            self.send_400_response(self._last_answer)
+        else:
+            self.transport.close()
 
     def on_response_complete(self) -> None:
-        if self._refused and not self.pipeline:
+        if self._stopped and not self.pipeline:
             self.server_state.total_requests += 1
-            if not self.transport.is_closing():
-                self.send_400_response(f"request line and headers larger than {self.max_header_bytes} bytes")
+            self._finish()
             return
         super().on_response_complete()
 
@@ -154,7 +169,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         size = len(self.parser.get_method()) + len(self.url) + 14
         size += sum(len(name) + len(value) + 4 for name, value in self.headers)
         if size > self.max_header_bytes:
-            raise _HeadTooLarge
+            self._stop(self._head_refusal())
+            raise _Stop
+        if len(self.pipeline) >= self.max_pipelined:
+            # the requests read so far are answered, then the connection closes; a pipelining
+            # client sends the unanswered ones again (RFC 9112, 9.3.2)
+            log.warning("more than %d requests pipelined on one connection: answering those, then closing it",
+                        self.max_pipelined)
+            self._stop(None)
+            raise _Stop
         self._in_head = False
         self._cancel(self._head_timer)
         self._head_timer = None
