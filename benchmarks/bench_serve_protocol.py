@@ -1,12 +1,14 @@
-"""What the guarded h11 protocol of ``ctxgrab serve`` costs per request, against uvicorn's httptools.
+"""What the guarded protocol of ``ctxgrab serve`` costs per request, against uvicorn's own protocols.
 
-``ctxgrab serve`` runs uvicorn's h11 protocol with head/body deadlines and a connection
-cap (``ctxgrab.server.protocol``) because the httptools protocol reads a request head of
-any size and neither has deadlines. This measures only the HTTP layer: the same bare
-Starlette app (reads the body, answers 202) served by uvicorn with ``http="httptools"``
-(the reference) and with ``ctxgrab.server.protocol.protocol_class`` (h11), alternated in
-one run. A closed loop of ``--concurrency`` keep-alive connections posts 1 KiB bodies
-for ``--seconds`` per round.
+``ctxgrab serve`` runs uvicorn's httptools protocol with a head size limit, head/body
+deadlines and a connection cap (``ctxgrab.server.protocol``); uvicorn's httptools protocol
+reads a request head of any size and neither it nor uvicorn's h11 protocol has deadlines.
+This measures only the HTTP layer: the same bare Starlette app (reads the body, answers
+202) served by uvicorn with ``http="httptools"`` (the reference), ``http="h11"`` (pure
+Python; what ``ctxgrab serve`` ran before) and ``ctxgrab.server.protocol.protocol_class``
+("guarded"), alternated in one run. A closed loop of ``--concurrency`` keep-alive
+connections posts 1 KiB bodies for ``--seconds`` per round. Besides requests per second
+it reports the server process's CPU per request, which the machine's load moves much less.
 
     python benchmarks/bench_serve_protocol.py --seconds 5 --repeat 3
 """
@@ -42,7 +44,7 @@ cfg = ServerConfig()
 kind, port = sys.argv[1], int(sys.argv[2])
 limits = dict(h11_max_incomplete_event_size=cfg.max_header_bytes, timeout_keep_alive=cfg.keep_alive_s,
               limit_concurrency=cfg.max_connections)
-http = {"httptools": "httptools", "h11": "h11", "guarded-h11": protocol_class(cfg)}[kind]
+http = {"httptools": "httptools", "h11": "h11", "guarded": protocol_class(cfg)}[kind]
 uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", access_log=False, http=http, **limits)
 """
 
@@ -108,8 +110,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--concurrency", type=int, default=16)
-    ap.add_argument("--kinds", default="httptools,h11,guarded-h11",
-                    help="comma-separated: httptools, h11 (uvicorn's, same limits, no deadlines), guarded-h11")
+    ap.add_argument("--kinds", default="httptools,h11,guarded",
+                    help="comma-separated: httptools, h11 (uvicorn's, same limits, no deadlines), guarded (ctxgrab's)")
     args = ap.parse_args()
     servers = {kind: _serve(kind) for kind in args.kinds.split(",")}
     results: dict[str, list[tuple[float, float, float, float]]] = {k: [] for k in servers}
