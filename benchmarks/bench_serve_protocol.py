@@ -1,12 +1,14 @@
-"""What the guarded h11 protocol of ``ctxgrab serve`` costs per request, against uvicorn's httptools.
+"""What the guarded protocol of ``ctxgrab serve`` costs per request, against uvicorn's own protocols.
 
-``ctxgrab serve`` runs uvicorn's h11 protocol with head/body deadlines and a connection
-cap (``ctxgrab.server.protocol``) because the httptools protocol reads a request head of
-any size and neither has deadlines. This measures only the HTTP layer: the same bare
-Starlette app (reads the body, answers 202) served by uvicorn with ``http="httptools"``
-(the reference) and with ``ctxgrab.server.protocol.protocol_class`` (h11), alternated in
-one run. A closed loop of ``--concurrency`` keep-alive connections posts 1 KiB bodies
-for ``--seconds`` per round.
+``ctxgrab serve`` runs uvicorn's httptools protocol with a head size limit, head/body
+deadlines and a connection cap (``ctxgrab.server.protocol``); uvicorn's httptools protocol
+reads a request head of any size and neither it nor uvicorn's h11 protocol has deadlines.
+This measures only the HTTP layer: the same bare Starlette app (reads the body, answers
+202) served by uvicorn with ``http="httptools"`` (the reference), ``http="h11"`` (pure
+Python; what ``ctxgrab serve`` ran before) and ``ctxgrab.server.protocol.protocol_class``
+("guarded"), alternated in one run. A closed loop of ``--concurrency`` keep-alive
+connections posts 1 KiB bodies for ``--seconds`` per round. Besides requests per second
+it reports the server process's CPU per request, which the machine's load moves much less.
 
     python benchmarks/bench_serve_protocol.py --seconds 5 --repeat 3
 """
@@ -40,10 +42,10 @@ async def hook(request):
 app = Starlette(routes=[Route("/webhooks/pagerduty", hook, methods=["POST"])])
 cfg = ServerConfig()
 kind, port = sys.argv[1], int(sys.argv[2])
-extra = {} if kind == "httptools" else dict(http=protocol_class(cfg), h11_max_incomplete_event_size=cfg.max_header_bytes,
-                                            timeout_keep_alive=cfg.keep_alive_s, limit_concurrency=cfg.max_connections)
-uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", access_log=False,
-            **({"http": "httptools"} if kind == "httptools" else extra))
+limits = dict(h11_max_incomplete_event_size=cfg.max_header_bytes, timeout_keep_alive=cfg.keep_alive_s,
+              limit_concurrency=cfg.max_connections)
+http = {"httptools": "httptools", "h11": "h11", "guarded": protocol_class(cfg)}[kind]
+uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", access_log=False, http=http, **limits)
 """
 
 BODY = b'{"event": {"event_type": "incident.acknowledged", "pad": "' + b"x" * 960 + b'"}}'
@@ -71,14 +73,21 @@ async def _client(port: int, until: float, latencies: list[float]) -> None:
         writer.close()
 
 
-async def _round(port: int, seconds: float, concurrency: int) -> tuple[float, float, float]:
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _round(port: int, pid: int, seconds: float, concurrency: int) -> tuple[float, float, float, float]:
     latencies: list[float] = []
     until = time.perf_counter() + seconds
-    started = time.perf_counter()
+    started, cpu0 = time.perf_counter(), _cpu_s(pid)
     await asyncio.gather(*(_client(port, until, latencies) for _ in range(concurrency)))
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, _cpu_s(pid) - cpu0
     latencies.sort()
-    return len(latencies) / elapsed, statistics.median(latencies) * 1000, latencies[int(len(latencies) * 0.99)] * 1000
+    return (len(latencies) / elapsed, statistics.median(latencies) * 1000, latencies[int(len(latencies) * 0.99)] * 1000,
+            cpu / len(latencies) * 1e6)
 
 
 def _serve(kind: str) -> tuple[subprocess.Popen, int]:
@@ -101,26 +110,31 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--kinds", default="httptools,h11,guarded",
+                    help="comma-separated: httptools, h11 (uvicorn's, same limits, no deadlines), guarded (ctxgrab's)")
     args = ap.parse_args()
-    servers = {kind: _serve(kind) for kind in ("httptools", "guarded-h11")}
-    results: dict[str, list[tuple[float, float, float]]] = {k: [] for k in servers}
+    servers = {kind: _serve(kind) for kind in args.kinds.split(",")}
+    results: dict[str, list[tuple[float, float, float, float]]] = {k: [] for k in servers}
     try:
         for _ in range(args.repeat):
-            for kind, (_, port) in servers.items():  # alternated, so both see the same machine
-                results[kind].append(asyncio.run(_round(port, args.seconds, args.concurrency)))
+            for kind, (proc, port) in servers.items():  # alternated, so all see the same machine
+                results[kind].append(asyncio.run(_round(port, proc.pid, args.seconds, args.concurrency)))
     finally:
         for proc, _ in servers.values():
             proc.terminate()
             proc.wait(10)
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; {args.concurrency} connections, "
           f"{args.seconds:g} s x {args.repeat} rounds, 1 KiB bodies")
-    print(f"{'protocol':<14}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
+    print(f"{'protocol':<14}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'server CPU µs/req':>19}")
     for kind, rows in results.items():
-        for rps, p50, p99 in rows:
-            print(f"{kind:<14}{rps:>9.0f}{p50:>9.2f}{p99:>9.2f}")
-    ref = statistics.median(r[0] for r in results["httptools"])
-    new = statistics.median(r[0] for r in results["guarded-h11"])
-    print(f"guarded-h11 / httptools throughput: {new / ref:.2f}")
+        for rps, p50, p99, cpu_us in rows:
+            print(f"{kind:<14}{rps:>9.0f}{p50:>9.2f}{p99:>9.2f}{cpu_us:>19.0f}")
+    ref = next(iter(results))
+    for kind in results:
+        if kind != ref:
+            rps = statistics.median(r[0] for r in results[kind]) / statistics.median(r[0] for r in results[ref])
+            cpu = statistics.median(r[3] for r in results[kind]) / statistics.median(r[3] for r in results[ref])
+            print(f"{kind} / {ref} (medians): throughput {rps:.2f}, server CPU per request {cpu:.2f}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,10 @@ incident, so collections run during the whole measurement; the rest are
 acknowledgements, resolves and re-deliveries. Reports acknowledgements per second
 and p50/p99/max acknowledgement latency, then the same load against a bare
 Starlette app that answers 202 without doing anything (the floor on this machine),
-measured side by side in the same run. A closed-loop burst gives the maximum acks/s.
+measured side by side in the same run. A closed-loop burst (32 connections, each sending
+its next delivery when the last is answered, 5 s) gives the maximum acks/s and the
+server process's CPU per acknowledgement during it (its collection processes not
+included): on a shared machine the ceiling follows the load, the CPU per ack much less.
 
 Collections: ``--builder demo`` runs ctxgrab's real pipeline on the demo scenario
 (``fixtures/demo/ctxgrab.yaml``); ``--builder synthetic`` a 150 ms stand-in.
@@ -30,6 +33,7 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 
@@ -233,26 +237,48 @@ async def _open_loop(port: int, rate: float, seconds: float, run: str) -> dict:
             "send_lag_p99_ms": sorted(lag_ms)[min(n - 1, int(n * 0.99))]}
 
 
-async def _closed_loop(port: int, seconds: float, concurrency: int, run: str) -> float:
-    items = _deliveries(40000, run)
-    done = 0
+class ClosedLoop(NamedTuple):
+    acked: int  # responses 202
+    other: int  # responses with another status
+    seconds: float
+
+    @property
+    def acks_per_s(self) -> float:
+        return self.acked / self.seconds
+
+
+async def _closed_loop(port: int, seconds: float, concurrency: int, run: str, n_items: int = 40000) -> ClosedLoop:
+    """``concurrency`` connections, each sending its next delivery as soon as the last is answered."""
+    items = _deliveries(n_items, run)
     stop = time.perf_counter() + seconds
 
-    async def loop(k: int) -> None:
-        nonlocal done
+    async def loop(k: int) -> tuple[int, int]:
+        # Each connection counts its own answers, summed at the end: a shared ``done += await …``
+        # reads the total before the await and writes it back after, losing every increment
+        # made by the other connections meanwhile (all of a group commit's answers counted as one).
+        acked = other = 0
         conn = await _Conn.open("127.0.0.1", port)
         i = k
         try:
             while time.perf_counter() < stop:
                 raw, headers = items[i % len(items)]  # wraps around: re-deliveries are answered 202 too
-                done += await conn.post("/webhooks/pagerduty", raw, headers) == 202
+                status = await conn.post("/webhooks/pagerduty", raw, headers)
+                acked += status == 202
+                other += status != 202
                 i += concurrency
         finally:
             conn.close()
+        return acked, other
 
     t0 = time.perf_counter()
-    await asyncio.gather(*(loop(k) for k in range(concurrency)))
-    return done / (time.perf_counter() - t0)
+    counts = await asyncio.gather(*(loop(k) for k in range(concurrency)))
+    return ClosedLoop(sum(a for a, _ in counts), sum(o for _, o in counts), time.perf_counter() - t0)
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of one process so far (all its threads; not its collection processes)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -350,6 +376,7 @@ def main() -> None:
             proc = subprocess.Popen(cmd, env=env, cwd=tmp)
             try:
                 _wait_ready(f"{base}/readyz", proc)
+                load1 = os.getloadavg()[0]  # other work on the machine, before this run adds its own
                 print(f"[{name}] open loop at {args.rate:g}/s for {args.seconds:g} s", file=sys.stderr, flush=True)
                 res = asyncio.run(_open_loop(port, args.rate, args.seconds, f"{name}{len(rows)}"))
                 if name == "ctxgrab":
@@ -357,9 +384,14 @@ def main() -> None:
                     res["collections_waiting"] = _metric(base, 'ctxgrab_jobs{state="queued"}')
                     res["jobs_accepted"] = _metric(base, 'ctxgrab_webhooks_accepted_total{outcome="queued"}')
                 print(f"[{name}] closed loop, 32 in flight, 5 s", file=sys.stderr, flush=True)
-                res["max_acks_per_s"] = asyncio.run(
-                    _closed_loop(port, 5.0, 32, f"{name}b{len(rows)}")
-                )
+                cpu0 = _cpu_s(proc.pid)
+                closed = asyncio.run(_closed_loop(port, 5.0, 32, f"{name}b{len(rows)}"))
+                # the server's CPU per acknowledgement: what the ceiling is made of, and unlike the
+                # ceiling itself it hardly moves with the machine's load
+                res["cpu_us_per_ack"] = (_cpu_s(proc.pid) - cpu0) / max(closed.acked, 1) * 1e6
+                res["max_acks_per_s"] = closed.acks_per_s
+                res["closed_other"] = closed.other
+                res["load1"] = load1
                 rows.append((name, res))
                 # the summary keeps each side's run with the median p99 (the lower one of two)
                 same = sorted((r for n, r in rows if n == name), key=lambda r: r["p99_ms"])
@@ -373,11 +405,12 @@ def main() -> None:
             pg_cluster.stop_all()
     print(f"machine: {os.cpu_count()} cores; rate {args.rate:g}/s for {args.seconds:g} s; builder {args.builder}; "
           f"server.workers {args.workers}; queue {args.queue}"
-          + (f"; queue_sync {args.queue_sync}" if args.queue == "sqlite" else " (fsync on, synchronous_commit on)"))
-    print(f"{'':10} {'acks/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7} {'max acks/s':>11}")
+          + (f"; queue_sync {args.queue_sync}" if args.queue == "sqlite" else " (fsync on, synchronous_commit on)")
+          + "; load = 1-minute load average as each run started")
+    print(f"{'':10} {'acks/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7} {'max acks/s':>11} {'CPU µs/ack':>11} {'non-202':>8} {'load':>5}")
     for name, r in rows:
         print(f"{name:10} {r['acks_per_s']:8.1f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['max_ms']:8.2f} "
-              f"{r['errors']:7d} {r['max_acks_per_s']:11.0f}")
+              f"{r['errors']:7d} {r['max_acks_per_s']:11.0f} {r['cpu_us_per_ack']:11.0f} {r['closed_other']:8d} {r['load1']:5.1f}")
     c, b = results["ctxgrab"], results["bare"]
     print(f"ctxgrab/bare p99 ratio: {c['p99_ms'] / b['p99_ms']:.2f}; collections finished during the open-loop run: "
           f"{c['collections_done']:.0f} (jobs accepted {c['jobs_accepted']:.0f}, still waiting {c['collections_waiting']:.0f}); sender lag p99 {c['send_lag_p99_ms']:.1f} ms")

@@ -211,7 +211,7 @@ def open_queue(cfg: ServerConfig, queue_path: str | Path) -> Any:
 
 
 class _HeaderCount:
-    """ASGI middleware: a request with more than ``max_headers`` header fields gets 431 (h11 bounds their bytes)."""
+    """ASGI middleware: a request with more than ``max_headers`` header fields gets 431 (the protocol bounds their bytes)."""
 
     def __init__(self, app: Any, max_headers: int) -> None:
         self.app, self.max_headers = app, max_headers
