@@ -50,10 +50,10 @@ def run(host: str = "127.0.0.1", port: int = 8080, config: str | Path | None = N
         port=port,
         log_level=log_level,
         access_log=False,
-        # The server protects itself (docs/pagerduty.md, "Limits"): h11 with a bounded request head,
-        # deadlines for the head and the body, and a cap on connections (ctxgrab.server.protocol).
+        # The server protects itself (docs/pagerduty.md, "Limits"): httptools fed a bounded request
+        # head, deadlines for the head and the body, at most 16 pipelined requests read ahead, and a
+        # cap on connections (ctxgrab.server.protocol).
         http=protocol_class(cfg),
-        h11_max_incomplete_event_size=cfg.max_header_bytes,
         timeout_keep_alive=cfg.keep_alive_s,
         limit_concurrency=cfg.max_connections,
         proxy_headers=True,  # X-Forwarded-For from --forwarded-allow-ips (FORWARDED_ALLOW_IPS), default 127.0.0.1
