@@ -166,8 +166,9 @@ class _GroupCommit:
                 # this request were cancelled (client gone, shutdown) mid-commit, they would
                 # wait for ever; the cancellation takes effect once everything is committed.
                 with anyio.CancelScope(shield=True):
-                    if self.inline:
-                        await anyio.sleep(0)  # let requests that are already read join this commit
+                    # One loop turn: requests that are already read join this commit, so a burst
+                    # costs one sync, not one for its first delivery and one for the rest.
+                    await anyio.sleep(0)
                     while self._pending:
                         batch, self._pending = self._pending, []
                         items = [(e.webhook_id, e.spec, e.reason, e.event_id) for e in batch]
