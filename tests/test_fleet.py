@@ -8,7 +8,8 @@ tests/prom_fixtures.py does. The values are made here so that the answer is know
 
 - pods 017, 123 and 250 leak (old gen up to 1.90, 1.85 and 1.80 GiB of a 2 GiB ``-Xmx``);
 - 20 pods sit at 1.80 GiB (within 10 % of the worst, 1.95 GiB), the rest at 0.50-0.80 GiB;
-- every pod serves 10 requests/s; pods 000-029 answer 20 % of theirs with HTTP 500.
+- every pod serves 10 requests/s; pods 000-029 answer 20 % of theirs with HTTP 500;
+- GC, CPU, file descriptors and RSS differ by pod (as Micrometer and client libraries name them).
 """
 
 from __future__ import annotations
@@ -54,7 +55,9 @@ def openmetrics() -> str:
     fam: dict[str, tuple[str, list[str]]] = {
         "jvm_memory_used_bytes": ("gauge", []), "jvm_memory_committed_bytes": ("gauge", []),
         "jvm_memory_max_bytes": ("gauge", []), "jvm_threads_live_threads": ("gauge", []),
-        "http_server_requests_seconds": ("counter", []),
+        "http_server_requests_seconds": ("counter", []), "jvm_gc_pause_seconds": ("summary", []),
+        "process_cpu_usage": ("gauge", []), "process_files_open_files": ("gauge", []),
+        "process_files_max_files": ("gauge", []), "process_resident_memory_bytes": ("gauge", []),
     }
 
     def rows(name: str, labels: dict[str, str], values: list[tuple[float, float]]) -> list[str]:
@@ -73,6 +76,13 @@ def openmetrics() -> str:
         fam["jvm_memory_max_bytes"][1].extend(rows("jvm_memory_max_bytes", old, [(t, 2 * GiB) for t in times]))
         fam["jvm_memory_max_bytes"][1].extend(rows("jvm_memory_max_bytes", eden, [(t, -1) for t in times]))
         fam["jvm_threads_live_threads"][1].extend(rows("jvm_threads_live_threads", base, [(t, 40.0 + i % 50) for t in times]))
+        gc = {**base, "gc": "G1 Young Generation", "action": "end of minor GC", "cause": "G1 Evacuation Pause"}
+        paused = 0.01 + 0.0001 * i  # share of time paused; 20 ms per pause
+        fam["jvm_gc_pause_seconds"][1].extend(rows("jvm_gc_pause_seconds_sum", gc, [(t, paused * (t - times[0])) for t in times]))
+        fam["jvm_gc_pause_seconds"][1].extend(rows("jvm_gc_pause_seconds_count", gc, [(t, paused / 0.02 * (t - times[0])) for t in times]))
+        for name, value in (("process_cpu_usage", 0.2 + (i % 10) * 0.05), ("process_files_open_files", 140.0 + i % 60),
+                            ("process_files_max_files", 65536.0), ("process_resident_memory_bytes", (1 + 0.001 * i) * GiB)):
+            fam[name][1].extend(rows(name, base, [(t, value) for t in times]))
         bad = 0.2 if i < 30 else 0.0
         ok = {**base, "method": "POST", "uri": "/payments", "status": "200", "outcome": "SUCCESS", "exception": "none"}
         fam["http_server_requests_seconds"][1].extend(rows(
@@ -102,7 +112,8 @@ def run(url: str, at: str = AT, since: str = "2h") -> tuple[ctxgrab.IncidentResu
     cfg = config_from_dict({
         "defaults": {"since": since, "at": at, "timeout_s": 20, "deadline_s": 40},
         "sources": {"live": {"type": "prometheus", "url": url}},
-        "services": {"payments": {"labels": {"service": "payments", "namespace": "prod"}, "packs": ["jvm", "http"]}},
+        "services": {"payments": {"labels": {"service": "payments", "namespace": "prod"},
+                                  "packs": ["jvm", "http", "process"]}},
     })
     log: list[dict[str, Any]] = []
     original = metrics.AsyncPromClient._once
@@ -174,6 +185,7 @@ def test_heap_family_and_request_classes_are_one_query_each(fleet) -> None:
     ranges = [r["query"] for r in log if r["api"] == "query_range"]
     assert sum("jvm_memory_committed_bytes" in q for q in ranges) == 1  # used, committed, max together
     assert sum("http_server_requests_seconds_count" in q and "_bucket" not in q for q in ranges) == 1
+    assert sum("jvm_gc_pause_seconds_count" in q for q in ranges) == 1  # GC time and count together
     rate = _ev(fleet[0], "request_rate").data["series"][0]["summary"]
     ratio = _ev(fleet[0], "error_ratio").data["series"][0]["summary"]
     assert rate["last"] == pytest.approx(N * 10, rel=1e-6)
@@ -188,7 +200,7 @@ def _query_range(url: str, query: str) -> dict[str, list[tuple[float, float]]]:
             for s in r.json()["data"]["result"]}
 
 
-@pytest.mark.parametrize("pack_name", ["jvm", "http"])
+@pytest.mark.parametrize("pack_name", ["jvm", "http", "process"])
 def test_shared_query_gives_the_numbers_of_the_separate_queries(prom: str, pack_name: str) -> None:
     from ctxgrab.packs import fill, load_pack
 
@@ -210,7 +222,7 @@ def test_shared_query_gives_the_numbers_of_the_separate_queries(prom: str, pack_
             for (_, a), (_, b) in zip(got[key], points):
                 assert a == pytest.approx(b, rel=1e-12) or (math.isnan(a) and math.isnan(b)), (m.id, key)
         checked += 1
-    assert checked == {"jvm": 3, "http": 2}[pack_name]
+    assert checked == {"jvm": 5, "http": 2, "process": 4}[pack_name]
 
 
 def test_window_after_the_fleet_stopped_ranks_on_the_last_values(prom: str) -> None:

@@ -69,8 +69,9 @@ class SharedFrom(BaseModel):
     part: str | None = Field(
         None, description="the value of the shared query's `by` label whose series are this metric's")
     ratio_of: str | None = Field(
-        None, description="this metric is the `by` value's share of all series summed (5xx over all requests; "
-                          "0 at a step where that value has no series but others do)")
+        None, description="this metric is the share of all series summed held by those whose `by` label fully "
+                          "matches this regex (`5..`: 5xx over all requests, as PromQL's `=~`; 0 at a step where "
+                          "none has a series but others do)")
 
     @model_validator(mode="after")
     def _one_way(self) -> "SharedFrom":

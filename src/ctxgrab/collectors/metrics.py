@@ -49,6 +49,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 from bisect import bisect_left, bisect_right
 from contextlib import asynccontextmanager
@@ -878,12 +879,12 @@ _RE2_SPECIAL = set("\\.+*?()|[]{}^$")
 def _ranking_query(q: str, by: str | None) -> str:
     """The fleet's ranking of per-pod query ``q`` as one instant query (stats told apart by ``ctxgrab_stat``).
 
-    >>> _ranking_query("X", None)[:72]
-    'label_replace(topk by () (3, X), "ctxgrab_stat", "top", "", "") or label'
+    >>> _ranking_query("X", None)[:74]
+    'label_replace(topk by () (3, (X)), "ctxgrab_stat", "top", "", "") or label'
     """
     from ..analysis.series import ALIKE_WITHIN, WORST_PODS
 
-    inner = q
+    inner = f"({q})"  # a shared query is `a or b`: `>=` binds tighter than `or`
     g = by or ""
     stats = (
         ("top", f"topk by ({g}) ({WORST_PODS}, {inner})"),
@@ -949,12 +950,13 @@ def _label_key(labels: dict[str, str]) -> str:
 
 async def _fleet_fetch(
     request: CollectRequest, source_name: str, client: "AsyncPromClient", template: str, labels: dict[str, str],
-    by: str | None, windows: dict[str, Window], step_s: int, deadline: float,
+    by: str | None, windows: dict[str, Window], step_s: int, deadline: float, limit_parts: frozenset[str] = frozenset(),
 ) -> tuple[dict[str | None, dict[str, Any]], dict[str, "PromReply | PromFault"]]:
     """The ranking of a per-pod query, then its worst pods' series over ``windows`` (tag -> window).
 
     Every metric of a shared query (heap used, committed, max) asks the same two queries, so the
-    run sends each once. Raises :class:`PromFault` when the ranking fails.
+    run sends each once. ``limit_parts`` (heap max) show their usage's pods, so their own worst
+    pods are not fetched. Raises :class:`PromFault` when the ranking fails.
     """
     from ..packs import fill
 
@@ -980,7 +982,8 @@ async def _fleet_fetch(
             stats = _parse_ranking(ranking.series or [], by)
             for st in stats.values():
                 st["ranked_at"] = last
-    worst = {_label_key(t["labels"]): t["labels"] for st in stats.values() for t in st["worst_pods"]}
+    worst = {_label_key(t["labels"]): t["labels"] for part, st in stats.items() if part not in limit_parts
+             for t in st["worst_pods"]}
     replies: dict[str, PromReply | PromFault] = {}
     if not worst:
         for tag in windows:
@@ -1005,8 +1008,22 @@ async def _fleet_fetch(
     return stats, replies
 
 
+def _limit_parts(pack: Any, shared: Any) -> frozenset[str]:
+    """Parts of ``shared``'s query that are limits of another part of it (heap max of heap used)."""
+    if shared is None:
+        return frozenset()
+    out = set()
+    for m in pack.metrics:
+        target = pack.metric(m.limit_of) if m.limit_of else None
+        if (m.shared is not None and m.shared.query == shared.query and m.shared.part is not None
+                and target is not None and target.shared is not None and target.shared.query == shared.query):
+            out.add(m.shared.part)
+    return frozenset(out)
+
+
 def _pick(series: list[dict[str, Any]], shared: Any, by: str | None) -> list[dict[str, Any]]:
-    """This metric's series from a shared query's reply: one ``part``, or ``ratio_of`` a part over the sum."""
+    """This metric's series from a shared query's reply: one ``part``, the sum over all, or the share of
+    the series whose ``by`` label fully matches the regex ``ratio_of`` (``5..``, as PromQL's ``=~``)."""
     if shared is None or not by:
         return series
     if shared.part is not None:
@@ -1019,7 +1036,7 @@ def _pick(series: list[dict[str, Any]], shared: Any, by: str | None) -> list[dic
     for s in series:
         rest = {k: v for k, v in s["labels"].items() if k != by}
         g = groups.setdefault(_label_key(rest), {"labels": rest, "total": {}, "part": {}})
-        mine = s["labels"].get(by) == shared.ratio_of
+        mine = shared.ratio_of is not None and re.fullmatch(shared.ratio_of, s["labels"].get(by, "")) is not None
         for t, v in s["points"]:
             g["total"][t] = g["total"].get(t, 0.0) + v
             if mine:
@@ -1110,7 +1127,7 @@ async def _collect_with(
         windows = {"window": w} | ({"baseline": baseline} if baseline is not None and not merged else {})
         try:
             fleets[q], got = await _fleet_fetch(request, source_name, client, template, labels, by, windows,
-                                                step_s, deadline)
+                                                step_s, deadline, _limit_parts(pack, shared))
             replies.setdefault(q, {}).update(got)
         except PromFault as fault:
             replies.setdefault(q, {})["window"] = fault
