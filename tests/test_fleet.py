@@ -216,13 +216,16 @@ def test_shared_query_gives_the_numbers_of_the_separate_queries(prom: str, pack_
                                m.shared, by)
         got = {metrics._label_key(s["labels"]): s["points"] for s in picked}
         want = _query_range(prom, fill(m.query_for("micrometer"), labels))
-        assert set(got) == set(want) and want, m.id
+        assert set(got) == set(want), m.id
+        if not want:  # an optional metric the fleet does not expose (metaspace, direct buffers)
+            assert m.optional, m.id
+            continue
         for key, points in want.items():
             assert [t for t, _ in got[key]] == [t for t, _ in points], (m.id, key)
             for (_, a), (_, b) in zip(got[key], points):
                 assert a == pytest.approx(b, rel=1e-12) or (math.isnan(a) and math.isnan(b)), (m.id, key)
         checked += 1
-    assert checked == {"jvm": 5, "http": 2, "process": 4}[pack_name]
+    assert checked == {"jvm": 6, "http": 2, "process": 4}[pack_name]  # old gen after GC, metaspace, direct buffers: not exposed here
 
 
 def test_window_after_the_fleet_stopped_ranks_on_the_last_values(prom: str) -> None:

@@ -40,6 +40,22 @@ with ``quantile: 0.99`` queries histogram bucket rates (``sum by (le) (rate(..._
 and ctxgrab computes the quantile exactly as ``histogram_quantile`` does, so p50 and
 p99 share one query.
 
+Metrics of one family can share one query on live sources (one request, one evaluation):
+the pack names it under ``queries`` with the label that tells the parts apart, and each
+metric says which part it reads (or that it is a ratio of them), keeping its own query for
+saved replies::
+
+    queries:
+      heap:
+        by: part
+        query: >-
+          label_replace(sum by (pod, instance) (jvm_memory_used_bytes{area="heap",$selector}), "part", "used", "", "")
+          or label_replace(sum by (pod, instance) (jvm_memory_max_bytes{area="heap",$selector} > 0), "part", "max", "", "")
+    metrics:
+      - id: heap_used
+        shared: {query: heap, part: used}
+        ...
+
 Packs resolve from ``defaults.packs_dir`` first, then the bundled ``collectors/``.
 """
 

@@ -22,6 +22,13 @@ An adjacent baseline is fetched with the window in one query, with the same step
 (:func:`ctxgrab.analysis.series.pick_step`); histogram bucket queries, the slowest,
 are sent first, and identical queries in a run are sent once.
 
+A per-pod metric (``aggregate: per_instance``) is never fetched one series per pod: an
+instant query at the window's end ranks the fleet on the server (``topk``, ``bottomk``, the
+median, the pod count, how many pods are within 10 % of the worst) and a range query fetches
+the worst pods' series only, so a 300-pod service's replies are as small as a 3-pod one's.
+Metrics a pack reads from one shared query (``queries:``; heap used/committed/max, request
+rate and 5xx ratio) cost one request and one evaluation between them.
+
 Every fault becomes a stated gap, never an exception: server down, no answer in
 time, HTTP 500, a proxy's HTML page, ``status: error`` with its ``errorType``,
 ``warnings`` on a partial response (kept as evidence warnings), an empty result,
@@ -700,6 +707,8 @@ async def shared_query_range(
     step_s: float, deadline: float,
 ) -> PromReply:
     """``query_range`` once per run for identical (source, query, range, step); concurrent askers share it.
+
+    ``step_s == 0`` asks an instant query at ``end_s`` instead (the fleet ranking).
 
     Latency p50 and p99 read the same bucket rates: the server evaluates them once and the
     samples are converted once (the reply carries ``series``). Raises the shared
