@@ -959,13 +959,14 @@ def _label_key(labels: dict[str, str]) -> str:
 
 async def _fleet_fetch(
     request: CollectRequest, source_name: str, client: "AsyncPromClient", template: str, labels: dict[str, str],
-    by: str | None, windows: dict[str, Window], step_s: int, deadline: float, limit_parts: frozenset[str] = frozenset(),
+    by: str | None, windows: dict[str, Window], step_s: int, deadline: float, limit_parts: dict[str, str] | None = None,
 ) -> tuple[dict[str | None, dict[str, Any]], dict[str, "PromReply | PromFault"]]:
     """The ranking of a per-pod query, then its worst pods' series over ``windows`` (tag -> window).
 
     Every metric of a shared query (heap used, committed, max) asks the same two queries, so the
-    run sends each once. ``limit_parts`` (heap max) show their usage's pods, so their own worst
-    pods are not fetched. Raises :class:`PromFault` when the ranking fails.
+    run sends each once, and the range query returns exactly the series some metric shows (each
+    part's own worst pods; ``limit_parts``, heap max -> used, its usage's pods). Raises
+    :class:`PromFault` when the ranking fails.
     """
     from ..packs import fill
 
@@ -991,14 +992,23 @@ async def _fleet_fetch(
             stats = _parse_ranking(ranking.series or [], by)
             for st in stats.values():
                 st["ranked_at"] = last
-    worst = {_label_key(t["labels"]): t["labels"] for part, st in stats.items() if part not in limit_parts
-             for t in st["worst_pods"]}
+    limit_parts = limit_parts or {}
+    wanted = {part: stats[limit_parts.get(part, part)]["worst_pods"] if limit_parts.get(part, part) in stats
+              else st["worst_pods"] for part, st in stats.items()}  # type: ignore[index]
+    worst = {_label_key(t["labels"]): t["labels"] for pods in wanted.values() for t in pods}
     replies: dict[str, PromReply | PromFault] = {}
     if not worst:
         for tag in windows:
             replies[tag] = PromReply(None, warnings, ranking.elapsed_s, series=[])
         return stats, replies
     narrow = fill(template, labels, _pod_matchers([worst[k] for k in sorted(worst)]))
+    if len(worst) > 1 or len(wanted) > 1:
+        # The matchers select every part of every pod wanted by any part: keep on the server only
+        # the (part, pod) pairs some metric shows, so nothing else is encoded, sent or converted.
+        keys = sorted({k for t in worst.values() for k in t} | ({by} if by else set()))
+        pairs = sorted({_label_key({**t["labels"], **({by: part} if by else {})})
+                        for part, pods in wanted.items() for t in pods})
+        narrow = f"({narrow}) and on ({', '.join(keys)}) ({_literal_vector([json.loads(k) for k in pairs])})"
 
     async def one(tag: str, w: Window) -> None:
         try:
@@ -1017,17 +1027,34 @@ async def _fleet_fetch(
     return stats, replies
 
 
-def _limit_parts(pack: Any, shared: Any) -> frozenset[str]:
-    """Parts of ``shared``'s query that are limits of another part of it (heap max of heap used)."""
+def _literal_vector(label_sets: list[dict[str, str]]) -> str:
+    """A constant instant vector holding exactly these label sets (``vector(1)`` relabelled), for ``and on``.
+
+    >>> _literal_vector([{"pod": "a$1"}])
+    'label_replace(vector(1), "pod", "a$$1", "", "")'
+    """
+    out = []
+    for ls in label_sets:
+        e = "vector(1)"
+        for k, v in sorted(ls.items()):
+            v = v.replace("$", "$$").replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+            e = f'label_replace({e}, "{k}", "{v}", "", "")'
+        out.append(e)
+    return " or ".join(out)
+
+
+def _limit_parts(pack: Any, shared: Any) -> dict[str, str]:
+    """Parts of ``shared``'s query that are limits of another part of it, and that part (heap max -> used)."""
     if shared is None:
-        return frozenset()
-    out = set()
+        return {}
+    out = {}
     for m in pack.metrics:
         target = pack.metric(m.limit_of) if m.limit_of else None
         if (m.shared is not None and m.shared.query == shared.query and m.shared.part is not None
-                and target is not None and target.shared is not None and target.shared.query == shared.query):
-            out.add(m.shared.part)
-    return frozenset(out)
+                and target is not None and target.shared is not None and target.shared.query == shared.query
+                and target.shared.part is not None):
+            out[m.shared.part] = target.shared.part
+    return out
 
 
 def _pick(series: list[dict[str, Any]], shared: Any, by: str | None) -> list[dict[str, Any]]:
