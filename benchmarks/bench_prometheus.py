@@ -317,7 +317,7 @@ def main() -> None:
           f"{ratios[0]:.2f}-{ratios[-1]:.2f})")
     free_ratios = sorted(w / f for w, f in zip(walls, free_floors))
     print(f"  the same floor on the cores other processes left free: wall / floor = {med(free_ratios):.2f} "
-          f"(rounds {free_ratios[0]:.2f}-{free_ratios[-1]:.2f})")
+          f"(rounds {free_ratios[0]:.2f}-{free_ratios[-1]:.2f}; 1.00 = no core sat idle during the collection)")
     print(f"replies per collection: {med(body) / 1024:.0f} KiB decoded, {med(wire) / 1024:.0f} KiB on the wire; "
           f"largest {med(biggest) / 1024:.0f} KiB")
     print("where the wall time goes (concurrent run):")
