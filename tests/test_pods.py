@@ -105,7 +105,9 @@ def test_prompt_shows_worst_pod_spread_and_count_and_the_fleet_rate(result) -> N
     md = result.markdown
     assert "**JVM heap used**, worst of 3 pods (`instance=10.0.0.1:8080, pod=payments-a`)" in md
     assert "across the 3 pods" in md and "per pod, not summed" in md
-    assert "**JVM heap max**, worst of 3 pods" in md and "2.0 GiB" in md and "6.0 GiB" not in md
+    # the limit shown is the worst heap-used pod's own
+    assert "**JVM heap max**, of the pod highest in JVM heap used among 3 pods (`instance=10.0.0.1:8080, pod=payments-a`)" in md
+    assert "2.0 GiB" in md and "6.0 GiB" not in md
     rate = _ev(result, "request_rate").data["series"][0]["summary"]
     assert 295 < rate["last"] < 305  # 3 pods × 100/s: a sum that means something
 

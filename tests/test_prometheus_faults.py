@@ -165,8 +165,9 @@ def test_one_quick_retry_of_a_503(fault_server: FaultServer) -> None:
 
 def test_probe_without_either_naming_falls_back_and_says_so(fault_server: FaultServer) -> None:
     ev, _, _ = run(f"{fault_server.url}/ok", packs=["jvm"])
-    assert ev.ok
     assert ev.data["naming"] == "micrometer"
+    sent = [params["query"][0] for path, params, _ in fault_server.requests if "query" in params]
+    assert sent and all("jvm_memory_type" not in q for q in sent)  # the default (Micrometer) naming's queries
     assert "found neither Micrometer nor OpenTelemetry" in ev.data["naming_note"]
     probes = [p for p, _, _ in fault_server.requests if p.endswith("/api/v1/series")]
     assert len(probes) == 2  # one probe per naming, shared by every metric of the pack

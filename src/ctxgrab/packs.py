@@ -40,6 +40,22 @@ with ``quantile: 0.99`` queries histogram bucket rates (``sum by (le) (rate(..._
 and ctxgrab computes the quantile exactly as ``histogram_quantile`` does, so p50 and
 p99 share one query.
 
+Metrics of one family can share one query on live sources (one request, one evaluation):
+the pack names it under ``queries`` with the label that tells the parts apart, and each
+metric says which part it reads (or that it is a ratio of them), keeping its own query for
+saved replies::
+
+    queries:
+      heap:
+        by: part
+        query: >-
+          label_replace(sum by (pod, instance) (jvm_memory_used_bytes{area="heap",$selector}), "part", "used", "", "")
+          or label_replace(sum by (pod, instance) (jvm_memory_max_bytes{area="heap",$selector} > 0), "part", "max", "", "")
+    metrics:
+      - id: heap_used
+        shared: {query: heap, part: used}
+        ...
+
 Packs resolve from ``defaults.packs_dir`` first, then the bundled ``collectors/``.
 """
 
@@ -57,7 +73,48 @@ from .configfile import yaml_error_line
 from .errors import ConfigError
 from .resources import bundled_dir, plugin_dirs
 
-__all__ = ["Pack", "PackMetric", "load_pack", "pack_dirs", "selector", "fill"]
+__all__ = ["Pack", "PackMetric", "SharedQuery", "SharedFrom", "load_pack", "pack_dirs", "selector", "fill"]
+
+
+class SharedFrom(BaseModel):
+    """Where a metric reads its series from a query it shares with others of its pack (``shared:``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(description="name of the pack's `queries` entry")
+    part: str | None = Field(
+        None, description="the value of the shared query's `by` label whose series are this metric's")
+    ratio_of: str | None = Field(
+        None, description="this metric is the share of all series summed held by those whose `by` label fully "
+                          "matches this regex (`5..`: 5xx over all requests, as PromQL's `=~`; 0 at a step where "
+                          "none has a series but others do)")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> "SharedFrom":
+        if self.part is not None and self.ratio_of is not None:
+            raise ValueError("give `part` or `ratio_of`, not both")
+        return self
+
+
+class SharedQuery(BaseModel):
+    """One query whose reply serves several metrics of a pack (``queries:``), told apart by a label."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    by: str = Field(description="the label that tells the metrics apart (added by the query, e.g. with label_replace)")
+    query: str = Field("", description="PromQL with $selector; defaults to the first of `variants`")
+    variants: dict[str, str] = Field(default_factory=dict, description="query per naming variant")
+
+    @model_validator(mode="after")
+    def _query_or_variants(self) -> "SharedQuery":
+        if not self.query:
+            if not self.variants:
+                raise ValueError("a shared query needs `query` or `variants`")
+            self.query = next(iter(self.variants.values()))
+        return self
+
+    def query_for(self, naming: str | None) -> str:
+        return self.variants.get(naming or "", self.query)
 
 
 class PackMetric(BaseModel):
@@ -90,6 +147,13 @@ class PackMetric(BaseModel):
                     "(one bucket query then serves p50 and p99)",
     )
 
+    shared: SharedFrom | None = Field(
+        None,
+        description="live sources read this metric from a query shared with other metrics of the pack "
+                    "(`queries:`): one request, one evaluation; `query`/`variants` stay the metric's own query "
+                    "(saved replies, and the reference the shared one is tested against)",
+    )
+
     @model_validator(mode="after")
     def _query_or_variants(self) -> "PackMetric":
         if not self.query:
@@ -112,11 +176,20 @@ class Pack(BaseModel):
         default_factory=dict,
         description="naming variant -> series selector that exists only under that naming, tried in order",
     )
+    queries: dict[str, SharedQuery] = Field(
+        default_factory=dict, description="name -> a query several metrics read their series from (`shared:`)")
     metrics: list[PackMetric] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _variants_known(self) -> "Pack":
+        for name, q in self.queries.items():
+            unknown = sorted(set(q.variants) - set(self.probe))
+            if unknown:
+                raise ValueError(f"query {name!r}: variants {', '.join(unknown)} are not in the pack's `probe`")
         for m in self.metrics:
+            if m.shared is not None and m.shared.query not in self.queries:
+                raise ValueError(f"metric {m.id!r}: shared query {m.shared.query!r} is not in the pack's `queries` "
+                                 f"({', '.join(self.queries) or 'none'})")
             unknown = sorted(set(m.variants) - set(self.probe))
             if unknown:
                 raise ValueError(
@@ -173,9 +246,12 @@ def selector(labels: dict[str, str]) -> str:
     return ",".join(out)
 
 
-def fill(query: str, labels: dict[str, str]) -> str:
-    """Fill ``$selector`` into a query, dropping the dangling comma when there are no labels."""
-    sel = selector(labels)
+def fill(query: str, labels: dict[str, str], extra: str = "") -> str:
+    """Fill ``$selector`` into a query, dropping the dangling comma when there are no labels.
+
+    ``extra`` adds matchers already written as PromQL (``pod=~"a|b"``) to every selector.
+    """
+    sel = ",".join(x for x in (selector(labels), extra) if x)
     if not sel:
         query = query.replace(",$selector", "").replace("$selector,", "")
     return query.replace("$selector", sel)

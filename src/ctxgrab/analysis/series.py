@@ -28,6 +28,9 @@ __all__ = [
     "histogram_quantile",
     "quantile_series",
     "per_instance",
+    "fleet_info",
+    "WORST_PODS",
+    "ALIKE_WITHIN",
     "AGGREGATIONS",
     "TREND_MIN_SPAN_S",
     "TREND_MIN_POINTS",
@@ -377,17 +380,28 @@ def _quantile_sorted(q: float, bounds: Sequence[float], counts: Sequence[float])
     return start + (bounds[b] - start) * ((rank - fixed[b - 1]) / (fixed[b] - fixed[b - 1]))
 
 
-def per_instance(summaries: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+#: Per-pod metrics name this many worst pods; the rest are counted, never listed.
+WORST_PODS = 3
+#: "Alike" the worst pod: a latest value within this share of the worst pod's (heap within 10 %).
+ALIKE_WITHIN = 0.1
+
+
+def per_instance(summaries: Sequence[dict[str, Any]], shown: int = WORST_PODS) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Per-pod series as a person reads them: the worst pod first, the spread, and how many pods.
 
     The worst pod is the one with the highest latest value (ties: highest max): the pod that
     runs out first, whose trend predicts the failure. A fleet sum of per-pod quantities is
-    several times what any one pod can hold, so it is never made here.
+    several times what any one pod can hold, so it is never made here. ``info`` also names
+    the ``shown`` worst pods with their latest values and counts the others alike the worst
+    (latest value at least ``1 - ALIKE_WITHIN`` of the worst pod's): the same numbers the
+    live collector asks Prometheus for with ``topk`` and ``count`` (:func:`fleet_info`).
 
     >>> mk = lambda pod, last, mx: {"labels": {"pod": pod}, "summary": {"last": last, "max": mx}}
-    >>> ordered, pods = per_instance([mk("a", 2.0, 3.0), mk("b", 7.0, 7.5), mk("c", 4.0, 4.0)])
+    >>> ordered, pods = per_instance([mk("a", 2.0, 3.0), mk("b", 7.0, 7.5), mk("c", 4.0, 4.0), mk("d", 6.5, 6.5)], 1)
     >>> [s["labels"]["pod"] for s in ordered], pods["count"], pods["last_min"], pods["last_max"], pods["last_median"]
-    (['b', 'c', 'a'], 3, 2.0, 7.0, 4.0)
+    (['b', 'd', 'c', 'a'], 4, 2.0, 7.0, 5.25)
+    >>> pods["others_alike"]
+    1
     """
     import json
 
@@ -397,8 +411,27 @@ def per_instance(summaries: Sequence[dict[str, Any]]) -> tuple[list[dict[str, An
 
     ordered = sorted(summaries, key=key)
     lasts = sorted(float(s["summary"].get("last") or 0.0) for s in ordered)
-    info: dict[str, Any] = {"count": len(ordered)}
-    if ordered:
-        info.update(worst=ordered[0]["labels"], last_min=lasts[0], last_max=lasts[-1],
-                    last_median=percentile(lasts, 50))
+    if not ordered:
+        return [], {"count": 0}
+    top = [{"labels": s["labels"], "last": float(s["summary"].get("last") or 0.0)} for s in ordered[:shown]]
+    threshold = (1 - ALIKE_WITHIN) * lasts[-1]
+    info = fleet_info(len(ordered), top, lasts[0], percentile(lasts, 50), sum(1 for v in lasts if v >= threshold))
     return list(ordered), info
+
+
+def fleet_info(count: int, top: Sequence[dict[str, Any]], last_min: float, last_median: float,
+               near_worst: int) -> dict[str, Any]:
+    """The per-pod spread as the prompt states it, from the worst pods (``[{"labels", "last"}]``, worst
+    first), the lowest and median latest values, and how many pods are alike the worst (itself included).
+
+    >>> info = fleet_info(300, [{"labels": {"pod": "a"}, "last": 10.0}, {"labels": {"pod": "b"}, "last": 8.0}], 1.0, 4.0, 12)
+    >>> info["worst"], info["last_max"], info["others_alike"], info["alike_within"]
+    ({'pod': 'a'}, 10.0, 11, 0.1)
+    """
+    worst = top[0]["last"] if top else math.nan
+    shown_alike = sum(1 for t in top if t["last"] >= (1 - ALIKE_WITHIN) * worst)
+    return {
+        "count": count, "worst": top[0]["labels"] if top else {}, "last_min": last_min,
+        "last_max": worst, "last_median": last_median, "worst_pods": [dict(t) for t in top],
+        "near_worst": near_worst, "others_alike": max(0, near_worst - shown_alike), "alike_within": ALIKE_WITHIN,
+    }

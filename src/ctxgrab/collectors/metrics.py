@@ -22,6 +22,13 @@ An adjacent baseline is fetched with the window in one query, with the same step
 (:func:`ctxgrab.analysis.series.pick_step`); histogram bucket queries, the slowest,
 are sent first, and identical queries in a run are sent once.
 
+A per-pod metric (``aggregate: per_instance``) is never fetched one series per pod: an
+instant query at the window's end ranks the fleet on the server (``topk``, ``bottomk``, the
+median, the pod count, how many pods are within 10 % of the worst) and a range query fetches
+the worst pods' series only, so a 300-pod service's replies are as small as a 3-pod one's.
+Metrics a pack reads from one shared query (``queries:``; heap used/committed/max, request
+rate and 5xx ratio) cost one request and one evaluation between them.
+
 Every fault becomes a stated gap, never an exception: server down, no answer in
 time, HTTP 500, a proxy's HTML page, ``status: error`` with its ``errorType``,
 ``warnings`` on a partial response (kept as evidence warnings), an empty result,
@@ -49,6 +56,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 from bisect import bisect_left, bisect_right
 from contextlib import asynccontextmanager
@@ -563,6 +571,12 @@ class AsyncPromClient:
                   "timeout": f"{max(1, int(timeout_s))}s"}
         return await self._retrying("/api/v1/query_range", params, deadline, "query_range")
 
+    async def query(self, query: str, time_s: float, deadline: float) -> PromReply:
+        """``/api/v1/query`` at ``time_s`` (the per-pod ranking at the window's end)."""
+        timeout_s = max(0.05, min(self.timeout_s, deadline - time.monotonic()))
+        params = {"query": query, "time": round(time_s), "timeout": f"{max(1, int(timeout_s))}s"}
+        return await self._retrying("/api/v1/query", params, deadline, "query")
+
     async def series(self, match: str, start_s: float, end_s: float, deadline: float) -> PromReply:
         """``/api/v1/series`` for one selector (the naming probe)."""
         params = {"match[]": match, "start": float(start_s), "end": float(end_s)}
@@ -694,6 +708,8 @@ async def shared_query_range(
 ) -> PromReply:
     """``query_range`` once per run for identical (source, query, range, step); concurrent askers share it.
 
+    ``step_s == 0`` asks an instant query at ``end_s`` instead (the fleet ranking).
+
     Latency p50 and p99 read the same bucket rates: the server evaluates them once and the
     samples are converted once (the reply carries ``series``). Raises the shared
     :class:`PromFault` when the query failed.
@@ -704,7 +720,15 @@ async def shared_query_range(
     if entry is None:
         entry = cache[key] = {"event": anyio.Event(), "result": None}
         try:
-            entry["result"] = await fetch_series(client, query, start_s, end_s, step_s, deadline)
+            if step_s == 0:  # an instant query at end_s
+                entry["result"] = reply = await client.query(query, end_s, deadline)
+                try:
+                    reply.series = _series_from_data(reply.data, f"{client.what} at {client.public_url}")
+                except InputError as e:
+                    reply.parse_error = str(e)
+                reply.data = None
+            else:
+                entry["result"] = await fetch_series(client, query, start_s, end_s, step_s, deadline)
         except PromFault as fault:
             entry["result"] = fault
         finally:
@@ -713,7 +737,8 @@ async def shared_query_range(
         await entry["event"].wait()
     result = entry["result"]
     if result is None:
-        raise PromFault(f"{client.what} at {client.public_url} gave no answer in time (query_range)", Status.timeout)
+        raise PromFault(f"{client.what} at {client.public_url} gave no answer in time "
+                        f"({'query' if step_s == 0 else 'query_range'})", Status.timeout)
     if isinstance(result, PromFault):
         raise result
     return result
@@ -848,6 +873,220 @@ async def collect(request: CollectRequest, params: dict[str, Any]) -> Evidence:
     )
 
 
+# --------------------------------------------------------------------------- fleets (per-pod metrics)
+#
+# A per-pod metric of a fleet of 300 pods is not fetched as 300 series. One instant query at
+# the window's end asks Prometheus for the worst pods (topk), the lowest (bottomk), the median,
+# the pod count and how many pods are alike the worst; one range query then fetches only the
+# worst pods' series (their labels added to every selector). Both replies are bounded
+# whatever the fleet's size.
+
+_STAT = "ctxgrab_stat"
+_RE2_SPECIAL = set("\\.+*?()|[]{}^$")
+
+
+def _ranking_query(q: str, by: str | None) -> str:
+    """The fleet's ranking of per-pod query ``q`` as one instant query (stats told apart by ``ctxgrab_stat``).
+
+    >>> _ranking_query("X", None)[:74]
+    'label_replace(topk by () (3, (X)), "ctxgrab_stat", "top", "", "") or label'
+    """
+    from ..analysis.series import ALIKE_WITHIN, WORST_PODS
+
+    inner = f"({q})"  # a shared query is `a or b`: `>=` binds tighter than `or`
+    g = by or ""
+    stats = (
+        ("top", f"topk by ({g}) ({WORST_PODS}, {inner})"),
+        ("bottom", f"bottomk by ({g}) (1, {inner})"),
+        ("p50", f"quantile by ({g}) (0.5, {inner})"),
+        ("count", f"count by ({g}) ({inner})"),
+        ("alike", f"count by ({g}) ({inner} >= on ({g}) group_left () {1 - ALIKE_WITHIN:g} * max by ({g}) ({inner}))"),
+    )
+    return " or ".join(f'label_replace({e}, "{_STAT}", "{name}", "", "")' for name, e in stats)
+
+
+def _parse_ranking(series: list[dict[str, Any]], by: str | None) -> dict[str | None, dict[str, Any]]:
+    """``{part: fleet_info}`` from a ranking reply (``part`` is the ``by`` label's value, None without one)."""
+    from ..analysis.series import fleet_info
+
+    raw: dict[str | None, dict[str, Any]] = {}
+    for s in series:
+        labels = dict(s["labels"])
+        stat = labels.pop(_STAT, None)
+        part = labels.pop(by, None) if by else None
+        if not s["points"] or stat is None:
+            continue
+        value = s["points"][-1][1]
+        slot = raw.setdefault(part, {"top": []})
+        if stat == "top":
+            slot["top"].append({"labels": labels, "last": value})
+        elif stat == "bottom":
+            slot["min"] = value
+        else:
+            slot[stat] = value
+    out = {}
+    for part, slot in raw.items():
+        if not slot.get("count"):
+            continue
+        top = sorted(slot["top"], key=lambda t: (-t["last"], json.dumps(t["labels"], sort_keys=True)))
+        out[part] = fleet_info(int(slot["count"]), top, slot.get("min", math.nan), slot.get("p50", math.nan),
+                               int(slot.get("alike", 0)))
+    return out
+
+
+def _re2_alternatives(values: list[str]) -> str:
+    return "|".join("".join("\\" + c if c in _RE2_SPECIAL else c for c in v) for v in values)
+
+
+def _pod_matchers(label_sets: list[dict[str, str]]) -> str:
+    r"""Matchers selecting the raw series of these pods (a superset when several labels vary; the reply
+    is narrowed to the exact label sets afterwards); ``""`` also matches a series without the label.
+
+    >>> print(_pod_matchers([{"pod": "a", "instance": "10.0.0.1:8080"}, {"pod": "b.c"}]))
+    instance=~"|10\\.0\\.0\\.1:8080",pod=~"a|b\\.c"
+    """
+    out = []
+    for key in sorted({k for ls in label_sets for k in ls}):
+        values = sorted({ls.get(key, "") for ls in label_sets})  # "" also matches series without the label
+        text = _re2_alternatives(values).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        out.append(f'{key}=~"{text}"')
+    return ",".join(out)
+
+
+def _label_key(labels: dict[str, str]) -> str:
+    return json.dumps(labels, sort_keys=True)
+
+
+async def _fleet_fetch(
+    request: CollectRequest, source_name: str, client: "AsyncPromClient", template: str, labels: dict[str, str],
+    by: str | None, windows: dict[str, Window], step_s: int, deadline: float, limit_parts: dict[str, str] | None = None,
+) -> tuple[dict[str | None, dict[str, Any]], dict[str, "PromReply | PromFault"]]:
+    """The ranking of a per-pod query, then its worst pods' series over ``windows`` (tag -> window).
+
+    Every metric of a shared query (heap used, committed, max) asks the same two queries, so the
+    run sends each once, and the range query returns exactly the series some metric shows (each
+    part's own worst pods; ``limit_parts``, heap max -> used, its usage's pods). Raises
+    :class:`PromFault` when the ranking fails.
+    """
+    from ..packs import fill
+
+    q = fill(template, labels)
+    end = request.window.end.timestamp()
+    ranking = await shared_query_range(request, source_name, client, _ranking_query(q, by), end, end, 0, deadline)
+    if ranking.parse_error:
+        raise PromFault(ranking.parse_error)
+    stats = _parse_ranking(ranking.series or [], by)
+    warnings = list(ranking.warnings)
+    if not stats:
+        # No pod reports at the window's end (the service stopped, or the window is history): rank
+        # at the last step any pod reported (a pod count over the window, one series, finds it).
+        w = request.window
+        counts = await shared_query_range(request, source_name, client, f"count({q})", w.start.timestamp(),
+                                          end, step_s, deadline)
+        last = max((t for c in counts.series or [] for t, v in c["points"] if math.isfinite(v)), default=None)
+        if last is not None:
+            ranking = await shared_query_range(request, source_name, client, _ranking_query(q, by), last, last, 0,
+                                               deadline)
+            if ranking.parse_error:
+                raise PromFault(ranking.parse_error)
+            stats = _parse_ranking(ranking.series or [], by)
+            for st in stats.values():
+                st["ranked_at"] = last
+    limit_parts = limit_parts or {}
+    wanted = {part: stats[limit_parts.get(part, part)]["worst_pods"] if limit_parts.get(part, part) in stats
+              else st["worst_pods"] for part, st in stats.items()}  # type: ignore[index]
+    worst = {_label_key(t["labels"]): t["labels"] for pods in wanted.values() for t in pods}
+    replies: dict[str, PromReply | PromFault] = {}
+    if not worst:
+        for tag in windows:
+            replies[tag] = PromReply(None, warnings, ranking.elapsed_s, series=[])
+        return stats, replies
+    narrow = fill(template, labels, _pod_matchers([worst[k] for k in sorted(worst)]))
+    if len(worst) > 1 or len(wanted) > 1:
+        # The matchers select every part of every pod wanted by any part: keep on the server only
+        # the (part, pod) pairs some metric shows, so nothing else is encoded, sent or converted.
+        keys = sorted({k for t in worst.values() for k in t} | ({by} if by else set()))
+        pairs = sorted({_label_key({**t["labels"], **({by: part} if by else {})})
+                        for part, pods in wanted.items() for t in pods})
+        narrow = f"({narrow}) and on ({', '.join(keys)}) ({_literal_vector([json.loads(k) for k in pairs])})"
+
+    async def one(tag: str, w: Window) -> None:
+        try:
+            replies[tag] = await shared_query_range(request, source_name, client, narrow, w.start.timestamp(),
+                                                    w.end.timestamp(), step_s, deadline)
+        except PromFault as fault:
+            replies[tag] = fault
+
+    async with anyio.create_task_group() as tg:
+        for tag, w in windows.items():
+            tg.start_soon(one, tag, w)
+    for tag, r in list(replies.items()):
+        if isinstance(r, PromReply):  # shared with the family's other metrics: a copy of our own
+            replies[tag] = PromReply(None, r.warnings + [w for w in warnings if w not in r.warnings], r.elapsed_s,
+                                     series=r.series, parse_error=r.parse_error)
+    return stats, replies
+
+
+def _literal_vector(label_sets: list[dict[str, str]]) -> str:
+    """A constant instant vector holding exactly these label sets (``vector(1)`` relabelled), for ``and on``.
+
+    >>> _literal_vector([{"pod": "a$1"}])
+    'label_replace(vector(1), "pod", "a$$1", "", "")'
+    """
+    out = []
+    for ls in label_sets:
+        e = "vector(1)"
+        for k, v in sorted(ls.items()):
+            v = v.replace("$", "$$").replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+            e = f'label_replace({e}, "{k}", "{v}", "", "")'
+        out.append(e)
+    return " or ".join(out)
+
+
+def _limit_parts(pack: Any, shared: Any) -> dict[str, str]:
+    """Parts of ``shared``'s query that are limits of another part of it, and that part (heap max -> used)."""
+    if shared is None:
+        return {}
+    out = {}
+    for m in pack.metrics:
+        target = pack.metric(m.limit_of) if m.limit_of else None
+        if (m.shared is not None and m.shared.query == shared.query and m.shared.part is not None
+                and target is not None and target.shared is not None and target.shared.query == shared.query
+                and target.shared.part is not None):
+            out[m.shared.part] = target.shared.part
+    return out
+
+
+def _pick(series: list[dict[str, Any]], shared: Any, by: str | None) -> list[dict[str, Any]]:
+    """This metric's series from a shared query's reply: one ``part``, the sum over all, or the share of
+    the series whose ``by`` label fully matches the regex ``ratio_of`` (``5..``, as PromQL's ``=~``)."""
+    if shared is None or not by:
+        return series
+    if shared.part is not None:
+        out = []
+        for s in series:
+            if s["labels"].get(by) == shared.part:
+                out.append({"labels": {k: v for k, v in s["labels"].items() if k != by}, "points": s["points"]})
+        return out
+    groups: dict[str, dict[str, Any]] = {}
+    for s in series:
+        rest = {k: v for k, v in s["labels"].items() if k != by}
+        g = groups.setdefault(_label_key(rest), {"labels": rest, "total": {}, "part": {}})
+        mine = shared.ratio_of is not None and re.fullmatch(shared.ratio_of, s["labels"].get(by, "")) is not None
+        for t, v in s["points"]:
+            g["total"][t] = g["total"].get(t, 0.0) + v
+            if mine:
+                g["part"][t] = g["part"].get(t, 0.0) + v
+    out = []
+    for g in groups.values():
+        if shared.ratio_of is None:  # the sum over all parts
+            pts = sorted(g["total"].items())
+        else:  # a part absent at a step where others have series is 0 of them
+            pts = [(t, g["part"].get(t, 0.0) / tot if tot else math.nan) for t, tot in sorted(g["total"].items())]
+        out.append({"labels": g["labels"], "points": pts})
+    return out
+
+
 def _pack_metric(request: CollectRequest, params: dict[str, Any]) -> tuple[Any, Any]:
     pack_name = params.get("pack")
     if not pack_name:
@@ -908,11 +1147,39 @@ async def _collect_with(
             got = fault
         replies.setdefault(q, {})[tag] = got
 
-    def start_fetches(tg: Any, q: str) -> None:
-        tg.start_soon(fetch, q, "window", Window(baseline.start, window.end) if merged and baseline else window)
+    shared = pack_metric.shared if pack_metric is not None else None
+    shared_q = pack.queries[shared.query] if shared is not None else None
+    by = shared_q.by if shared_q is not None else None
+    per_pod = (pack_metric.aggregate if pack_metric is not None else None) == "per_instance"
+    fleets: dict[str, dict[str | None, dict[str, Any]]] = {}  # query -> the fleet's ranking by part
+
+    def template_for(naming: str | None) -> str | None:
+        """The pack query to send, ``$selector`` unfilled: the shared one when the metric has one."""
+        if pack_metric is None:
+            return None
+        return shared_q.query_for(naming) if shared_q is not None else pack_metric.query_for(naming)
+
+    async def fetch_fleet(template: str, q: str, w: Window) -> None:
+        windows = {"window": w} | ({"baseline": baseline} if baseline is not None and not merged else {})
+        try:
+            fleets[q], got = await _fleet_fetch(request, source_name, client, template, labels, by, windows,
+                                                step_s, deadline, _limit_parts(pack, shared))
+            replies.setdefault(q, {}).update(got)
+        except PromFault as fault:
+            replies.setdefault(q, {})["window"] = fault
+
+    def start_fetches(tg: Any, template: str | None) -> str:
+        q = fill(template, labels) if template is not None else query
+        w = Window(baseline.start, window.end) if merged and baseline else window
+        if per_pod and template is not None and "$selector" in template:
+            tg.start_soon(fetch_fleet, template, q, w)  # the worst pods and the spread, not every pod
+            return q
+        tg.start_soon(fetch, q, "window", w)
         if baseline is not None and not merged:
             tg.start_soon(fetch, q, "baseline", baseline)
+        return q
 
+    speculative = None
     with anyio.move_on_after(max(0.0, deadline - time.monotonic())) as scope:
         async with anyio.create_task_group() as tg:
             if pack is not None and pack_metric is not None and pack_metric.variants:
@@ -920,29 +1187,32 @@ async def _collect_with(
                 # when the probe agrees (or finds neither), the answer is already on its way; when it
                 # picks another naming, the speculative query matched no series and cost the server little.
                 default = next(iter(pack.probe), None)
-                speculative = fill(pack_metric.query_for(default), labels) if default else None
-                if speculative:
-                    start_fetches(tg, speculative)
+                if default:
+                    speculative = start_fetches(tg, template_for(default))
                     await anyio.lowlevel.checkpoint()  # let the query go out before the probe
                 probe = await choose_naming(request, client, source_name, pack, labels, deadline)
                 if probe["error"]:
                     warnings.append(f"naming probe failed, using the default naming: {probe['error']}")
                 data["naming"] = probe["naming"] or default
                 data["naming_note"] = probe["note"]
-                query = fill(pack_metric.query_for(data["naming"]), labels)
-                data["query"] = query
+                chosen = template_for(data["naming"])
+                query = fill(chosen, labels) if chosen is not None else query
+                data["query"] = fill(pack_metric.query_for(data["naming"]), labels)
                 if probe["naming"]:
                     src += f" · {_NAMING_TITLES.get(probe['naming'], probe['naming'])} naming"
                 if query != speculative:
-                    start_fetches(tg, query)
+                    start_fetches(tg, chosen)
             else:
-                start_fetches(tg, query)
+                query = start_fetches(tg, template_for(None) if pack_metric is not None else None)
     if pack is not None and pack_metric is not None and pack_metric.variants and "naming" not in data:
         # The deadline came before the probe's answer: the default naming's query was the one sent.
         data["naming"] = next(iter(pack.probe), None)
         data["naming_note"] = "the naming probe gave no answer in time"
         warnings.append(f"the naming probe gave no answer within {request.timeout_s:.1f} s: "
                         "the default naming's query was used")
+        query = speculative or query
+    if shared is not None:
+        data["shared_query"] = query
     got = replies.get(query, {})
     if scope.cancelled_caught and "window" not in got:
         return Evidence.failed(
@@ -953,6 +1223,9 @@ async def _collect_with(
     main = got["window"]
     if isinstance(main, PromFault):
         return Evidence.failed(**base, reason=str(main), status=main.status, source=src)
+    fleet = _fleet_for(fleets.get(query), pack, pack_metric)
+    if fleet is not None:
+        data["_fleet"] = fleet
     if quantile is not None:
         data["query"] = f"histogram_quantile({quantile:g}, {query})"
         data["quantile"] = quantile
@@ -961,6 +1234,9 @@ async def _collect_with(
         if reply.parse_error is not None:
             raise InputError(reply.parse_error)
         series = reply.series if reply.series is not None else _series_from_data(reply.data, where)
+        series = _pick(series, shared, by)
+        if fleet is not None:  # the reply holds the worst pods of every part: keep this metric's
+            series = [s for s in series if _label_key(s["labels"]) in fleet["order"]]
         if quantile is None or not series:
             return series
         if not any("le" in s["labels"] for s in series):
@@ -997,16 +1273,46 @@ async def _collect_with(
     return _finish(base, data, series, baseline_series, warnings, request, src, optional, labels)
 
 
+def _fleet_for(stats: dict[str | None, dict[str, Any]] | None, pack: Any, pack_metric: Any) -> dict[str, Any] | None:
+    """This metric's part of a fleet ranking, and which pods it shows (in the order shown).
+
+    A limit (heap max, ``limit_of: heap_used``) read from the same shared query shows the pods
+    its metric shows, so each limit stands beside its own pod's usage.
+    """
+    if stats is None:
+        return None
+    part = pack_metric.shared.part if pack_metric.shared is not None else None
+    own = stats.get(part)
+    if own is None:
+        return {"count": 0, "order": {}}
+    info = {k: v for k, v in own.items()}
+    shown_from = own
+    target = pack.metric(pack_metric.limit_of) if pack_metric.limit_of else None
+    if (target is not None and target.shared is not None and pack_metric.shared is not None
+            and target.shared.query == pack_metric.shared.query and target.shared.part in stats):
+        shown_from = stats[target.shared.part]
+        info["shown_for"] = target.title
+    info["order"] = {_label_key(t["labels"]): i for i, t in enumerate(shown_from["worst_pods"])}
+    return info
+
+
 def _finish(
     base: dict[str, Any], data: dict[str, Any], series: list[dict[str, Any]],
     baseline_series: list[dict[str, Any]] | None, warnings: list[str], request: CollectRequest,
     src: str, optional: bool, labels: dict[str, str] | None = None,
 ) -> Evidence:
     per_pod = data.get("aggregate") == "per_instance"
+    fleet = data.pop("_fleet", None)
     summaries, total, n_in_window, bad = _summaries(series, request.window, baseline_series, per_pod)
+    if fleet is not None and summaries:
+        # Ranked by Prometheus over every pod; the series are the shown pods', in that order.
+        order = fleet.pop("order")
+        summaries.sort(key=lambda x: order.get(_label_key(x["labels"]), len(order)))
+        data["instances"] = fleet
+        total = fleet["count"]
     data["series"] = summaries
     data["series_total"] = total
-    if per_pod and summaries:
+    if per_pod and summaries and fleet is None:
         # The worst pod first (its trend predicts the failure), then the spread across all pods.
         _, data["instances"] = per_instance(_all_summaries(series, request.window))
     data["dropped_points"] = bad
