@@ -436,8 +436,12 @@ class PromClient:
             raise PromFault(f"{where}: HTTP {code} on {api} — check bearer_token / username / org_id")
         if code != 200:
             detail = payload if isinstance(payload, str) else _snippet(body)
-            kind = "" if payload is not None else f", not a {self.what} reply ({ctype or 'no content type'})"
-            raise PromFault(f"{where}: HTTP {code} on {api}{kind}: {detail}", retryable=code in RETRYABLE_HTTP)
+            if payload is None:
+                # Not the server's own answer (a proxy's page): the source fails, whichever endpoint was
+                # asked, so every metric of it says the same and the gaps show one line for the source.
+                raise PromFault(f"{where}: HTTP {code}, not a {self.what} reply ({ctype or 'no content type'}): "
+                                f"{detail}", retryable=code in RETRYABLE_HTTP)
+            raise PromFault(f"{where}: HTTP {code} on {api}: {detail}", retryable=code in RETRYABLE_HTTP)
         raise PromFault(
             f"{where}: the {api} reply is not {self.what} JSON ({ctype or 'no content type'}: {_snippet(body)}) "
             "— a proxy or login page in front of it?"
