@@ -165,6 +165,18 @@ def mask(message: str, *, cache: bool = True) -> str:
     return " ".join(out)
 
 
+_SCANNER_STATE: list = []  # [module or None] once tried
+
+
+def _scanner():
+    """The compiled masking scanner, loaded on first use; ``None`` without numba (the regex path stays)."""
+    if not _SCANNER_STATE:
+        from . import _maskscan
+
+        _SCANNER_STATE.append(_maskscan if _maskscan.available() and _maskscan.load() is not None else None)
+    return _SCANNER_STATE[0]
+
+
 def _generic(token: str) -> str:
     return _PLACEHOLDER.sub(_WILD, token) if "<" in token else token
 
@@ -247,10 +259,17 @@ def group_messages(messages: Iterable[str]) -> list[int]:
     This is what grouping accuracy is scored on (``benchmarks/bench_logs_ga.py``).
     """
     miner = PatternMiner()
-    ids = [miner.add(m) for m in messages]
+    ids = miner.add_many(messages)
     sig_to_pattern = miner.assign()
     numbering: dict[str, int] = {}
     return [numbering.setdefault(sig_to_pattern[i], len(numbering)) for i in ids]
+
+
+# add_many: the compiled scanner (``_maskscan``, numba) takes over once a miner has been handed this
+# many lines; below it the regex path finishes before numba would have been imported and its compiled
+# code read from the cache (about 1 s; see docs/benchmarks.md for the first compile).
+_SCAN_AFTER_LINES = 100_000
+_SCAN_CHUNK = 65_536  # lines per scanner call: bounds the joined copy of the batch
 
 
 class PatternMiner:
@@ -260,31 +279,109 @@ class PatternMiner:
     number; clustering runs once over the unique signatures. Lines that differ
     only in their non-zero digits are masked once (``cache_size`` such shapes are kept;
     0 turns this cache and the per-token mask cache off).
+
+    ``add_many`` gives the same numbers for a batch of lines; once ``scan_after`` lines have been
+    handed to it, and numba is installed, a compiled scanner masks whole batches at once
+    (exactly as :func:`mask` does; lines it does not handle, such as non-ASCII ones, still go
+    through :func:`mask`).
+
+    >>> m = PatternMiner()
+    >>> m.add_many(["user 7 logged in", "user 9 logged in", "disk full"])
+    [0, 0, 1]
     """
 
-    __slots__ = ("_sig_ids", "_cache", "_cache_max", "signatures", "counts")
+    __slots__ = ("_sig_ids", "_cache", "_cache_max", "signatures", "counts", "_hash_sid", "_handed",
+                 "_scan_after")
 
-    def __init__(self, cache_size: int = 200_000) -> None:
+    def __init__(self, cache_size: int = 200_000, *, scan_after: int = _SCAN_AFTER_LINES) -> None:
         self._sig_ids: dict[str, int] = {}
         self._cache: dict[str, int] = {}
         self._cache_max = cache_size
         self.signatures: list[str] = []
         self.counts: list[int] = []
+        self._hash_sid: dict[int, tuple[int, int]] = {}  # scanner hash -> (signature, second hash)
+        self._handed = 0
+        self._scan_after = scan_after
 
     def add(self, message: str, n: int = 1) -> int:
         key = message.translate(_DIGIT_KEY)
         sid = self._cache.get(key)
         if sid is None:
             masked = mask(message, cache=self._cache_max > 0)
-            sid = self._sig_ids.get(masked)
-            if sid is None:
-                sid = self._sig_ids[masked] = len(self.signatures)
-                self.signatures.append(masked)
-                self.counts.append(0)
+            sid = self._signature(masked)
             if len(self._cache) < self._cache_max:
                 self._cache[key] = sid
         self.counts[sid] += n
         return sid
+
+    def _signature(self, masked: str) -> int:
+        sid = self._sig_ids.get(masked)
+        if sid is None:
+            sid = self._sig_ids[masked] = len(self.signatures)
+            self.signatures.append(masked)
+            self.counts.append(0)
+        return sid
+
+    def add_many(self, messages: Iterable[str]) -> list[int]:
+        """``[add(m) for m in messages]``, the same numbers; compiled for large inputs (see the class)."""
+        lines = messages if isinstance(messages, list) else list(messages)
+        self._handed += len(lines)
+        scanner = _scanner() if self._handed > self._scan_after else None
+        if scanner is None:
+            add = self.add
+            return [add(m) for m in lines]
+        out: list[int] = []
+        for k in range(0, len(lines), _SCAN_CHUNK):
+            out += self._add_scanned(scanner, lines[k:k + _SCAN_CHUNK])
+        return out
+
+    def _add_scanned(self, scanner, lines: list[str]) -> list[int]:
+        import numpy as np
+
+        h1, h2 = scanner.hashes(lines)
+        uniq, first, inv = np.unique(h1, return_index=True, return_inverse=True)
+        inv = inv.reshape(-1)
+        h2_first = h2[first]
+        # A collision of the first hash shows as a second hash that differs: then this batch takes
+        # the regex path (nothing has been counted yet).
+        if (h2 != h2_first[inv]).any():
+            return [self.add(m) for m in lines]
+        ul, fl, yl = uniq.tolist(), first.tolist(), h2_first.tolist()
+        known = self._hash_sid
+        sid_u = [-1] * len(ul)
+        new: list[int] = []
+        for k, h in enumerate(ul):
+            if h == 0:  # lines the scanner left to mask()
+                continue
+            got = known.get(h)
+            if got is None:
+                new.append(k)
+            elif got[1] != yl[k]:
+                return [self.add(m) for m in lines]
+            else:
+                sid_u[k] = got[0]
+        # New signatures and mask() lines are numbered in order of first occurrence, as add() would.
+        fallback = np.flatnonzero(h1 == 0).tolist() if ul and ul[0] == 0 else []
+        texts = scanner.texts([lines[fl[k]] for k in new]) if new else []
+        events = sorted([(fl[k], k) for k in new] + [(i, -1) for i in fallback])
+        text_of = dict(zip(new, texts))
+        fallback_sid: dict[int, int] = {}
+        for i, k in events:
+            if k < 0:
+                fallback_sid[i] = self.add(lines[i])
+                continue
+            text = text_of[k]
+            sid = self._signature(text if text is not None else mask(lines[i]))
+            known[ul[k]] = (sid, yl[k])
+            sid_u[k] = sid
+        counts = self.counts
+        for k, c in enumerate(np.bincount(inv, minlength=len(ul)).tolist()):
+            if sid_u[k] >= 0:
+                counts[sid_u[k]] += c
+        out = np.asarray(sid_u, dtype=np.int64)[inv].tolist()
+        for i, sid in fallback_sid.items():
+            out[i] = sid
+        return out
 
     def assign(self) -> list[str]:
         """For each signature number, its template text (typed where all members agree)."""
@@ -572,6 +669,7 @@ def _pattern_id(template: str, trace_key: tuple[str, ...] | None) -> str:
 
 
 _TRACE_CACHE_MAX = 10_000
+_RECORD_BATCH = 4096  # records masked per PatternMiner.add_many call
 
 
 @dataclass(slots=True)
@@ -594,6 +692,7 @@ class StreamingMiner:
     Per record it keeps nothing but counters: the masking signature, a count,
     first/last time, the most severe level and the first example of each
     (signature, stack trace) group; templates are assigned once at the end.
+    Records wait in batches of 4096 to be masked together (:meth:`PatternMiner.add_many`).
 
     >>> m = StreamingMiner()
     >>> for i in range(3):
@@ -609,11 +708,41 @@ class StreamingMiner:
         self._acc: dict[tuple, _Acc] = {}
         self._acc_keys: list[tuple] = []
         self._base: Counter[tuple] = Counter()
-        self.base_errors = 0
-        self.records = 0
-        self.baseline_records = 0
+        self._base_errors = 0
+        self._records = 0
+        self._baseline_records = 0
         self._assign: list[int] | None = [] if with_assignments else None
         self._acc_index: dict[tuple, int] = {}
+        # Records wait here to be masked as one batch (PatternMiner.add_many); every count is
+        # read through a property that empties it first, so nothing is seen half-counted.
+        self._pending: list[tuple[LogRecord, bool]] = []
+
+    @property
+    def records(self) -> int:
+        """Records of the window counted so far."""
+        self._flush()
+        return self._records
+
+    @property
+    def baseline_records(self) -> int:
+        """Records of the baseline window counted so far."""
+        self._flush()
+        return self._baseline_records
+
+    @property
+    def base_errors(self) -> int:
+        """Error-level or stack-trace records of the baseline counted so far."""
+        self._flush()
+        return self._base_errors
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        sids = self._miner.add_many([rec.message for rec, _ in pending])
+        count = self._count
+        for (rec, baseline), sid in zip(pending, sids):
+            count(rec, baseline, sid)
 
     def _trace(self, rec: LogRecord) -> TraceInfo | None:
         if not rec.trace:
@@ -627,23 +756,27 @@ class StreamingMiner:
 
     def add(self, rec: LogRecord, baseline: bool = False) -> None:
         """Count one record of the window (or of the baseline window)."""
-        sid = self._miner.add(rec.message)
+        self._pending.append((rec, baseline))
+        if len(self._pending) >= _RECORD_BATCH:
+            self._flush()
+
+    def _count(self, rec: LogRecord, baseline: bool, sid: int) -> None:
         info = self._trace(rec)
         tkey = (info.exception, *info.frames, *info.caused_by) if info else None
         key = (sid, tkey)
         if baseline:
-            self.baseline_records += 1
+            self._baseline_records += 1
             self._base[key] += 1
             if tkey or LEVEL_RANK.get(normalize_level(rec.level) or "", 9) <= LEVEL_RANK["ERROR"]:
-                self.base_errors += 1
+                self._base_errors += 1
             return
         level = normalize_level(rec.level)
         a = self._acc.get(key)
         if a is None:
-            a = self._acc[key] = _Acc(self.records, 0, rec.time, rec.time, level, _example(rec), rec.logger, info)
+            a = self._acc[key] = _Acc(self._records, 0, rec.time, rec.time, level, _example(rec), rec.logger, info)
             self._acc_index[key] = len(self._acc_keys)
             self._acc_keys.append(key)
-        self.records += 1
+        self._records += 1
         a.count += 1
         t = rec.time
         if t is not None:
@@ -658,6 +791,7 @@ class StreamingMiner:
 
     def result(self, *, max_patterns: int | None = 20, has_baseline: bool = False) -> MiningResult:
         """The patterns, ranked (:func:`rank_score`) and capped at ``max_patterns`` (``None`` keeps all)."""
+        self._flush()
         texts = self._miner.assign()
         groups: dict[tuple, Pattern] = {}
         seq_of: dict[tuple, int] = {}
