@@ -532,6 +532,7 @@ def _prefilter() -> tuple[np.ndarray, np.ndarray]:
     """
     first = np.zeros((14, 256), np.uint8)
     prev = np.zeros((14, 257), np.uint8)
+    second = np.zeros((14, 257), np.uint8)  # the character after the first (256: the end)
     cls = _table()
     digits = [c for c in range(128) if cls[c] & _D]
     letters = [c for c in range(128) if cls[c] & _AL]
@@ -539,28 +540,35 @@ def _prefilter() -> tuple[np.ndarray, np.ndarray]:
     non_w = [c for c in range(128) if not cls[c] & _W] + [256]
     delim = [c for c in range(128) if cls[c] & _DL] + [256]
 
-    def allow(k, firsts, prevs):
+    def allow(k, firsts, prevs, seconds=tuple(range(257))):
         first[k, list(firsts)] = 1
         prev[k, list(prevs)] = 1
+        second[k, list(seconds)] = 1
 
-    allow(K_TIME, digits + [ord(c) for c in "JFMASONDTW"], non_w)
-    allow(K_URL, letters, non_w)
+    def chars(text):
+        return [ord(c) for c in text]
+
+    space = [c for c in range(128) if cls[c] & _S]
+
+    # \d\d... or a day / month name (second letter lower case)
+    allow(K_TIME, digits + chars("JFMASONDTW"), non_w, digits + [c for c in letters if 97 <= c <= 122])
+    allow(K_URL, letters, non_w, [c for c in range(128) if cls[c] & _W and c != 95] + chars("+.-:"))
     allow(K_KV, range(128), [ord("=")])
-    allow(K_BOOL1, [ord(c) for c in "tfn"], [ord(":")])
-    allow(K_BOOL2, [ord(c) for c in "tfnNTF"], non_w)
-    allow(K_SIZE, digits, non_w)
-    allow(K_DURATION, digits + [ord(c) for c in "<>~"], [c for c in non_w if c != ord(".")])
-    allow(K_UUID, hexd, non_w)
-    allow(K_PATH, [ord("/")], delim)
-    allow(K_IP, digits + [ord("/")], delim)
-    allow(K_VERSION, digits + [ord("v")], delim)
-    allow(K_HEX, [ord("0")], non_w)
-    allow(K_NUM, digits + [ord(c) for c in "-+"], delim)
+    allow(K_BOOL1, chars("tfn"), [ord(":")], chars("rau"))
+    allow(K_BOOL2, chars("tfnNTF"), non_w, chars("rauo"))
+    allow(K_SIZE, digits, non_w, digits + space + chars(".bBKMGT"))
+    allow(K_DURATION, digits + chars("<>~"), [c for c in non_w if c != ord(".")], digits + space + chars(".numsh"))
+    allow(K_UUID, hexd, non_w, hexd)
+    allow(K_PATH, [ord("/")], delim, [c for c in range(128) if cls[c] & _PC])
+    allow(K_IP, digits + [ord("/")], delim, digits + [ord(".")])
+    allow(K_VERSION, digits + [ord("v")], delim, digits + [ord(".")])
+    allow(K_HEX, [ord("0")], non_w, chars("xX"))
+    allow(K_NUM, digits + chars("-+"), delim)
     allow(K_STAR, [c for c in range(128) if not cls[c] & _DL and c != ord(".")], delim + [ord(".")])
-    return first.reshape(-1), prev.reshape(-1)
+    return first.reshape(-1), prev.reshape(-1), second.reshape(-1)
 
 
-_FIRST, _PREV = _prefilter()
+_FIRST, _PREV, _SECOND = _prefilter()
 
 
 def _match(kind, s, n, i, aux):
@@ -606,7 +614,8 @@ def _sub(kind, src, n, dst, cap, aux):
     prow = kind * 257
     changed = False
     while i < n:
-        if _FIRST[row + src[i]] == 0 or _PREV[prow + (src[i - 1] if i > 0 else 256)] == 0:
+        if (_FIRST[row + src[i]] == 0 or _PREV[prow + (src[i - 1] if i > 0 else 256)] == 0
+                or _SECOND[prow + (src[i + 1] if i + 1 < n else 256)] == 0):
             i += 1
             continue
         e = _match(kind, src, n, i, aux)

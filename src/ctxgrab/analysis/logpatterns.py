@@ -293,7 +293,7 @@ class PatternMiner:
     __slots__ = ("_sig_ids", "_cache", "_cache_max", "signatures", "counts", "_hash_sid", "_handed",
                  "_scan_after")
 
-    def __init__(self, cache_size: int = 200_000, *, scan_after: int = _SCAN_AFTER_LINES) -> None:
+    def __init__(self, cache_size: int = 200_000, *, scan_after: int | None = None) -> None:
         self._sig_ids: dict[str, int] = {}
         self._cache: dict[str, int] = {}
         self._cache_max = cache_size
@@ -301,7 +301,7 @@ class PatternMiner:
         self.counts: list[int] = []
         self._hash_sid: dict[int, tuple[int, int]] = {}  # scanner hash -> (signature, second hash)
         self._handed = 0
-        self._scan_after = scan_after
+        self._scan_after = _SCAN_AFTER_LINES if scan_after is None else scan_after
 
     def add(self, message: str, n: int = 1) -> int:
         key = message.translate(_DIGIT_KEY)
