@@ -159,6 +159,23 @@ def test_add_many_gives_the_numbers_add_gives():
     assert fast.assign() == slow.assign()
 
 
+def test_add_many_on_repeated_shapes_gives_the_numbers_add_gives():
+    rng = random.Random(4)
+    base = _mixed_lines(800)
+    # lines that differ only in non-zero digits share a shape; one record holds a newline
+    lines = [base[rng.randrange(len(base))].replace("7", str(rng.randrange(1, 10))) for _ in range(12_000)]
+    lines[4000] = "first line\nsecond line 42"
+    slow = PatternMiner()
+    expected = [slow.add(m) for m in lines]
+    fast = PatternMiner(scan_after=0)
+    got: list[int] = []
+    for k in range(0, len(lines), 1000):
+        got += fast.add_many(lines[k:k + 1000])
+    assert got == expected
+    assert fast.counts == slow.counts
+    assert len(fast._shapes) > 0
+
+
 def test_add_many_below_the_threshold_stays_on_mask(monkeypatch):
     monkeypatch.setattr(_maskscan, "hashes", lambda lines: pytest.fail("scanner used below the threshold"))
     m = PatternMiner(scan_after=1_000)

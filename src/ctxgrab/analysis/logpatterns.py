@@ -110,6 +110,7 @@ _TOKEN_MASKS: list[tuple[re.Pattern[str], str]] = [
 # texts that differ only in their non-zero digits mask identically: the caches
 # are keyed on the text with 2-9 turned into 1.
 _DIGIT_KEY = str.maketrans("23456789", "11111111")
+_DIGIT_KEY_BYTES = bytes.maketrans(b"23456789", b"11111111")  # the same key for a UTF-8 batch at once
 _TOKEN_CACHE: dict[str, str] = {}
 _TOKEN_CACHE_MAX = 100_000
 
@@ -291,7 +292,7 @@ class PatternMiner:
     """
 
     __slots__ = ("_sig_ids", "_cache", "_cache_max", "signatures", "counts", "_hash_sid", "_handed",
-                 "_scan_after")
+                 "_scan_after", "_shapes", "_shape_rest")
 
     def __init__(self, cache_size: int = 200_000, *, scan_after: int | None = None) -> None:
         self._sig_ids: dict[str, int] = {}
@@ -302,6 +303,8 @@ class PatternMiner:
         self._hash_sid: dict[int, tuple[int, int]] = {}  # scanner hash -> (signature, second hash)
         self._handed = 0
         self._scan_after = _SCAN_AFTER_LINES if scan_after is None else scan_after
+        self._shapes: dict[bytes, int] = {}  # add_many's line-shape cache (UTF-8, 2-9 -> 1)
+        self._shape_rest = 0  # chunks to go without it after one where it rarely hit
 
     def add(self, message: str, n: int = 1) -> int:
         key = message.translate(_DIGIT_KEY)
@@ -332,8 +335,37 @@ class PatternMiner:
             return [add(m) for m in lines]
         out: list[int] = []
         for k in range(0, len(lines), _SCAN_CHUNK):
-            out += self._add_scanned(scanner, lines[k:k + _SCAN_CHUNK])
+            out += self._add_shaped(scanner, lines[k:k + _SCAN_CHUNK])
         return out
+
+    def _add_shaped(self, scanner, lines: list[str]) -> list[int]:
+        # The line-shape cache of add(), computed for the whole chunk in three C calls (join, encode,
+        # translate). It pays where shapes repeat; where they do not (under one hit in eight) it is
+        # left out for the next eight chunks, then tried again.
+        if self._cache_max <= 0 or self._shape_rest > 0:
+            self._shape_rest -= 1
+            return self._add_scanned(scanner, lines)
+        keys = "\n".join(lines).encode("utf-8", "surrogatepass").translate(_DIGIT_KEY_BYTES).split(b"\n")
+        if len(keys) != len(lines):  # a line holds a newline: no key per line
+            return self._add_scanned(scanner, lines)
+        shapes = self._shapes
+        sids = [shapes.get(k) for k in keys]
+        miss = [i for i, sid in enumerate(sids) if sid is None]
+        if len(miss) * 8 > len(lines) * 7:
+            self._shape_rest = 8
+        counts = self.counts
+        for sid in sids:
+            if sid is not None:
+                counts[sid] += 1
+        if miss:
+            got = self._add_scanned(scanner, [lines[i] for i in miss])
+            room = self._cache_max - len(shapes)
+            for i, sid in zip(miss, got):
+                sids[i] = sid
+                if room > 0 and keys[i] not in shapes:
+                    shapes[keys[i]] = sid
+                    room -= 1
+        return sids  # type: ignore[return-value]
 
     def _add_scanned(self, scanner, lines: list[str]) -> list[int]:
         import numpy as np
