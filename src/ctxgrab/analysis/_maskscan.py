@@ -571,36 +571,6 @@ def _prefilter() -> tuple[np.ndarray, np.ndarray]:
 _FIRST, _PREV, _SECOND = _prefilter()
 
 
-def _match(kind, s, n, i, aux):
-    if kind == K_TIME:
-        return _m_time(s, n, i)
-    if kind == K_URL:
-        return _m_url(s, n, i)
-    if kind == K_KV:
-        return _m_kv(s, n, i, aux)
-    if kind == K_BOOL1:
-        return _m_bool1(s, n, i)
-    if kind == K_BOOL2:
-        return _m_bool2(s, n, i)
-    if kind == K_SIZE:
-        return _m_size(s, n, i)
-    if kind == K_DURATION:
-        return _m_duration(s, n, i)
-    if kind == K_UUID:
-        return _m_uuid(s, n, i)
-    if kind == K_PATH:
-        return _m_path(s, n, i)
-    if kind == K_IP:
-        return _m_ip(s, n, i)
-    if kind == K_VERSION:
-        return _m_version(s, n, i)
-    if kind == K_HEX:
-        return _m_hex(s, n, i)
-    if kind == K_NUM:
-        return _m_num(s, n, i)
-    return _m_star(s, n, i)
-
-
 def _sub(kind, src, n, dst, cap, aux):
     """``re.sub`` of mask ``kind``: src[:n] -> dst; the new length, -2 (no match: src unchanged) or -1 (overflow)."""
     aux[0] = -1
@@ -618,7 +588,52 @@ def _sub(kind, src, n, dst, cap, aux):
                 or _SECOND[prow + (src[i + 1] if i + 1 < n else 256)] == 0):
             i += 1
             continue
-        e = _match(kind, src, n, i, aux)
+        # the matchers are called directly (each call level costs); the two hottest start cheaper
+        if kind == K_STAR:
+            q = i
+            digit = False
+            while q < n and (_T[src[q]] & _DL) == 0 and src[q] != 46:
+                if _T[src[q]] & _D:
+                    digit = True
+                q += 1
+            if not digit:
+                i = q  # no position inside this chunk can start a match: its predecessor is in the chunk
+                continue
+            e = q
+        elif kind == K_TIME:
+            # \d\d:.. (clock) or \d{4}-.. (ISO) from a digit; a three-letter day or month from a letter
+            if _T[src[i]] & _D:
+                if not ((i + 2 < n and src[i + 2] == 58) or (i + 4 < n and src[i + 4] == 45)):
+                    i += 1
+                    continue
+            elif not (i + 2 < n and src[i + 2] >= 97 and src[i + 2] <= 122):
+                i += 1
+                continue
+            e = _m_time(src, n, i)
+        elif kind == K_URL:
+            e = _m_url(src, n, i)
+        elif kind == K_KV:
+            e = _m_kv(src, n, i, aux)
+        elif kind == K_BOOL1:
+            e = _m_bool1(src, n, i)
+        elif kind == K_BOOL2:
+            e = _m_bool2(src, n, i)
+        elif kind == K_SIZE:
+            e = _m_size(src, n, i)
+        elif kind == K_DURATION:
+            e = _m_duration(src, n, i)
+        elif kind == K_UUID:
+            e = _m_uuid(src, n, i)
+        elif kind == K_PATH:
+            e = _m_path(src, n, i)
+        elif kind == K_IP:
+            e = _m_ip(src, n, i)
+        elif kind == K_VERSION:
+            e = _m_version(src, n, i)
+        elif kind == K_HEX:
+            e = _m_hex(src, n, i)
+        else:
+            e = _m_num(src, n, i)
         if e < 0:
             i += 1
             continue
@@ -796,6 +811,10 @@ _H2_BASIS = np.uint64(0x84222325CBF29CE4)
 _H2_MUL = np.uint64(0x9E3779B97F4A7C15)
 
 
+def _raw_view(arr):  # replaced by a numba intrinsic in load(); in plain Python a view is the array itself
+    return arr
+
+
 def _bounds(data, char_lens, starts, ends, ascii_only):
     """Byte start/end of every line: ``char_lens`` characters each, one separator byte between."""
     pos = 0
@@ -826,10 +845,13 @@ def _scan(data, char_lens, ascii_only, h1, h2):
         if ln <= MAX_LINE_BYTES and ln > longest:
             longest = ln
     cap = 6 * longest + 64
-    a = np.empty(cap, np.uint8)
-    b = np.empty(cap, np.uint8)
-    out = np.empty(cap, np.uint8)
-    aux = np.empty(2, np.int64)
+    a0 = np.empty(cap, np.uint8)
+    b0 = np.empty(cap, np.uint8)
+    out0 = np.empty(cap, np.uint8)
+    aux0 = np.empty(2, np.int64)
+    # views without a reference count: passing a counted array to a compiled helper costs an atomic
+    # increment and decrement per call, which was most of the scanner's time; a0..aux0 keep the memory
+    a, b, out, aux, data = _raw_view(a0), _raw_view(b0), _raw_view(out0), _raw_view(aux0), _raw_view(data)
     for j in range(nl):
         ln = ends[j] - starts[j]
         h1[j] = 0
@@ -851,6 +873,7 @@ def _scan(data, char_lens, ascii_only, h1, h2):
             x = np.uint64(1)
         h1[j] = x
         h2[j] = y
+    return a0.shape[0] + b0.shape[0] + out0.shape[0] + aux0.shape[0]  # keeps the buffers alive until here
 
 
 def _scan_texts(data, char_lens, ascii_only, offsets, buf):
@@ -865,10 +888,13 @@ def _scan_texts(data, char_lens, ascii_only, offsets, buf):
         if ln <= MAX_LINE_BYTES and ln > longest:
             longest = ln
     cap = 6 * longest + 64
-    a = np.empty(cap, np.uint8)
-    b = np.empty(cap, np.uint8)
-    out = np.empty(cap, np.uint8)
-    aux = np.empty(2, np.int64)
+    a0 = np.empty(cap, np.uint8)
+    b0 = np.empty(cap, np.uint8)
+    out0 = np.empty(cap, np.uint8)
+    aux0 = np.empty(2, np.int64)
+    # views without a reference count: passing a counted array to a compiled helper costs an atomic
+    # increment and decrement per call, which was most of the scanner's time; a0..aux0 keep the memory
+    a, b, out, aux, data = _raw_view(a0), _raw_view(b0), _raw_view(out0), _raw_view(aux0), _raw_view(data)
     w = 0
     for j in range(nl):
         ln = ends[j] - starts[j]
@@ -884,6 +910,7 @@ def _scan_texts(data, char_lens, ascii_only, offsets, buf):
             buf[w] = out[k]
             w += 1
         offsets[2 * j + 1] = w
+    return a0.shape[0] + b0.shape[0] + out0.shape[0] + aux0.shape[0]  # keeps the buffers alive until here
 
 
 # ---------------------------------------------------------------- compiling
@@ -925,10 +952,11 @@ def load() -> tuple | None:
         return None
     try:
         g = globals()
+        g["_raw_view"] = _make_raw_view()
         helpers = ["_cls", "_is", "_dd", "_bnd", "_run", "_lit", "_word3", "_time_iso", "_time_clock", "_ctime_rest",
                    "_time_ctime", "_m_time", "_m_url", "_kv_run", "_m_bool1", "_m_bool2", "_size_unit",
                    "_size_amount", "_m_size", "_m_duration", "_duration_guard", "_m_uuid", "_m_path", "_rb",
-                   "_m_ip", "_m_version", "_m_hex", "_m_num", "_m_star", "_m_kv", "_match", "_sub", "s_digit",
+                   "_m_ip", "_m_version", "_m_hex", "_m_num", "_m_star", "_m_kv", "_sub", "s_digit",
                    "_mask_line", "_bounds"]
         for name in helpers:
             if name in _INLINE:
@@ -949,6 +977,30 @@ def load() -> tuple | None:
     _KERNELS = (scan, texts)
     compile_seconds = time.perf_counter() - t
     return _KERNELS
+
+
+def _make_raw_view():
+    """A numba intrinsic: the same array with no memory owner (its reference counting becomes a no-op).
+
+    The caller keeps the owning array alive for as long as the view is used.
+    """
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def raw_view(typingctx, arr):
+        def codegen(context, builder, signature, args):
+            src = context.make_array(arr)(context, builder, value=args[0])
+            out = context.make_array(arr)(context, builder)  # zero-filled: meminfo and parent are NULL
+            out.nitems = src.nitems
+            out.itemsize = src.itemsize
+            out.data = src.data
+            out.shape = src.shape
+            out.strides = src.strides
+            return out._getvalue()
+
+        return arr(arr), codegen
+
+    return raw_view
 
 
 def encode(lines: list[str]) -> tuple[np.ndarray, np.ndarray, bool]:
