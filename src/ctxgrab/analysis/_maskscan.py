@@ -669,6 +669,9 @@ def _mask_line(line, n, a, b, out, cap, aux):
     has_url = False
     has_bool = False
     has_clock = False
+    has_hex = False
+    groups = 0  # digit runs joined by single dots, ending here (1.2.3 -> 3): <ip> and <version> need 3
+    most_groups = 0
     for p in range(n):
         c = line[p]
         if c >= 128:
@@ -677,11 +680,26 @@ def _mask_line(line, n, a, b, out, cap, aux):
         cl = _T[c]
         if cl & _D:
             has_digit = True
+            if p > 0 and (_T[line[p - 1]] & _D) != 0:
+                pass
+            elif p > 1 and line[p - 1] == 46 and (_T[line[p - 2]] & _D) != 0:
+                groups += 1
+            else:
+                groups = 1
+            if groups > most_groups:
+                most_groups = groups
+            if c == 48 and p + 1 < n and (line[p + 1] == 120 or line[p + 1] == 88):
+                has_hex = True
         elif c == 61:
             has_eq = True
         elif c == 45:
-            has_dash = True
-        elif c == 66 or c == 98:
+            # the dashes of a UUID, 8-4-4-4-12: four of them five apart
+            if p + 15 < n and line[p + 5] == 45 and line[p + 10] == 45 and line[p + 15] == 45:
+                has_dash = True
+        elif c == 66:
+            has_B = True
+        elif c == 98 and p + 4 < n and line[p + 1] == 121 and line[p + 2] == 116 and line[p + 3] == 101 \
+                and line[p + 4] == 115:
             has_B = True
         elif c == 58:
             if p + 2 < n and s_digit(line, p - 1) and (_T[line[p + 1]] & _D) != 0 and (_T[line[p + 2]] & _D) != 0:
@@ -790,6 +808,10 @@ def _mask_line(line, n, a, b, out, cap, aux):
                     break
     if digit:
         for kind in range(K_IP, K_STAR + 1):
+            if (kind == K_IP or kind == K_VERSION) and most_groups < 3:
+                continue
+            if kind == K_HEX and not has_hex:
+                continue
             r = _sub(kind, cur, m, nxt, cap, aux)
             if r == -1:
                 return -1
