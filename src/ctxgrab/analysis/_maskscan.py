@@ -589,7 +589,29 @@ def _sub(kind, src, n, dst, cap, aux):
             i += 1
             continue
         # the matchers are called directly (each call level costs); the two hottest start cheaper
+        pa, pb = a, b
         if kind == K_STAR:
+            # <num> and the digit catch-all in one pass. Equivalent to <num> first: a <num> match is a
+            # whole delimited chunk, so the catch-all never starts inside one or reads across one, and
+            # it never starts at the delimiter that follows one (the only character whose predecessor
+            # the <num> pass changes).
+            c = src[i]
+            if ((_T[c] & _D) != 0 or c == 45 or c == 43) and (i == 0 or (_T[src[i - 1]] & _DL) != 0):
+                e = _m_num(src, n, i)
+                if e >= 0:
+                    pa, pb = _PH_OFF[P_NUM], _PH_OFF[P_NUM + 1]
+                    changed = True
+                    if m + (i - last) + (pb - pa) > cap:
+                        return -1
+                    for k in range(last, i):
+                        dst[m] = src[k]
+                        m += 1
+                    for k in range(pa, pb):
+                        dst[m] = _PH[k]
+                        m += 1
+                    i = e
+                    last = e
+                    continue
             q = i
             digit = False
             while q < n and (_T[src[q]] & _DL) == 0 and src[q] != 46:
@@ -638,12 +660,12 @@ def _sub(kind, src, n, dst, cap, aux):
             i += 1
             continue
         changed = True
-        if m + (i - last) + (b - a) > cap:
+        if m + (i - last) + (pb - pa) > cap:
             return -1
         for k in range(last, i):
             dst[m] = src[k]
             m += 1
-        for k in range(a, b):
+        for k in range(pa, pb):
             dst[m] = _PH[k]
             m += 1
         i = e
@@ -811,6 +833,8 @@ def _mask_line(line, n, a, b, out, cap, aux):
             if (kind == K_IP or kind == K_VERSION) and most_groups < 3:
                 continue
             if kind == K_HEX and not has_hex:
+                continue
+            if kind == K_NUM:  # done inside the K_STAR pass
                 continue
             r = _sub(kind, cur, m, nxt, cap, aux)
             if r == -1:

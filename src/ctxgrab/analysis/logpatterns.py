@@ -271,6 +271,13 @@ def group_messages(messages: Iterable[str]) -> list[int]:
 # code read from the cache (about 1 s; see docs/benchmarks.md for the first compile).
 _SCAN_AFTER_LINES = 100_000
 _SCAN_CHUNK = 65_536  # lines per scanner call: bounds the joined copy of the batch
+_SHAPE_SAMPLE = 256  # lines of a chunk that tell whether the line-shape cache is worth computing
+
+
+def _shape_keys(lines: list[str]) -> list[bytes] | None:
+    """add()'s line-shape keys (digits 2-9 -> 1), as UTF-8, for many lines at once; None if a line holds a newline."""
+    keys = "\n".join(lines).encode("utf-8", "surrogatepass").translate(_DIGIT_KEY_BYTES).split(b"\n")
+    return keys if len(keys) == len(lines) else None
 
 
 class PatternMiner:
@@ -339,33 +346,45 @@ class PatternMiner:
         return out
 
     def _add_shaped(self, scanner, lines: list[str]) -> list[int]:
-        # The line-shape cache of add(), computed for the whole chunk in three C calls (join, encode,
-        # translate). It pays where shapes repeat; where they do not (under one hit in eight) it is
-        # left out for the next eight chunks, then tried again.
+        # The line-shape cache of add(), computed for a whole chunk in three C calls (join, encode,
+        # translate). It pays where shapes repeat; where a sample of the chunk's first lines shows
+        # that they do not (under one hit in eight), the chunk and the next eight skip it.
         if self._cache_max <= 0 or self._shape_rest > 0:
             self._shape_rest -= 1
             return self._add_scanned(scanner, lines)
-        keys = "\n".join(lines).encode("utf-8", "surrogatepass").translate(_DIGIT_KEY_BYTES).split(b"\n")
-        if len(keys) != len(lines):  # a line holds a newline: no key per line
-            return self._add_scanned(scanner, lines)
         shapes = self._shapes
+        sample = _shape_keys(lines[:_SHAPE_SAMPLE])
+        if sample is None or sum(k in shapes for k in sample) * 8 < len(sample):
+            self._shape_rest = 8
+            sids = self._add_scanned(scanner, lines)
+            if sample is not None:
+                self._remember(sample, sids)
+            return sids
+        keys = _shape_keys(lines)
+        if keys is None:
+            return self._add_scanned(scanner, lines)
         sids = [shapes.get(k) for k in keys]
         miss = [i for i, sid in enumerate(sids) if sid is None]
-        if len(miss) * 8 > len(lines) * 7:
-            self._shape_rest = 8
         counts = self.counts
         for sid in sids:
             if sid is not None:
                 counts[sid] += 1
         if miss:
             got = self._add_scanned(scanner, [lines[i] for i in miss])
-            room = self._cache_max - len(shapes)
             for i, sid in zip(miss, got):
                 sids[i] = sid
-                if room > 0 and keys[i] not in shapes:
-                    shapes[keys[i]] = sid
-                    room -= 1
+            self._remember([keys[i] for i in miss], got)
         return sids  # type: ignore[return-value]
+
+    def _remember(self, keys: list[bytes], sids: list[int]) -> None:
+        shapes = self._shapes
+        room = self._cache_max - len(shapes)
+        for key, sid in zip(keys, sids):
+            if room <= 0:
+                return
+            if key not in shapes:
+                shapes[key] = sid
+                room -= 1
 
     def _add_scanned(self, scanner, lines: list[str]) -> list[int]:
         import numpy as np
