@@ -349,21 +349,28 @@ def _m_duration(s, n, i):
     return -1
 
 
+def _duration_guard_at(s, n, p):
+    # \d ?(?:ns|us|µs|ms|s|sec|min|h) at p: the guard is not implied by the mask (it allows only a space)
+    if not (_T[s[p]] & _D):
+        return False
+    q = p + 1
+    if _is(s, n, q, 32):
+        q += 1
+    if q < n:
+        c = s[q]
+        if c == 115 or c == 104:
+            return True
+        if (c == 110 or c == 117 or c == 109) and _is(s, n, q + 1, 115):
+            return True
+        if c == 109 and _is(s, n, q + 1, 105) and _is(s, n, q + 2, 110):
+            return True
+    return False
+
+
 def _duration_guard(s, n):
-    # \d ?(?:ns|us|µs|ms|s|sec|min|h): the guard is not implied by the mask (it allows only a space)
     for p in range(n):
-        if _T[s[p]] & _D:
-            q = p + 1
-            if _is(s, n, q, 32):
-                q += 1
-            if q < n:
-                c = s[q]
-                if c == 115 or c == 104:
-                    return True
-                if (c == 110 or c == 117 or c == 109) and _is(s, n, q + 1, 115):
-                    return True
-                if c == 109 and _is(s, n, q + 1, 105) and _is(s, n, q + 2, 110):
-                    return True
+        if _duration_guard_at(s, n, p):
+            return True
     return False
 
 
@@ -692,6 +699,7 @@ def _mask_line(line, n, a, b, out, cap, aux):
     has_bool = False
     has_clock = False
     has_hex = False
+    has_duration = False  # the duration guard on the input: the earlier passes cannot create a hit
     groups = 0  # digit runs joined by single dots, ending here (1.2.3 -> 3): <ip> and <version> need 3
     most_groups = 0
     for p in range(n):
@@ -702,6 +710,8 @@ def _mask_line(line, n, a, b, out, cap, aux):
         cl = _T[c]
         if cl & _D:
             has_digit = True
+            if not has_duration:
+                has_duration = _duration_guard_at(line, n, p)
             if p > 0 and (_T[line[p - 1]] & _D) != 0:
                 pass
             elif p > 1 and line[p - 1] == 46 and (_T[line[p - 2]] & _D) != 0:
@@ -728,10 +738,22 @@ def _mask_line(line, n, a, b, out, cap, aux):
                 has_clock = True
             if p + 2 < n and line[p + 1] == 47 and line[p + 2] == 47:
                 has_url = True
-        if c == 116 or c == 102 or c == 110 or c == 78 or c == 84 or c == 70:
-            for k in range(6):
-                if _lit(line, n, p, _BW, _BW_OFF[k], _BW_OFF[k + 1]):
-                    has_bool = True
+        if not has_bool and (p == 0 or (_T[line[p - 1]] & _W) == 0):  # both boolean masks start after a non-word
+            k = -1
+            if c == 116:  # true, false, null, None, True, False
+                k = 0
+            elif c == 102:
+                k = 1
+            elif c == 110:
+                k = 2
+            elif c == 78:
+                k = 3
+            elif c == 84:
+                k = 4
+            elif c == 70:
+                k = 5
+            if k >= 0 and _lit(line, n, p, _BW, _BW_OFF[k], _BW_OFF[k + 1]):
+                has_bool = True
     # the line masks, in mask()'s order; r: new length, -2 unchanged, -1 overflow
     cur, nxt = a, b
     m = n
@@ -776,7 +798,7 @@ def _mask_line(line, n, a, b, out, cap, aux):
         if r >= 0:
             m = r
             cur, nxt = nxt, cur
-    if has_digit and _duration_guard(cur, m):
+    if has_duration and _duration_guard(cur, m):
         r = _sub(6, cur, m, nxt, cap, aux)
         if r == -1:
             return -1
@@ -964,7 +986,7 @@ def _scan_texts(data, char_lens, ascii_only, offsets, buf):
 
 # tiny helpers are inlined where they are used (numba IR): a call that passes an array costs reference
 # counting, which made every matcher call ~30x dearer than its work
-_INLINE = {"_cls", "_is", "_dd", "_bnd", "_run", "_lit", "_word3", "_rb", "s_digit", "_kv_run", "_size_unit"}
+_INLINE = {"_cls", "_is", "_dd", "_bnd", "_run", "_lit", "_word3", "_rb", "s_digit", "_kv_run", "_size_unit", "_duration_guard_at"}
 _KERNELS: tuple | None = None
 _FAILED = False
 compile_seconds: float | None = None  # wall time of the first load (compile, or read from numba's cache)
@@ -1001,7 +1023,7 @@ def load() -> tuple | None:
         g["_raw_view"] = _make_raw_view()
         helpers = ["_cls", "_is", "_dd", "_bnd", "_run", "_lit", "_word3", "_time_iso", "_time_clock", "_ctime_rest",
                    "_time_ctime", "_m_time", "_m_url", "_kv_run", "_m_bool1", "_m_bool2", "_size_unit",
-                   "_size_amount", "_m_size", "_m_duration", "_duration_guard", "_m_uuid", "_m_path", "_rb",
+                   "_size_amount", "_m_size", "_m_duration", "_duration_guard", "_duration_guard_at", "_m_uuid", "_m_path", "_rb",
                    "_m_ip", "_m_version", "_m_hex", "_m_num", "_m_star", "_m_kv", "_sub", "s_digit",
                    "_mask_line", "_bounds"]
         for name in helpers:
