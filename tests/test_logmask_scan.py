@@ -198,10 +198,33 @@ def test_a_first_hash_collision_is_detected_and_masked_by_mask(monkeypatch):
 
 
 def test_without_numba_add_many_uses_mask(monkeypatch):
-    monkeypatch.setattr(logpatterns, "_SCANNER_STATE", [None])
+    monkeypatch.setattr(logpatterns, "_SCANNER_STATE", [])
+    monkeypatch.setattr(_maskscan, "loaded", lambda: False)
+    monkeypatch.setattr(_maskscan, "available", lambda: False)
     lines = _mixed_lines(300)
     slow = PatternMiner()
     assert PatternMiner(scan_after=0).add_many(lines) == [slow.add(m) for m in lines]
+
+
+def test_the_compiled_scanner_is_in_numbas_cache_after_a_load():
+    assert _maskscan.loaded()
+    assert _maskscan.warm()  # a later process reads it instead of compiling
+
+
+def test_a_cold_cache_is_warmed_in_the_background_and_the_run_goes_on_without_it(monkeypatch):
+    # compiling takes about a minute, longer than a collector's deadline: never inside a run
+    started = []
+    monkeypatch.setattr(logpatterns, "_SCANNER_STATE", [])
+    monkeypatch.setattr(_maskscan, "loaded", lambda: False)
+    monkeypatch.setattr(_maskscan, "warm", lambda: False)
+    monkeypatch.setattr(_maskscan, "load", lambda: pytest.fail("compiled inside the run"))
+    monkeypatch.setattr(_maskscan, "warm_up_in_background", lambda: started.append(1))
+    lines = _mixed_lines(300)
+    slow = PatternMiner()
+    assert PatternMiner(scan_after=0).add_many(lines) == [slow.add(m) for m in lines]
+    assert started == [1]
+    assert PatternMiner(scan_after=0).add_many(lines[:5]) == [slow.add(m) for m in lines[:5]]
+    assert started == [1]  # the answer is kept for a minute, not asked for every batch
 
 
 def test_binary_junk_and_a_10_mb_line_are_handed_to_mask():

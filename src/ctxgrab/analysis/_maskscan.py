@@ -22,8 +22,10 @@ its trailing assertion. Lookbehinds read the pass's input, as ``re.sub`` does.
 
 numba is optional (the ``heap`` extra): without it :func:`available` is false and
 the miner keeps using ``mask()``. The compiled code is cached on disk
-(``cache=True``), so the compile cost (:func:`load` reports it) is paid once per
-installation.
+(``cache=True``), so the compile (about a minute; :func:`load` reports what it
+cost) is paid once per installation, and never inside a run: the miner uses the
+scanner only when :func:`warm` says numba's cache holds it, and otherwise starts
+:func:`warm_up_in_background` and goes on with ``mask()``.
 """
 
 from __future__ import annotations
@@ -1045,6 +1047,51 @@ def load() -> tuple | None:
     _KERNELS = (scan, texts)
     compile_seconds = time.perf_counter() - t
     return _KERNELS
+
+
+def loaded() -> bool:
+    """Whether this process has the compiled scanner already."""
+    return _KERNELS is not None
+
+
+def warm() -> bool:
+    """Whether numba's on-disk cache holds the scanner compiled from this very source.
+
+    Then :func:`load` only reads it (well under a second); otherwise it would compile (about a
+    minute), which a run with a deadline must not wait for. Reads numba's cache index, a private
+    interface: any surprise counts as "not warm".
+    """
+    try:
+        from numba import njit
+
+        return bool(njit(cache=True)(_scan)._cache._cache_file._load_index())
+    except Exception:  # noqa: BLE001
+        return False
+
+
+_WARMING: list = []
+
+
+def warm_up_in_background() -> None:
+    """Compile the scanner into numba's cache in a separate process (once per process), for later runs.
+
+    The process has its own ten-minute alarm and no terminal; this run goes on without the scanner.
+    """
+    if _WARMING:
+        return
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[2])  # the directory holding the ctxgrab package
+    code = ("import signal, sys\nsignal.alarm(600)\nsys.path.insert(0, sys.argv[1])\n"
+            "from ctxgrab.analysis import _maskscan\n_maskscan.load()\n")
+    try:
+        _WARMING.append(subprocess.Popen([sys.executable, "-c", code, root], stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                         start_new_session=True))
+    except OSError:
+        _WARMING.append(None)
 
 
 def _make_raw_view():

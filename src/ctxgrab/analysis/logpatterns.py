@@ -166,16 +166,30 @@ def mask(message: str, *, cache: bool = True) -> str:
     return " ".join(out)
 
 
-_SCANNER_STATE: list = []  # [module or None] once tried
+_SCANNER_STATE: list = []  # [module or None, time of the answer]
+_SCANNER_RECHECK_S = 60.0
 
 
 def _scanner():
-    """The compiled masking scanner, loaded on first use; ``None`` without numba (the regex path stays)."""
-    if not _SCANNER_STATE:
-        from . import _maskscan
+    """The compiled masking scanner, or ``None`` (the regex path stays).
 
-        _SCANNER_STATE.append(_maskscan if _maskscan.available() and _maskscan.load() is not None else None)
-    return _SCANNER_STATE[0]
+    ``None`` without numba, and while numba's cache does not hold the compiled scanner: compiling
+    takes about a minute, longer than a collector's deadline, so it is done by a background process
+    for later runs (looked for again every minute, for long-running processes such as ``serve``).
+    """
+    import time
+
+    if _SCANNER_STATE and (_SCANNER_STATE[0] is not None or time.monotonic() - _SCANNER_STATE[1] < _SCANNER_RECHECK_S):
+        return _SCANNER_STATE[0]
+    from . import _maskscan
+
+    found = None
+    if _maskscan.loaded() or (_maskscan.available() and _maskscan.warm()):
+        found = _maskscan if _maskscan.load() is not None else None
+    elif _maskscan.available():
+        _maskscan.warm_up_in_background()
+    _SCANNER_STATE[:] = [found, time.monotonic()]
+    return found
 
 
 def _generic(token: str) -> str:
@@ -289,9 +303,9 @@ class PatternMiner:
     0 turns this cache and the per-token mask cache off).
 
     ``add_many`` gives the same numbers for a batch of lines; once ``scan_after`` lines have been
-    handed to it, and numba is installed, a compiled scanner masks whole batches at once
-    (exactly as :func:`mask` does; lines it does not handle, such as non-ASCII ones, still go
-    through :func:`mask`).
+    handed to it, and numba is installed with the scanner in its cache, a compiled scanner masks
+    whole batches at once (exactly as :func:`mask` does; lines it does not handle, such as
+    non-ASCII ones, still go through :func:`mask`).
 
     >>> m = PatternMiner()
     >>> m.add_many(["user 7 logged in", "user 9 logged in", "disk full"])
