@@ -110,6 +110,7 @@ _TOKEN_MASKS: list[tuple[re.Pattern[str], str]] = [
 # texts that differ only in their non-zero digits mask identically: the caches
 # are keyed on the text with 2-9 turned into 1.
 _DIGIT_KEY = str.maketrans("23456789", "11111111")
+_DIGIT_KEY_BYTES = bytes.maketrans(b"23456789", b"11111111")  # the same key for a UTF-8 batch at once
 _TOKEN_CACHE: dict[str, str] = {}
 _TOKEN_CACHE_MAX = 100_000
 
@@ -163,6 +164,32 @@ def mask(message: str, *, cache: bool = True) -> str:
                 tok = rx.sub(repl, tok)
         out.append(tok)
     return " ".join(out)
+
+
+_SCANNER_STATE: list = []  # [module or None, time of the answer]
+_SCANNER_RECHECK_S = 60.0
+
+
+def _scanner():
+    """The compiled masking scanner, or ``None`` (the regex path stays).
+
+    ``None`` without numba, and while numba's cache does not hold the compiled scanner: compiling
+    takes about a minute, longer than a collector's deadline, so it is done by a background process
+    for later runs (looked for again every minute, for long-running processes such as ``serve``).
+    """
+    import time
+
+    if _SCANNER_STATE and (_SCANNER_STATE[0] is not None or time.monotonic() - _SCANNER_STATE[1] < _SCANNER_RECHECK_S):
+        return _SCANNER_STATE[0]
+    from . import _maskscan
+
+    found = None
+    if _maskscan.loaded() or (_maskscan.available() and _maskscan.warm()):
+        found = _maskscan if _maskscan.load() is not None else None
+    elif _maskscan.available():
+        _maskscan.warm_up_in_background()
+    _SCANNER_STATE[:] = [found, time.monotonic()]
+    return found
 
 
 def _generic(token: str) -> str:
@@ -247,10 +274,24 @@ def group_messages(messages: Iterable[str]) -> list[int]:
     This is what grouping accuracy is scored on (``benchmarks/bench_logs_ga.py``).
     """
     miner = PatternMiner()
-    ids = [miner.add(m) for m in messages]
+    ids = miner.add_many(messages)
     sig_to_pattern = miner.assign()
     numbering: dict[str, int] = {}
     return [numbering.setdefault(sig_to_pattern[i], len(numbering)) for i in ids]
+
+
+# add_many: the compiled scanner (``_maskscan``, numba) takes over once a miner has been handed this
+# many lines; below it the regex path finishes before numba would have been imported and its compiled
+# code read from the cache (about 1 s; see docs/benchmarks.md for the first compile).
+_SCAN_AFTER_LINES = 100_000
+_SCAN_CHUNK = 65_536  # lines per scanner call: bounds the joined copy of the batch
+_SHAPE_SAMPLE = 256  # lines of a chunk that tell whether the line-shape cache is worth computing
+
+
+def _shape_keys(lines: list[str]) -> list[bytes] | None:
+    """add()'s line-shape keys (digits 2-9 -> 1), as UTF-8, for many lines at once; None if a line holds a newline."""
+    keys = "\n".join(lines).encode("utf-8", "surrogatepass").translate(_DIGIT_KEY_BYTES).split(b"\n")
+    return keys if len(keys) == len(lines) else None
 
 
 class PatternMiner:
@@ -260,31 +301,152 @@ class PatternMiner:
     number; clustering runs once over the unique signatures. Lines that differ
     only in their non-zero digits are masked once (``cache_size`` such shapes are kept;
     0 turns this cache and the per-token mask cache off).
+
+    ``add_many`` gives the same numbers for a batch of lines; once ``scan_after`` lines have been
+    handed to it, and numba is installed with the scanner in its cache, a compiled scanner masks
+    whole batches at once (exactly as :func:`mask` does; lines it does not handle, such as
+    non-ASCII ones, still go through :func:`mask`).
+
+    >>> m = PatternMiner()
+    >>> m.add_many(["user 7 logged in", "user 9 logged in", "disk full"])
+    [0, 0, 1]
     """
 
-    __slots__ = ("_sig_ids", "_cache", "_cache_max", "signatures", "counts")
+    __slots__ = ("_sig_ids", "_cache", "_cache_max", "signatures", "counts", "_hash_sid", "_handed",
+                 "_scan_after", "_shapes", "_shape_rest")
 
-    def __init__(self, cache_size: int = 200_000) -> None:
+    def __init__(self, cache_size: int = 200_000, *, scan_after: int | None = None) -> None:
         self._sig_ids: dict[str, int] = {}
         self._cache: dict[str, int] = {}
         self._cache_max = cache_size
         self.signatures: list[str] = []
         self.counts: list[int] = []
+        self._hash_sid: dict[int, tuple[int, int]] = {}  # scanner hash -> (signature, second hash)
+        self._handed = 0
+        self._scan_after = _SCAN_AFTER_LINES if scan_after is None else scan_after
+        self._shapes: dict[bytes, int] = {}  # add_many's line-shape cache (UTF-8, 2-9 -> 1)
+        self._shape_rest = 0  # chunks to go without it after one where it rarely hit
 
     def add(self, message: str, n: int = 1) -> int:
         key = message.translate(_DIGIT_KEY)
         sid = self._cache.get(key)
         if sid is None:
             masked = mask(message, cache=self._cache_max > 0)
-            sid = self._sig_ids.get(masked)
-            if sid is None:
-                sid = self._sig_ids[masked] = len(self.signatures)
-                self.signatures.append(masked)
-                self.counts.append(0)
+            sid = self._signature(masked)
             if len(self._cache) < self._cache_max:
                 self._cache[key] = sid
         self.counts[sid] += n
         return sid
+
+    def _signature(self, masked: str) -> int:
+        sid = self._sig_ids.get(masked)
+        if sid is None:
+            sid = self._sig_ids[masked] = len(self.signatures)
+            self.signatures.append(masked)
+            self.counts.append(0)
+        return sid
+
+    def add_many(self, messages: Iterable[str]) -> list[int]:
+        """``[add(m) for m in messages]``, the same numbers; compiled for large inputs (see the class)."""
+        lines = messages if isinstance(messages, list) else list(messages)
+        self._handed += len(lines)
+        scanner = _scanner() if self._handed > self._scan_after else None
+        if scanner is None:
+            add = self.add
+            return [add(m) for m in lines]
+        out: list[int] = []
+        for k in range(0, len(lines), _SCAN_CHUNK):
+            out += self._add_shaped(scanner, lines[k:k + _SCAN_CHUNK])
+        return out
+
+    def _add_shaped(self, scanner, lines: list[str]) -> list[int]:
+        # The line-shape cache of add(), computed for a whole chunk in three C calls (join, encode,
+        # translate). It pays where shapes repeat; where a sample of the chunk's first lines shows
+        # that they do not (under one hit in eight), the chunk and the next eight skip it.
+        if self._cache_max <= 0 or self._shape_rest > 0:
+            self._shape_rest -= 1
+            return self._add_scanned(scanner, lines)
+        shapes = self._shapes
+        sample = _shape_keys(lines[:_SHAPE_SAMPLE])
+        if sample is None or sum(k in shapes for k in sample) * 8 < len(sample):
+            self._shape_rest = 8
+            sids = self._add_scanned(scanner, lines)
+            if sample is not None:
+                self._remember(sample, sids)
+            return sids
+        keys = _shape_keys(lines)
+        if keys is None:
+            return self._add_scanned(scanner, lines)
+        sids = [shapes.get(k) for k in keys]
+        miss = [i for i, sid in enumerate(sids) if sid is None]
+        counts = self.counts
+        for sid in sids:
+            if sid is not None:
+                counts[sid] += 1
+        if miss:
+            got = self._add_scanned(scanner, [lines[i] for i in miss])
+            for i, sid in zip(miss, got):
+                sids[i] = sid
+            self._remember([keys[i] for i in miss], got)
+        return sids  # type: ignore[return-value]
+
+    def _remember(self, keys: list[bytes], sids: list[int]) -> None:
+        shapes = self._shapes
+        room = self._cache_max - len(shapes)
+        for key, sid in zip(keys, sids):
+            if room <= 0:
+                return
+            if key not in shapes:
+                shapes[key] = sid
+                room -= 1
+
+    def _add_scanned(self, scanner, lines: list[str]) -> list[int]:
+        import numpy as np
+
+        h1, h2 = scanner.hashes(lines)
+        uniq, first, inv = np.unique(h1, return_index=True, return_inverse=True)
+        inv = inv.reshape(-1)
+        h2_first = h2[first]
+        # A collision of the first hash shows as a second hash that differs: then this batch takes
+        # the regex path (nothing has been counted yet).
+        if (h2 != h2_first[inv]).any():
+            return [self.add(m) for m in lines]
+        ul, fl, yl = uniq.tolist(), first.tolist(), h2_first.tolist()
+        known = self._hash_sid
+        sid_u = [-1] * len(ul)
+        new: list[int] = []
+        for k, h in enumerate(ul):
+            if h == 0:  # lines the scanner left to mask()
+                continue
+            got = known.get(h)
+            if got is None:
+                new.append(k)
+            elif got[1] != yl[k]:
+                return [self.add(m) for m in lines]
+            else:
+                sid_u[k] = got[0]
+        # New signatures and mask() lines are numbered in order of first occurrence, as add() would.
+        fallback = np.flatnonzero(h1 == 0).tolist() if ul and ul[0] == 0 else []
+        texts = scanner.texts([lines[fl[k]] for k in new]) if new else []
+        events = sorted([(fl[k], k) for k in new] + [(i, -1) for i in fallback])
+        text_of = dict(zip(new, texts))
+        fallback_sid: dict[int, int] = {}
+        for i, k in events:
+            if k < 0:
+                fallback_sid[i] = self.add(lines[i])
+                continue
+            text = text_of[k]
+            sid = self._signature(text if text is not None else mask(lines[i]))
+            known[ul[k]] = (sid, yl[k])
+            sid_u[k] = sid
+        counts = self.counts
+        for k, c in enumerate(np.bincount(inv, minlength=len(ul)).tolist()):
+            if sid_u[k] >= 0:
+                counts[sid_u[k]] += c
+        out = np.asarray(sid_u, dtype=np.int64)[inv].tolist()
+        for i, sid in fallback_sid.items():
+            out[i] = sid
+        return out
 
     def assign(self) -> list[str]:
         """For each signature number, its template text (typed where all members agree)."""
@@ -572,6 +734,7 @@ def _pattern_id(template: str, trace_key: tuple[str, ...] | None) -> str:
 
 
 _TRACE_CACHE_MAX = 10_000
+_RECORD_BATCH = 4096  # records masked per PatternMiner.add_many call
 
 
 @dataclass(slots=True)
@@ -594,6 +757,7 @@ class StreamingMiner:
     Per record it keeps nothing but counters: the masking signature, a count,
     first/last time, the most severe level and the first example of each
     (signature, stack trace) group; templates are assigned once at the end.
+    Records wait in batches of 4096 to be masked together (:meth:`PatternMiner.add_many`).
 
     >>> m = StreamingMiner()
     >>> for i in range(3):
@@ -609,11 +773,41 @@ class StreamingMiner:
         self._acc: dict[tuple, _Acc] = {}
         self._acc_keys: list[tuple] = []
         self._base: Counter[tuple] = Counter()
-        self.base_errors = 0
-        self.records = 0
-        self.baseline_records = 0
+        self._base_errors = 0
+        self._records = 0
+        self._baseline_records = 0
         self._assign: list[int] | None = [] if with_assignments else None
         self._acc_index: dict[tuple, int] = {}
+        # Records wait here to be masked as one batch (PatternMiner.add_many); every count is
+        # read through a property that empties it first, so nothing is seen half-counted.
+        self._pending: list[tuple[LogRecord, bool]] = []
+
+    @property
+    def records(self) -> int:
+        """Records of the window counted so far."""
+        self._flush()
+        return self._records
+
+    @property
+    def baseline_records(self) -> int:
+        """Records of the baseline window counted so far."""
+        self._flush()
+        return self._baseline_records
+
+    @property
+    def base_errors(self) -> int:
+        """Error-level or stack-trace records of the baseline counted so far."""
+        self._flush()
+        return self._base_errors
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        sids = self._miner.add_many([rec.message for rec, _ in pending])
+        count = self._count
+        for (rec, baseline), sid in zip(pending, sids):
+            count(rec, baseline, sid)
 
     def _trace(self, rec: LogRecord) -> TraceInfo | None:
         if not rec.trace:
@@ -627,23 +821,27 @@ class StreamingMiner:
 
     def add(self, rec: LogRecord, baseline: bool = False) -> None:
         """Count one record of the window (or of the baseline window)."""
-        sid = self._miner.add(rec.message)
+        self._pending.append((rec, baseline))
+        if len(self._pending) >= _RECORD_BATCH:
+            self._flush()
+
+    def _count(self, rec: LogRecord, baseline: bool, sid: int) -> None:
         info = self._trace(rec)
         tkey = (info.exception, *info.frames, *info.caused_by) if info else None
         key = (sid, tkey)
         if baseline:
-            self.baseline_records += 1
+            self._baseline_records += 1
             self._base[key] += 1
             if tkey or LEVEL_RANK.get(normalize_level(rec.level) or "", 9) <= LEVEL_RANK["ERROR"]:
-                self.base_errors += 1
+                self._base_errors += 1
             return
         level = normalize_level(rec.level)
         a = self._acc.get(key)
         if a is None:
-            a = self._acc[key] = _Acc(self.records, 0, rec.time, rec.time, level, _example(rec), rec.logger, info)
+            a = self._acc[key] = _Acc(self._records, 0, rec.time, rec.time, level, _example(rec), rec.logger, info)
             self._acc_index[key] = len(self._acc_keys)
             self._acc_keys.append(key)
-        self.records += 1
+        self._records += 1
         a.count += 1
         t = rec.time
         if t is not None:
@@ -658,6 +856,7 @@ class StreamingMiner:
 
     def result(self, *, max_patterns: int | None = 20, has_baseline: bool = False) -> MiningResult:
         """The patterns, ranked (:func:`rank_score`) and capped at ``max_patterns`` (``None`` keeps all)."""
+        self._flush()
         texts = self._miner.assign()
         groups: dict[tuple, Pattern] = {}
         seq_of: dict[tuple, int] = {}
