@@ -306,7 +306,7 @@ def main() -> None:
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end")
     print(f"collection: {len(planned)} collectors (jvm + http + process packs, alerts), {len(last_rows)} HTTP requests "
           f"({n_series} naming probes, {len(last_rows) - n_series} others; window and previous-window baseline in "
-          f"one 24 h query_range per metric, step 60 s); median of {args.rounds} rounds")
+          f"one 24 h query_range per metric, two 12 h halves for the histogram buckets, step 60 s); median of {args.rounds} rounds")
     print(f"concurrent collection wall time : {wall * 1000:8.1f} ms")
     print(f"slowest single query (alone)    : {top * 1000:8.1f} ms")
     print(f"sum of all requests (one by one): {total * 1000:8.1f} ms")
