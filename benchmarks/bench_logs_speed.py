@@ -39,7 +39,6 @@ whole file (``seek=False``). The two must return the same records.
 from __future__ import annotations
 
 import argparse
-import csv
 import random
 import sys
 import time
@@ -50,18 +49,7 @@ from ctxgrab.analysis.logpatterns import PatternMiner
 from ctxgrab.logread import read_window
 from ctxgrab.timeutil import Window
 
-from loghub import DATASETS, SHARED, drain_miner  # noqa: E402 - benchmarks/ is on sys.path when run
-
-
-def loghub_messages(root: Path) -> list[str]:
-    out: list[str] = []
-    for name in DATASETS:
-        path = root / name / f"{name}_2k.log_structured_corrected.csv"
-        if not path.exists():
-            path = root / name / f"{name}_2k.log_structured.csv"
-        with open(path, encoding="utf-8", newline="") as f:
-            out += [r["Content"] for r in csv.DictReader(f)]
-    return out
+from loghub import SHARED, content_lines, drain_miner  # noqa: E402 - benchmarks/ is on sys.path when run
 
 
 def load_scanner() -> None:
@@ -120,7 +108,7 @@ def interleaved(lines: list[str], chunks: int = 20) -> dict[str, tuple[float, in
 
 
 def part_mine(args: argparse.Namespace) -> None:
-    messages = loghub_messages(args.data)
+    messages = content_lines(args.data)
     random.Random(7).shuffle(messages)
     lines = (messages * (args.lines // len(messages) + 1))[: args.lines]
     print(f"mine: the 16 Loghub datasets ({len(messages):,} lines) shuffled; fed to each tool in interleaved chunks")

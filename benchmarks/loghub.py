@@ -5,6 +5,7 @@ The Loghub data has a research licence: it is read from ../shared, never copied 
 
 from __future__ import annotations
 
+import csv
 import logging
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,19 @@ from typing import Any
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DATASETS = ["Android", "Apache", "BGL", "HDFS", "HPC", "Hadoop", "HealthApp", "Linux", "Mac", "OpenSSH",
             "OpenStack", "Proxifier", "Spark", "Thunderbird", "Windows", "Zookeeper"]
+LOGHUB = SHARED / "data" / "loghub"
+
+
+def content_lines(root: Path = LOGHUB) -> list[str]:
+    """The ``Content`` column of every dataset, in dataset order (the corrected labels' file where there is one)."""
+    out: list[str] = []
+    for name in DATASETS:
+        path = root / name / f"{name}_2k.log_structured_corrected.csv"
+        if not path.exists():
+            path = root / name / f"{name}_2k.log_structured.csv"
+        with open(path, encoding="utf-8", newline="") as f:
+            out += [r["Content"] for r in csv.DictReader(f)]
+    return out
 
 
 def drain_miner() -> Any:

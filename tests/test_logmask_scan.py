@@ -9,7 +9,6 @@ every line of ``tests/data/logs`` and adversarial text from hypothesis.
 
 from __future__ import annotations
 
-import csv
 import random
 import sys
 from pathlib import Path
@@ -25,7 +24,7 @@ from ctxgrab.analysis.logpatterns import LogRecord, PatternMiner, mask, mine  # 
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-LOGHUB = Path("/work/shared/data/loghub")
+from loghub import LOGHUB, content_lines  # noqa: E402 - the Loghub data stays in ../shared
 DATA = Path(__file__).parent / "data" / "logs"
 
 
@@ -49,23 +48,10 @@ def _compare(lines: list[str]) -> tuple[int, list[tuple[str, str, str]]]:
     return handed_back, bad
 
 
-def _loghub_lines() -> list[str]:
-    from loghub import DATASETS
-
-    out: list[str] = []
-    for name in DATASETS:
-        path = LOGHUB / name / f"{name}_2k.log_structured_corrected.csv"
-        if not path.exists():
-            path = LOGHUB / name / f"{name}_2k.log_structured.csv"
-        with open(path, encoding="utf-8", newline="") as f:
-            out += [r["Content"] for r in csv.DictReader(f)]
-    return out
-
-
 def test_loghub_content_lines_mask_identically():
     if not LOGHUB.is_dir():
         pytest.skip(f"no Loghub data at {LOGHUB}")
-    lines = _loghub_lines()
+    lines = content_lines()
     assert len(lines) == 32_000
     handed_back, bad = _compare(lines)
     assert bad == []
