@@ -63,6 +63,36 @@ def _table() -> np.ndarray:
 
 _T = _table()
 
+
+def _guard_table() -> np.ndarray:
+    """What the first loop of :func:`_mask_line` must look at: ``_G[128 * after_word + c]``.
+
+    One lookup per byte instead of a chain of tests whose outcome the processor cannot guess
+    (most of the loop's time was branch misses). 0: nothing; G_DIGIT; the guard characters
+    ``= - B b :``; G_BOOL + k for the first letter of boolean word k (only after a non-word).
+    """
+    t = np.zeros(256, np.uint8)
+    for after_word in (0, 1):
+        row = 128 * after_word
+        for c in range(128):
+            if chr(c).isdigit():
+                t[row + c] = G_DIGIT
+        for ch, code in (("=", G_EQ), ("-", G_DASH), ("B", G_BIG_B), ("b", G_SMALL_B), (":", G_COLON)):
+            t[row + ord(ch)] = code
+    for k, word in enumerate(_BOOL_WORDS):
+        t[ord(word[0])] = G_BOOL + k
+    return t
+
+
+def _space_table() -> np.ndarray:
+    """Each byte as the whitespace pass writes it: the ten ``str.isspace`` characters as a space."""
+    t = np.arange(256, dtype=np.uint8)
+    t[[c for c in range(128) if chr(c).isspace()]] = 32
+    return t
+
+
+G_DIGIT, G_EQ, G_DASH, G_BIG_B, G_SMALL_B, G_COLON, G_BOOL = 1, 2, 3, 4, 5, 6, 7
+
 # placeholders, concatenated; _PH_OFF[k]..._PH_OFF[k+1] is placeholder k
 _PH_NAMES = ["<time>", "<url>", "<*>", "<bool>", "<size>", "<duration>", "<uuid>", "<path>", "<ip>",
              "<version>", "<hex>", "<num>"]
@@ -87,6 +117,8 @@ _BW = np.frombuffer("".join(_BOOL_WORDS).encode("ascii"), np.uint8).copy()
 _BW_OFF = np.zeros(len(_BOOL_WORDS) + 1, np.int64)
 for _k, _name in enumerate(_BOOL_WORDS):
     _BW_OFF[_k + 1] = _BW_OFF[_k] + len(_name)
+_G = _guard_table()
+_SP = _space_table()
 
 
 # ---------------------------------------------------------------- helpers
@@ -704,13 +736,17 @@ def _mask_line(line, n, a, b, out, cap, aux):
     has_duration = False  # the duration guard on the input: the earlier passes cannot create a hit
     groups = 0  # digit runs joined by single dots, ending here (1.2.3 -> 3): <ip> and <version> need 3
     most_groups = 0
+    after_word = 0  # 128 when line[p - 1] is a word character (a row of _G)
     for p in range(n):
         c = line[p]
         if c >= 128:
             return -1
         a[p] = c
-        cl = _T[c]
-        if cl & _D:
+        g = _G[after_word + c]
+        after_word = (_T[c] & _W) << 7
+        if g == 0:
+            continue
+        if g == G_DIGIT:
             has_digit = True
             if not has_duration:
                 has_duration = _duration_guard_at(line, n, p)
@@ -724,41 +760,31 @@ def _mask_line(line, n, a, b, out, cap, aux):
                 most_groups = groups
             if c == 48 and p + 1 < n and (line[p + 1] == 120 or line[p + 1] == 88):
                 has_hex = True
-        elif c == 61:
+        elif g == G_EQ:
             has_eq = True
-        elif c == 45:
+        elif g == G_DASH:
             # the dashes of a UUID, 8-4-4-4-12: four of them five apart
             if p + 15 < n and line[p + 5] == 45 and line[p + 10] == 45 and line[p + 15] == 45:
                 has_dash = True
-        elif c == 66:
+        elif g == G_BIG_B:
             has_B = True
-        elif c == 98 and p + 4 < n and line[p + 1] == 121 and line[p + 2] == 116 and line[p + 3] == 101 \
-                and line[p + 4] == 115:
-            has_B = True
-        elif c == 58:
+        elif g == G_SMALL_B:
+            if p + 4 < n and line[p + 1] == 121 and line[p + 2] == 116 and line[p + 3] == 101 \
+                    and line[p + 4] == 115:
+                has_B = True
+        elif g == G_COLON:
             if p + 2 < n and s_digit(line, p - 1) and (_T[line[p + 1]] & _D) != 0 and (_T[line[p + 2]] & _D) != 0:
                 has_clock = True
             if p + 2 < n and line[p + 1] == 47 and line[p + 2] == 47:
                 has_url = True
-        if not has_bool and (p == 0 or (_T[line[p - 1]] & _W) == 0):  # both boolean masks start after a non-word
-            k = -1
-            if c == 116:  # true, false, null, None, True, False
-                k = 0
-            elif c == 102:
-                k = 1
-            elif c == 110:
-                k = 2
-            elif c == 78:
-                k = 3
-            elif c == 84:
-                k = 4
-            elif c == 70:
-                k = 5
-            if k >= 0 and _lit(line, n, p, _BW, _BW_OFF[k], _BW_OFF[k + 1]):
+        elif not has_bool:  # the first letter of a boolean word after a non-word: both boolean masks start so
+            k = g - G_BOOL
+            if _lit(line, n, p, _BW, _BW_OFF[k], _BW_OFF[k + 1]):
                 has_bool = True
     # the line masks, in mask()'s order; r: new length, -2 unchanged, -1 overflow
     cur, nxt = a, b
     m = n
+    touched = False  # whether a pass so far changed the line
     if has_clock:
         r = _sub(0, cur, m, nxt, cap, aux)
         if r == -1:
@@ -766,6 +792,7 @@ def _mask_line(line, n, a, b, out, cap, aux):
         if r >= 0:
             m = r
             cur, nxt = nxt, cur
+            touched = True
     if has_url:
         r = _sub(1, cur, m, nxt, cap, aux)
         if r == -1:
@@ -773,6 +800,7 @@ def _mask_line(line, n, a, b, out, cap, aux):
         if r >= 0:
             m = r
             cur, nxt = nxt, cur
+            touched = True
     if has_eq:
         r = _sub(2, cur, m, nxt, cap, aux)
         if r == -1:
@@ -780,6 +808,7 @@ def _mask_line(line, n, a, b, out, cap, aux):
         if r >= 0:
             m = r
             cur, nxt = nxt, cur
+            touched = True
     if has_bool:
         r = _sub(3, cur, m, nxt, cap, aux)
         if r == -1:
@@ -787,12 +816,14 @@ def _mask_line(line, n, a, b, out, cap, aux):
         if r >= 0:
             m = r
             cur, nxt = nxt, cur
+            touched = True
         r = _sub(4, cur, m, nxt, cap, aux)
         if r == -1:
             return -1
         if r >= 0:
             m = r
             cur, nxt = nxt, cur
+            touched = True
     if has_B and has_digit:
         r = _sub(5, cur, m, nxt, cap, aux)
         if r == -1:
@@ -800,7 +831,9 @@ def _mask_line(line, n, a, b, out, cap, aux):
         if r >= 0:
             m = r
             cur, nxt = nxt, cur
-    if has_duration and _duration_guard(cur, m):
+            touched = True
+    # has_duration holds for the input; a pass that changed the line may have removed the hit
+    if has_duration and (not touched or _duration_guard(cur, m)):
         r = _sub(6, cur, m, nxt, cap, aux)
         if r == -1:
             return -1
@@ -814,27 +847,24 @@ def _mask_line(line, n, a, b, out, cap, aux):
         if r >= 0:
             m = r
             cur, nxt = nxt, cur
-    # whitespace runs -> one space, none at the ends (mask() splits the line and joins the tokens)
+    # whitespace runs -> one space, none at the ends (mask() splits the line and joins the tokens).
+    # Without branches on the data: every byte is written (whitespace as a space) and the write
+    # position only moves on where the byte does not continue a run of whitespace.
     o = 0
-    slash = False
-    digit = False
-    p = 0
-    while p < m:
-        if _T[cur[p]] & _S:
-            p += 1
-            continue
-        if o > 0:
-            nxt[o] = 32
-            o += 1
-        while p < m and not (_T[cur[p]] & _S):
-            c = cur[p]
-            if c == 47:
-                slash = True
-            elif _T[c] & _D:
-                digit = True
-            nxt[o] = c
-            o += 1
-            p += 1
+    slash = 0
+    digit = 0
+    prev_s = 1  # as if the line began after whitespace: leading whitespace is dropped
+    for p in range(m):
+        c = cur[p]
+        t = _T[c]
+        sp = (t >> 1) & 1  # _S
+        nxt[o] = _SP[c]
+        o += 1 - (sp & prev_s)
+        prev_s = sp
+        slash |= c == 47
+        digit |= (t >> 2) & 1  # _D
+    if o > 0 and prev_s == 1:
+        o -= 1  # the trailing space
     cur, nxt = nxt, cur
     m = o
     # The token masks never cross whitespace and see a space as they see a token's edge (a
@@ -847,25 +877,40 @@ def _mask_line(line, n, a, b, out, cap, aux):
         if r >= 0:
             m = r
             cur, nxt = nxt, cur
-            digit = False
+            digit = 0
             for k in range(m):
                 if _T[cur[k]] & _D:
-                    digit = True
+                    digit = 1
                     break
+    # each pass with its kind written out: numba compiles one _sub per literal kind, with the other
+    # kinds' branches removed (a loop over the kinds gets one generic _sub that tests them per byte)
     if digit:
-        for kind in range(K_IP, K_STAR + 1):
-            if (kind == K_IP or kind == K_VERSION) and most_groups < 3:
-                continue
-            if kind == K_HEX and not has_hex:
-                continue
-            if kind == K_NUM:  # done inside the K_STAR pass
-                continue
-            r = _sub(kind, cur, m, nxt, cap, aux)
+        if most_groups >= 3:
+            r = _sub(K_IP, cur, m, nxt, cap, aux)
             if r == -1:
                 return -1
             if r >= 0:
                 m = r
                 cur, nxt = nxt, cur
+            r = _sub(K_VERSION, cur, m, nxt, cap, aux)
+            if r == -1:
+                return -1
+            if r >= 0:
+                m = r
+                cur, nxt = nxt, cur
+        if has_hex:
+            r = _sub(K_HEX, cur, m, nxt, cap, aux)
+            if r == -1:
+                return -1
+            if r >= 0:
+                m = r
+                cur, nxt = nxt, cur
+        r = _sub(K_STAR, cur, m, nxt, cap, aux)  # <num> is done inside this pass
+        if r == -1:
+            return -1
+        if r >= 0:
+            m = r
+            cur, nxt = nxt, cur
     for k in range(m):
         out[k] = cur[k]
     return m
