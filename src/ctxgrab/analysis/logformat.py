@@ -155,7 +155,6 @@ def level_word(text: str | int | None, *, numeric: str = "auto") -> str | None:
 # ---------------------------------------------------------------- header tokens
 
 _TOKEN = re.compile(r"\s*(\[(?:[^\[\]]|\[[^\[\]]*\])*\]:?|[^\s\[]+(?:\[[^\]]*\][^\s\[]*)*|\[)")
-_TOKEN_TEXT = re.compile(_TOKEN.pattern[3:])  # the same tokens without their leading space
 _SEPS = frozenset(("-", "|", ",", ":", "---", "--", "*", "#", ">", "•", "::", "-->", "=>", "~"))
 _NUM = re.compile(r"\(?\d+(?:[#:/.]\d+)?\)?:?$")
 _LOGGER = re.compile(r"[A-Za-z_$][\w$-]*(?:[.:/][\w$-]+)+:?$|[A-Za-z_$][\w$]*$")
@@ -272,25 +271,40 @@ _HEADER_CHARS = 300  # a header is never longer than this
 
 
 class _LazyTokens:
-    """The header tokens of a line with their positions (one C-level findall over the line's head)."""
+    """The header tokens of a line with their positions, found as the header parser asks for them.
 
-    __slots__ = ("_toks",)
+    One C-level match per token, from the end of the one before (whitespace between tokens
+    is skipped by the pattern): a header is a few tokens, so tokenizing the line's whole
+    head first (up to :data:`_HEADER_CHARS` characters) was most of the parse's cost.
+    """
+
+    __slots__ = ("_rest", "_toks", "_pos", "_done")
 
     def __init__(self, rest: str) -> None:
-        found = _TOKEN_TEXT.findall(rest, 0, _HEADER_CHARS)
-        toks = []
-        pos = 0
-        find = rest.find
-        for tok in found[:_MAX_HEADER_TOKENS]:
-            s = find(tok, pos)
-            pos = s + len(tok)
-            toks.append((s, pos, tok))
-        self._toks = toks
+        self._rest = rest
+        self._toks: list[tuple[int, int, str]] = []
+        self._pos = 0
+        self._done = False
+
+    def _fill(self, i: int) -> bool:
+        toks = self._toks
+        match = _TOKEN.match
+        while not self._done and len(toks) <= i:
+            m = match(self._rest, self._pos, _HEADER_CHARS) if len(toks) < _MAX_HEADER_TOKENS else None
+            if m is None:
+                self._done = True
+                break
+            s, e = m.span(1)
+            toks.append((s, e, m.group(1)))
+            self._pos = e
+        return i < len(toks)
 
     def has(self, i: int) -> bool:
-        return i < len(self._toks)
+        return i < len(self._toks) or self._fill(i)
 
     def __getitem__(self, i: int) -> tuple[int, int, str]:
+        if i >= len(self._toks):
+            self._fill(i)
         return self._toks[i]
 
 
@@ -537,11 +551,11 @@ class LineFormat:
         m = self._rx.match(line)
         if m is None:
             return None
-        t = self._time(m)
+        g = m.groupdict()
+        t = self._time(m, g)
         if t is None:
             return None
         level = None
-        g = m.groupdict()
         if g.get("pri"):
             level = syslog_severity(int(g["pri"]) & 7)
         if g.get("L"):
@@ -577,8 +591,7 @@ class LineFormat:
         logger = next((pairs[k] for k in _LF_LOGGER if pairs.get(k)), None)
         return t, level_word(lv) if lv else None, logger, msg
 
-    def _time(self, m: re.Match[str]) -> datetime | None:
-        g = m.groupdict()
+    def _time(self, m: re.Match[str], g: dict[str, str | None]) -> datetime | None:
         try:
             if g.get("E"):
                 secs = int(g["E"])
@@ -628,7 +641,31 @@ class LineFormat:
             return None
 
 
+_MINUTES: dict[tuple, datetime] = {}  # (y, mo, d, h, mi, z, tz) -> that minute in UTC
+_MINUTES_MAX = 4096
+
+
 def _make(y: int, mo: int, d: int, h: int, mi: int, s: int, us: int, z: str | None, tz: tzinfo) -> datetime | None:
+    """The instant of a wall-clock time, in UTC: its zone ``z`` from the line, else ``tz``.
+
+    Lines come many to a minute, and an offset never changes inside a minute (zone transitions
+    fall on whole minutes), so each minute is converted once and the seconds are added to it.
+    """
+    key = (y, mo, d, h, mi, z, tz)
+    base = _MINUTES.get(key)
+    if base is None:
+        base = _make_minute(y, mo, d, h, mi, z, tz)
+        if base is None:
+            return None
+        if len(_MINUTES) >= _MINUTES_MAX:
+            _MINUTES.clear()
+        _MINUTES[key] = base
+    if s == 0 and us == 0:
+        return base
+    return base + timedelta(seconds=min(s, 59), microseconds=us)
+
+
+def _make_minute(y: int, mo: int, d: int, h: int, mi: int, z: str | None, tz: tzinfo) -> datetime | None:
     try:
         if z:
             if z in ZONE_ABBREVIATIONS:
@@ -637,10 +674,10 @@ def _make(y: int, mo: int, d: int, h: int, mi: int, s: int, us: int, z: str | No
                 sign = -1 if z[0] == "-" else 1
                 digits = z[1:].replace(":", "")
                 off = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0)))
-            return datetime(y, mo, d, h, mi, min(s, 59), us, tzinfo=off).astimezone(UTC)
+            return datetime(y, mo, d, h, mi, tzinfo=off).astimezone(UTC)
         if tz is UTC:
-            return datetime(y, mo, d, h, mi, min(s, 59), us, tzinfo=UTC)
-        return datetime(y, mo, d, h, mi, min(s, 59), us, tzinfo=tz).astimezone(UTC)
+            return datetime(y, mo, d, h, mi, tzinfo=UTC)
+        return datetime(y, mo, d, h, mi, tzinfo=tz).astimezone(UTC)
     except (ValueError, OverflowError):
         return None
 
