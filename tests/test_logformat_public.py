@@ -235,3 +235,93 @@ def test_untimed_file_through_the_window_reader_gives_its_lines(tmp_path):
     recs, _, stats = read_window([path], None)
     assert [r.message for r in recs] == ["hello world", "second line here"]
     assert stats.untimed_files == [str(path)] and any("no timestamps" in p for p in stats.problems)
+
+
+# Classes found by the held-out sets built from elastic/beats filebeat module tests (Apache-2.0;
+# tests/data/logs_public/filebeat*/ name the files). Lines are the modules' test samples, some varied
+# (other addresses, counts, times) so that the class is tested rather than the one line.
+FILEBEAT_CASES = [
+    # nginx/access: the client field is a forwarded-for list, so the date comes after more fields on some lines
+    ("forwarded-for-list-before-the-date", "nginx/access/test/test.log",
+     ['10.0.0.2 - - [22/Jan/2016:13:18:28 +0000] "GET /a HTTP/1.1" 200 25507 "-" "curl/7.1"',
+      '"10.5.102.222, 199.96.1.1, 204.246.1.1" 10.2.1.185 - - [22/Jan/2016:13:18:29 +0000] "GET /assets/xxxx?q=100 '
+      'HTTP/1.1" 200 25507 "-" "Amazon CloudFront"',
+      '2a03:0000:10ff:f00f:0000:0000:0:8000, 10.225.192.17 10.2.2.121 - - [30/Dec/2016:06:47:09 +0000] "GET '
+      '/test.html HTTP/1.1" 404 8571 "-" "Mozilla/5.0"',
+      '192.168.1.9 - alice [30/Dec/2016:06:47:10 +0000] "GET /b HTTP/1.1" 200 1 "-" "-"'],
+     [("2016-01-22T13:18:28+00:00", None), ("2016-01-22T13:18:29+00:00", None), ("2016-12-30T06:47:09+00:00", None),
+      ("2016-12-30T06:47:10+00:00", None)]),
+    # haproxy/log: a year-less syslog header, then HAProxy's accept date with the year and milliseconds
+    ("dated-stamp-after-a-syslog-header", "haproxy/log/test/haproxy.log",
+     ["Jul 30 09:03:52 localhost haproxy[32450]: 1.2.3.4:38862 [30/Jul/2018:09:03:52.726] incoming~ "
+      "docs_microservice/docs 0/0/1/0/2 304 168 - - ---- 6/6/0/0/0 0/0 \"GET /x.js HTTP/1.1\"",
+      "Jun 22 12:02:57 node2 haproxy[23034]: -:47642 [22/Jun/2021:12:02:55.202] www-https~ app/app-node2 "
+      "0/0/0/18/18 200 200 - - ---- 222/222/2/0/0 0/0 \"OPTIONS /api/v2/app/ HTTP/1.1\""],
+     [("2018-07-30T09:03:52.726+00:00", None), ("2021-06-22T12:02:55.202+00:00", None)]),
+    # postgresql/log csvlog: a CSV row after the timestamp, the level in a column of it
+    ("csv-row-with-a-level-column", "postgresql/log/test/postgresql-13-csv.log",
+     ['2021-01-04 01:06:13.270 UTC,,,1,,5ff26a05.1,1,,2021-01-04 01:06:13 UTC,,0,LOG,00000,"starting PostgreSQL 13.1",'
+      ',,,,,,,,"","postmaster"',
+      '2021-01-04 01:07:24.374 UTC,"postgres","postgres",86,"172.24.0.1:45126",5ff26a0c.56,6,"SELECT",2021-01-04 '
+      '01:06:20 UTC,3/5,0,ERROR,42P01,"relation ""missing"" does not exist",,,,,,"SELECT 1",15,,"psql","client backend"',
+      '2021-01-04 01:07:30.001 UTC,,,1,,5ff26a05.1,2,,2021-01-04 01:06:13 UTC,,0,FATAL,57P01,"terminating connection",'
+      ',,,,,,,,"","postmaster"'],
+     [("2021-01-04T01:06:13.270+00:00", "INFO"), ("2021-01-04T01:07:24.374+00:00", "ERROR"),
+      ("2021-01-04T01:07:30.001+00:00", "FATAL")]),
+    # apache/error 2.4: `[module:level]` with a trace verbosity step
+    ("module-level-with-a-verbosity-step", "apache/error/test/test.log",
+     ["[Wed Oct 20 19:20:59.121211 2021] [rewrite:trace3] [pid 121591:tid 140413273032448] mod_rewrite.c(470): "
+      "[client 10.121.192.8:38350] init rewrite engine",
+      "[Wed Oct 20 19:21:00.000001 2021] [core:notice] [pid 121591:tid 140413273032448] AH00094: Command line: 'httpd'"],
+     [("2021-10-20T19:20:59.121211+00:00", "TRACE"), ("2021-10-20T19:21:00.000001+00:00", "INFO")]),
+    # icinga/main: `severity/Component:` after the timestamp
+    ("level-slash-component", "icinga/main/test/test.log",
+     ["[2017-04-04 11:16:34 +0200] information/Notification: Sending 'Recovery' notification 'demo!load!mail'",
+      "[2017-04-04 11:16:35 +0200] warning/PluginNotificationTask: Notification command terminated with exit code 127",
+      "[2017-04-04 11:16:36 +0200] critical/ApiListener: Cannot connect to host 'master' on port '5665'"],
+     [("2017-04-04T09:16:34+00:00", "INFO"), ("2017-04-04T09:16:35+00:00", "WARN"),
+      ("2017-04-04T09:16:36+00:00", "CRITICAL")]),
+    # auditd/log: the epoch runs on from a field, `msg=audit(SECONDS.MILLIS:SERIAL)`
+    ("epoch-inside-a-field", "auditd/log/test/test.log",
+     ["type=SYSCALL msg=audit(1485893834.891:18877199): arch=c000003e syscall=44 success=yes exit=184",
+      "type=PROCTITLE msg=audit(1485893835.002:18877200): proctitle=\"bash\""],
+     [("2017-01-31T20:17:14.891+00:00", None), ("2017-01-31T20:17:15.002+00:00", None)]),
+    # postgresql/log 9.6: an optional `user@db` between the pid and the level on some lines
+    ("level-after-an-optional-field", "postgresql/log/test/postgresql-9.6-debian-with-slowlog.log",
+     ["2017-07-31 13:36:43 EST [835-1] LOG:  autovacuum launcher started",
+      "2017-07-31 13:36:44 EST [832-1] LOG:  checkpoints are occurring too frequently (25 seconds apart)",
+      "2017-07-31 13:36:45 EST [832-2] WARNING:  out of shared memory",
+      "2017-07-31 13:46:23 EST [768-1] postgres@postgres FATAL:  the database system is starting up"],
+     [("2017-07-31T18:36:43+00:00", "INFO"), ("2017-07-31T18:36:44+00:00", "INFO"), ("2017-07-31T18:36:45+00:00", "WARN"),
+      ("2017-07-31T18:46:23+00:00", "FATAL")]),
+]
+
+
+@pytest.mark.parametrize("case", FILEBEAT_CASES, ids=[c[0] for c in FILEBEAT_CASES])
+def test_filebeat_sample_class(tmp_path, case):
+    _, _, lines, want = case
+    recs = _read(tmp_path, lines)
+    assert [(r.time, r.level) for r in recs] == [(_t(t), lv) for t, lv in want]
+
+
+def test_csv_row_message_is_the_text_after_the_level(tmp_path):
+    recs = _read(tmp_path, FILEBEAT_CASES[2][2])
+    assert [r.message for r in recs] == ["starting PostgreSQL 13.1", 'relation "missing" does not exist',
+                                         "terminating connection"]
+
+
+def test_a_number_opening_a_message_is_not_a_severity(tmp_path):
+    # redis/log 1.x: `(0 slaves)` read as syslog severity 0 gave FATAL and cut the message
+    recs = _read(tmp_path, ["30 May 10:05:20 . 0 clients connected (0 slaves), 618932 bytes in use, 0 shared objects."])
+    assert recs[0].level != "FATAL" and "0 clients connected (0 slaves), 618932 bytes" in recs[0].message
+
+
+def test_json_time_field_found_by_its_name(tmp_path):
+    # logstash/log JSON (log4j2 JsonLayout): `timeMillis`, epoch milliseconds; a field named like a time that
+    # holds a duration (`response_time`: 1,234) is not taken for one
+    recs = _read(tmp_path, [
+        json.dumps({"level": "INFO", "loggerName": "logstash.agent", "timeMillis": 1546896321871, "thread": "main",
+                    "logEvent": {"message": "Pipelines running"}}),
+        json.dumps({"level": "WARN", "response_time": 1234, "event_time": "2019-01-07T21:25:22.538Z", "msg": "slow"})])
+    assert [(r.time, r.level) for r in recs] == [(_t("2019-01-07T21:25:21.871+00:00"), "INFO"),
+                                                 (_t("2019-01-07T21:25:22.538+00:00"), "WARN")]

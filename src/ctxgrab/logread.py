@@ -279,6 +279,26 @@ _JSON_EXC = ("exception", "stack_trace", "stacktrace", "stack", "exc_info", "err
              "trace")
 
 
+_TIME_NAME = re.compile(r"time|date|millis|epoch|(?:^|_)ts$|[a-z]Ts$", re.I)
+
+
+def _json_time_value(obj: dict) -> Any:
+    """The record's time field: a known name, else the first scalar field whose name says time.
+
+    ``timeMillis`` (log4j2's JsonLayout), ``time_local``, ``event_ts``: names no list can hold all of.
+    """
+    v = _get(obj, _JSON_TIME)
+    if v is not None:
+        return v
+    for k, v in obj.items():
+        if isinstance(k, str) and _TIME_NAME.search(k) and isinstance(v, (str, int, float)) and \
+                not isinstance(v, bool) and v != "":
+            t = _json_time(v)
+            if t is not None and 1990 <= t.year <= 2100:  # not a `response_time` of 1234 (ms, not 1970)
+                return v
+    return None
+
+
 def _get(obj: dict, keys: Sequence[str], scalar: bool = False) -> Any:
     """The first present key (dotted keys also looked up nested); ``scalar`` skips dicts and lists."""
     for k in keys:
@@ -367,7 +387,7 @@ def _json_record(obj: dict, year: int | None, tz: Any = UTC, ref: datetime | Non
     first, _, rest = text.partition("\n")
     trace = "\n".join(x for x in (rest, exc or "") if x) or None
     logger = _get(obj, _JSON_LOGGER, scalar=True)
-    return LogRecord(message=first, time=_json_time(_get(obj, _JSON_TIME), tz, ref), level=_json_level(obj),
+    return LogRecord(message=first, time=_json_time(_json_time_value(obj), tz, ref), level=_json_level(obj),
                      logger=str(logger) if logger is not None else None, trace=trace)
 
 
@@ -426,7 +446,7 @@ def _is_timed(fmt: LineFormat, sample: Sequence[str]) -> bool:
                 obj = json.loads(ln)
             except ValueError:
                 continue
-            if isinstance(obj, dict) and _json_time(_get(obj, _JSON_TIME)) is not None:
+            if isinstance(obj, dict) and _json_time(_json_time_value(obj)) is not None:
                 return True
     return any(parse_timestamp(ln)[0] is not None for ln in sample[:50])
 
@@ -612,7 +632,7 @@ def _line_time(raw: bytes, lf: LineFormat | None, year: int | None) -> datetime 
     if text.lstrip().startswith("{"):
         try:
             obj = json.loads(raw)
-            return _json_time(_get(obj, _JSON_TIME)) if isinstance(obj, dict) else None
+            return _json_time(_json_time_value(obj)) if isinstance(obj, dict) else None
         except ValueError:
             pass
     if lf is not None and (lf.layout or lf.logfmt):

@@ -40,6 +40,7 @@ Example::
 
 from __future__ import annotations
 
+import csv
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -199,6 +200,8 @@ def _bracket_level(tok: str) -> str | None:
         return _LEVEL_WORDS[words[0]] if len(words) == 1 else None
     if ":" in inner:  # Apache 2.4 `[core:error]`
         inner = inner.rsplit(":", 1)[1]
+    if inner[-1:].isdigit() and inner[:-1].isalpha() and inner[:-1].upper() in ("TRACE", "DEBUG"):
+        inner = inner[:-1]  # a verbosity step: Apache's trace1..8, PostgreSQL's debug1..5
     return level_word(inner) if inner.isalpha() else None
 
 
@@ -231,12 +234,17 @@ def _kind_uncached(tok: str, letters: bool, symbols: bool) -> tuple[str, str | N
             lv = _LETTERS[tok[1]]  # `[I]`, `[W]` (Gitea) in a file with a column of letters
         return ("level" if lv else "bracket"), lv
     lv = level_word(tok) if tok.isalpha() or tok[-1] in ":>)]" or tok[0] in "<(" else None
+    if lv and tok.strip("[]<>():").strip().isdigit() and not (tok.rstrip(":")[-1:] in ">)]" and tok[0] in "<(["):
+        lv = None  # `(0 slaves)`: a number opening a message, not a severity
     if lv:
         return "level", lv
     if tok.endswith(":") and tok[:-1].upper() in _PG_LEVELS:
         return "level", _PG_LEVELS[tok[:-1].upper()]
     if letters and tok[0] in _LETTERS and (len(tok) == 1 or tok[1] == "/" and len(tok) > 2):
         return "level", _LETTERS[tok[0]]  # `E`, or logcat's brief `V/Tag(pid):`
+    head, slash, tail = tok.partition("/")
+    if slash and tail and head.isalpha() and len(head) > 2 and (lv := level_word(head)):
+        return "level", lv  # `warning/PluginNotificationTask:` (Icinga 2): the level, then the component
     glued = _glued_level(tok) if tok[0].isalnum() else None
     if glued is not None:
         return "level", glued[0]
@@ -262,6 +270,7 @@ class _Flags:
     symbols: bool = False  # a column of level symbols right after the timestamp (Redis `#`, `*`, `-`, `.`)
     level_scan: bool = False  # an upper-case level word a few fields in, not always at the same one (thread names)
     prefix_letters: bool = False  # a single-letter level before the timestamp (`E [08/Jun/2013:…]`, CUPS)
+    csv_col: int = -1  # a CSV row after the timestamp with the level in this column (PostgreSQL's csvlog)
 
 
 _MAX_HEADER_TOKENS = 12
@@ -338,10 +347,13 @@ def _header(rest: str, fl: _Flags) -> tuple[int, str | None, str | None, list[st
         if k == "level" and level is not None and tok[0] == "[":
             k = "bracket"  # a second level-like word in brackets is a field (`[info][config]`)
         if i < fl.level_col and toks.has(fl.level_col):
-            kl, lvl = _kind(toks[fl.level_col][2], fl.letters)
-            if kl == "level":
-                kinds.extend(["col"] * (fl.level_col - i))
-                i = fl.level_col
+            # the level column, or an upper-case level a field or two after it (PostgreSQL's optional
+            # `user@db` before `FATAL:` on some lines)
+            col = next((c for c in range(fl.level_col, fl.level_col + 3) if toks.has(c) and (
+                c == fl.level_col or toks[c][2].isupper()) and _kind(toks[c][2], fl.letters)[0] == "level"), -1)
+            if col >= 0:
+                kinds.extend(["col"] * (col - i))
+                i = col
                 pos = toks[i - 1][1]
                 continue
         if k == "sep":
@@ -408,6 +420,53 @@ def _header(rest: str, fl: _Flags) -> tuple[int, str | None, str | None, list[st
         pos = e
         i += 1
     return pos, level, logger, kinds
+
+
+def _csv_row(m: re.Match[str], line: str) -> str | None:
+    """The text after a timestamp that a comma ends (a CSV row's first field), or None."""
+    if m.group(0).endswith(","):
+        return line[m.end():]
+    return line[m.end() + 1:] if line.startswith(",", m.end()) else None
+
+
+def _csv_fields(row: str) -> list[str]:
+    try:
+        return next(csv.reader([row]), [])
+    except csv.Error:
+        return []
+
+
+def _csv_vote(rows: list[str | None]) -> int:
+    """The level column of CSV rows after the timestamp (PostgreSQL's csvlog), or -1."""
+    n = len(rows)
+    if not n or sum(1 for r in rows if r is not None) < 0.8 * n:
+        return -1
+    cols = Counter(j for r in rows if r is not None and (j := _csv_level_col(_csv_fields(r))) >= 0)
+    if cols and (got := cols.most_common(1)[0])[1] >= 0.6 * n:
+        return got[0]
+    return -1
+
+
+def _csv_level_col(fields: list[str]) -> int:
+    """The first of the first 16 fields that is an upper-case level word (PostgreSQL's included), or -1."""
+    for j, f in enumerate(fields[:16]):
+        if f.isupper() and (f in _LEVEL_WORDS or f in _PG_LEVELS):
+            return j
+    return -1
+
+
+_SQLSTATE = re.compile(r"[0-9A-Z]{5}$")
+
+
+def _csv_record(row: str, col: int) -> tuple[str | None, str]:
+    """(level, message) of a CSV row: the level column, then the first text after it (an error code skipped)."""
+    fields = _csv_fields(row)
+    if len(fields) <= col:
+        return None, row.strip()
+    word = fields[col]
+    level = _LEVEL_WORDS.get(word) or _PG_LEVELS.get(word)
+    msg = next((f for f in fields[col + 1:] if f.strip() and not _SQLSTATE.match(f)), "")
+    return level, " ".join(msg.split()) or row.strip()
 
 
 def _letter_token(t: str) -> bool:
@@ -515,7 +574,8 @@ class LineFormat:
 
     layout: str | None  # name of the timestamp layout, None when none was found
     prefix_tokens: int = 0  # whitespace-separated tokens before the timestamp
-    glued: bool = False  # the last of them runs into the timestamp after a colon (`Thread-1950::INFO::2011-12-07 …`)
+    prefix_max: int = 0  # when above prefix_tokens: as many as this, the fewest that reach a timestamp
+    glued: bool = False  # the last of them runs into the timestamp after a colon, `(` or `=` (`Thread-1950::INFO::2011-12-07 …`)
     flags: _Flags = field(default_factory=_Flags)
     logfmt: bool = False
     tz: tzinfo = UTC
@@ -529,10 +589,17 @@ class LineFormat:
             body = dict((n, r) for n, r, _ in _LAYOUTS)[self.layout]
             # `[ INFO 2015-…` (a padded level before the timestamp) counts its bracket with the word after it
             k = self.prefix_tokens
-            fields = r"(?:\S+\s+){%d}\S*?:" % (k - 1) if self.glued and k else r"(?:\S+\s+){%d}" % k
+            if self.glued and k:
+                fields = r"(?:\S+\s+){%d}\S*?[:(=]" % (k - 1)
+            elif self.prefix_max > k:  # a varying count of fields first (a forwarded-for list in an access log)
+                fields = r"(?:\S+\s+){%d,%d}?" % (k, self.prefix_max)
+            else:
+                fields = r"(?:\S+\s+){%d}" % k
             pre = r"^\s*(?:<(?P<pri>\d{1,3})>(?:1 )?)?(?P<pre>(?:[\[(]\s+)?" + fields + r")[\[(\"]?"
             # not followed by more time digits (`:05`); a colon then a field (`…,018::dispatcher`) is a separator
-            self._rx = re.compile(pre + "(?:" + body + r")(?!\d|:\d)[\])\"]?,?")
+            # (an epoch's colon is a separator: `audit(1485893834.891:18877201)`)
+            after = r"(?!\d)" if self.layout == "epoch" else r"(?!\d|:\d)"
+            self._rx = re.compile(pre + "(?:" + body + ")" + after + r"[\])\"]?,?")
         self._yearless = bool(self.layout and dict((n, y) for n, _, y in _LAYOUTS)[self.layout])
         self._last_year: int | None = None
 
@@ -565,6 +632,9 @@ class LineFormat:
         rest = line[m.end():]
         if line.startswith("<") and g.get("pri") and line[len(g["pri"]) + 2:len(g["pri"]) + 4] == "1 ":
             return t, level, None, _rfc5424_message(rest)
+        if self.flags.csv_col >= 0 and (row := _csv_row(m, line)) is not None:
+            lv, msg = _csv_record(row, self.flags.csv_col)
+            return t, level or lv, None, msg
         pos, lv, logger, _ = _header(rest, self.flags)
         msg = rest[pos:].strip()
         if not msg:
@@ -767,6 +837,24 @@ def _prefix_level(pre: str, letters: bool) -> str | None:
     return None
 
 
+def _prefer_dated(hits: Counter, name: str, k: int, glued: bool, count: int) -> tuple[str, int, bool]:
+    """A dated timestamp later in the line instead of a year-less one before it, when most lines hold both.
+
+    `Jul 30 09:03:52 host haproxy[32450]: 1.2.3.4:38862 [30/Jul/2018:09:03:52.726] ...`: the syslog
+    header has no year (it would be guessed from the file's date) and whole seconds; the program's
+    own stamp after it has both, and says when the event happened rather than when it was relayed.
+    """
+    yearless = dict((n, y) for n, _, y in _LAYOUTS)
+    if not yearless[name]:
+        return name, k, glued
+    dated = [(c, -kk, n2, kk, g2) for (n2, kk, g2), c in hits.items()
+             if not yearless[n2] and kk > k and c >= 0.8 * count and n2 not in ("epoch", "time", "yymmdd")]
+    if not dated:
+        return name, k, glued
+    _, _, n2, kk, g2 = max(dated)
+    return n2, kk, g2
+
+
 def _prefix_tokens(line: str, start: int) -> int:
     head = line[:start].strip()
     if head.startswith("<") and ">" in head[:5]:
@@ -812,7 +900,10 @@ def infer_format(
                     head[s - 1] == ":" and s > 1 and not head[s - 2].isdigit()):
                 continue
             seen.add(name)
-            hits[(name, _prefix_tokens(head, s), s > 0 and head[s - 1] == ":")] += 1
+            # glued: the stamp runs on from a field, after its colon, `(` or `=` (`msg=audit(1485893834.891:…)`)
+            prev = head[s - 1] if s > 0 else ""
+            glued = prev == ":" or (prev in "(=" and s > 1 and not head[s - 2].isspace() and head[s - 2] not in "[(<=")
+            hits[(name, _prefix_tokens(head, s), glued)] += 1
         per_line_best.append(None)
     if not hits:
         return LineFormat(None, tz=tz, ref=ref, date=date)
@@ -829,7 +920,15 @@ def infer_format(
     (name, k, glued), count = max(hits.items(), key=rank)
     if count < max(2, 0.05 * len(body)) and len(body) > 2:
         return LineFormat(None, tz=tz, ref=ref, date=date)
-    fmt = LineFormat(name, prefix_tokens=k, glued=glued, tz=tz, ref=ref, date=date)
+    name, k, glued = _prefer_dated(hits, name, k, glued, count)
+    kmax = k
+    if k > 0 and not glued:
+        # the timestamp comes after fields whose count varies from line to line (an access log whose
+        # first field is a forwarded-for list): every count seen, and two more, are tried, fewest first
+        seen_k = [kk for (n2, kk, g2) in hits if n2 == name and not g2 and kk > 0]
+        if len(seen_k) > 1:
+            k, kmax = min(seen_k), max(seen_k) + 2
+    fmt = LineFormat(name, prefix_tokens=k, prefix_max=kmax, glued=glued, tz=tz, ref=ref, date=date)
     if name == "mdy":
         firsts = [int(m.group("m")) for ln in body if (m := fmt._rx.match(ln))]  # type: ignore[union-attr]
         if any(x > 12 for x in firsts):
@@ -842,5 +941,6 @@ def infer_format(
             rests.append(ln[m.end():])
             prefix_letters += any(len(w) == 1 and w in _LETTERS for w in _prefix_words(m.group("pre")))
     fmt.flags = _vote(rests, _Flags())
+    fmt.flags.csv_col = _csv_vote([_csv_row(m, ln) for ln in body if (m := fmt._rx.match(ln))])  # type: ignore[union-attr]
     fmt.flags.prefix_letters = k > 0 and prefix_letters >= 0.6 * len(rests)
     return fmt
