@@ -22,9 +22,9 @@ timestamp format in strftime terms (taken from the tool's own
 ``timestamp-format`` where it has one, else written by hand from its regex),
 and a plain ``datetime.strptime`` reference reads the sample's timestamp text
 with it (``%L`` milliseconds, ``%N`` nanoseconds, ``%e``/``%k`` space-padded
-day/hour, ``%s`` epoch seconds and ``%N-epoch`` epoch nanoseconds are spelled
-out here). Year-less layouts take the year of the file's modification time,
-set to 2026 here. The same reference writes the rewritten timestamps.
+day/hour, ``%s`` epoch seconds, ``%L-epoch`` epoch milliseconds and
+``%N-epoch`` epoch nanoseconds are spelled out here). Year-less layouts take
+the year of the file's modification time, set to 2026 here. The same reference writes the rewritten timestamps.
 
 Prints one line per layout, the share of layouts right for each of the three
 checks and every failure.
@@ -141,6 +141,9 @@ def ref_parse(text: str, fmt: str, year: int = REF_YEAR) -> datetime:
     if fmt == "%N-epoch":
         ns = int(text)
         return datetime.fromtimestamp(ns // 10**9, UTC) + timedelta(microseconds=ns % 10**9 // 1000)
+    if fmt == "%L-epoch":  # epoch milliseconds (log4j2's timeMillis)
+        ms = int(text)
+        return datetime.fromtimestamp(ms // 1000, UTC) + timedelta(milliseconds=ms % 1000)
     if fmt == "%s.%f":  # epoch seconds with a fraction (Squid, Redis MONITOR)
         secs, frac = text.split(".")
         return datetime.fromtimestamp(int(secs), UTC) + timedelta(microseconds=int(frac[:6].ljust(6, "0")))
@@ -176,6 +179,8 @@ def ref_format(t: datetime, fmt: str, like: str) -> str:
         return str(int(t.timestamp()))
     if fmt == "%N-epoch":
         return str(int(t.timestamp()) * 10**9 + t.microsecond * 1000)
+    if fmt == "%L-epoch":
+        return str(int(t.timestamp()) * 1000 + t.microsecond // 1000)
     if fmt == "%s.%f":
         return f"{int(t.timestamp())}.{t.microsecond:06d}"[:len(str(int(t.timestamp()))) + 1 + len(like.split(".")[1])]
     zone_text = ""
