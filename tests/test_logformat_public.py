@@ -325,3 +325,23 @@ def test_json_time_field_found_by_its_name(tmp_path):
         json.dumps({"level": "WARN", "response_time": 1234, "event_time": "2019-01-07T21:25:22.538Z", "msg": "slow"})])
     assert [(r.time, r.level) for r in recs] == [(_t("2019-01-07T21:25:21.871+00:00"), "INFO"),
                                                  (_t("2019-01-07T21:25:22.538+00:00"), "WARN")]
+
+
+def test_a_line_without_the_dated_stamp_stays_a_record_at_its_header_time(tmp_path):
+    # haproxy/log: start-up lines carry no accept date; they were folded into the record before them when the
+    # dated stamp became the layout itself. Such a line keeps its header's time, the year from the file's date
+    # as for any year-less line (2026 here; in a real file its date and the stamps' year agree)
+    recs = _read(tmp_path, [
+        "Jul 30 09:03:52 localhost haproxy[32450]: 1.2.3.4:38862 [30/Jul/2018:09:03:52.726] incoming~ docs/docs "
+        "0/0/1/0/2 304 168 - - ---- 6/6/0/0/0 0/0 \"GET /a HTTP/1.1\"",
+        "Jul 30 09:03:53 localhost haproxy[32450]: 1.2.3.4:38863 [30/Jul/2018:09:03:53.001] incoming~ docs/docs "
+        "0/0/1/0/2 200 168 - - ---- 6/6/0/0/0 0/0 \"GET /b HTTP/1.1\"",
+        "Jul 30 09:03:54 localhost haproxy[32450]: Proxy incoming started.",
+        "Jul 30 09:03:55 localhost haproxy[32450]: 1.2.3.4:38864 [30/Jul/2018:09:03:55.250] incoming~ docs/docs "
+        "0/0/1/0/2 200 168 - - ---- 6/6/0/0/0 0/0 \"GET /c HTTP/1.1\"",
+        "Jul 30 09:03:56 localhost haproxy[32450]: 1.2.3.4:38865 [30/Jul/2018:09:03:56.500] incoming~ docs/docs "
+        "0/0/1/0/2 200 168 - - ---- 6/6/0/0/0 0/0 \"GET /d HTTP/1.1\""])
+    assert len(recs) == 5 and recs[2].message.endswith("Proxy incoming started.")
+    assert [r.time for r in recs] == [_t("2018-07-30T09:03:52.726+00:00"), _t("2018-07-30T09:03:53.001+00:00"),
+                                      _t("2026-07-30T09:03:54+00:00"), _t("2018-07-30T09:03:55.250+00:00"),
+                                      _t("2018-07-30T09:03:56.500+00:00")]

@@ -243,7 +243,7 @@ def _kind_uncached(tok: str, letters: bool, symbols: bool) -> tuple[str, str | N
     if letters and tok[0] in _LETTERS and (len(tok) == 1 or tok[1] == "/" and len(tok) > 2):
         return "level", _LETTERS[tok[0]]  # `E`, or logcat's brief `V/Tag(pid):`
     head, slash, tail = tok.partition("/")
-    if slash and tail and head.isalpha() and len(head) > 2 and (lv := level_word(head)):
+    if slash and len(tail) > 1 and tok.endswith(":") and head.isalpha() and len(head) > 2 and (lv := level_word(head)):
         return "level", lv  # `warning/PluginNotificationTask:` (Icinga 2): the level, then the component
     glued = _glued_level(tok) if tok[0].isalnum() else None
     if glued is not None:
@@ -582,6 +582,7 @@ class LineFormat:
     ref: datetime | None = None  # file modification time: the year of year-less layouts, New Year roll-back
     day_first: bool = False  # for `mdy` layouts: dd/mm/yyyy
     date: tuple[int, int, int] | None = None  # the date of time-only rows (W3C #Date)
+    dated: LineFormat | None = None  # a dated stamp after this year-less one, the record's time where present
     _rx: re.Pattern[str] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -622,6 +623,8 @@ class LineFormat:
         t = self._time(m, g)
         if t is None:
             return None
+        if self.dated is not None and (m2 := self.dated._rx.match(line)) is not None:  # type: ignore[union-attr]
+            t = self.dated._time(m2, m2.groupdict()) or t
         level = None
         if g.get("pri"):
             level = syslog_severity(int(g["pri"]) & 7)
@@ -837,8 +840,8 @@ def _prefix_level(pre: str, letters: bool) -> str | None:
     return None
 
 
-def _prefer_dated(hits: Counter, name: str, k: int, glued: bool, count: int) -> tuple[str, int, bool]:
-    """A dated timestamp later in the line instead of a year-less one before it, when most lines hold both.
+def _dated_after(hits: Counter, name: str, k: int, count: int) -> tuple[str, int, bool] | None:
+    """A dated stamp later in the line than a year-less one, on most lines: (layout, tokens before, glued).
 
     `Jul 30 09:03:52 host haproxy[32450]: 1.2.3.4:38862 [30/Jul/2018:09:03:52.726] ...`: the syslog
     header has no year (it would be guessed from the file's date) and whole seconds; the program's
@@ -846,13 +849,23 @@ def _prefer_dated(hits: Counter, name: str, k: int, glued: bool, count: int) -> 
     """
     yearless = dict((n, y) for n, _, y in _LAYOUTS)
     if not yearless[name]:
-        return name, k, glued
+        return None
     dated = [(c, -kk, n2, kk, g2) for (n2, kk, g2), c in hits.items()
              if not yearless[n2] and kk > k and c >= 0.8 * count and n2 not in ("epoch", "time", "yymmdd")]
     if not dated:
-        return name, k, glued
+        return None
     _, _, n2, kk, g2 = max(dated)
     return n2, kk, g2
+
+
+def _prefix_range(hits: Counter, name: str, k: int, glued: bool) -> tuple[int, int]:
+    """(fewest, most) fields before a layout's timestamp: a count that varies from line to line (an
+    access log whose first field is a forwarded-for list) gives every count seen and two more."""
+    if k > 0 and not glued:
+        seen_k = [kk for (n2, kk, g2) in hits if n2 == name and not g2 and kk > 0]
+        if len(seen_k) > 1:
+            return min(seen_k), max(seen_k) + 2
+    return k, k
 
 
 def _prefix_tokens(line: str, start: int) -> int:
@@ -920,15 +933,15 @@ def infer_format(
     (name, k, glued), count = max(hits.items(), key=rank)
     if count < max(2, 0.05 * len(body)) and len(body) > 2:
         return LineFormat(None, tz=tz, ref=ref, date=date)
-    name, k, glued = _prefer_dated(hits, name, k, glued, count)
-    kmax = k
-    if k > 0 and not glued:
-        # the timestamp comes after fields whose count varies from line to line (an access log whose
-        # first field is a forwarded-for list): every count seen, and two more, are tried, fewest first
-        seen_k = [kk for (n2, kk, g2) in hits if n2 == name and not g2 and kk > 0]
-        if len(seen_k) > 1:
-            k, kmax = min(seen_k), max(seen_k) + 2
+    k, kmax = _prefix_range(hits, name, k, glued)
     fmt = LineFormat(name, prefix_tokens=k, prefix_max=kmax, glued=glued, tz=tz, ref=ref, date=date)
+    dated = _dated_after(hits, name, k, count)
+    if dated is not None:
+        # records still start at the year-less stamp (a line without the dated one stays a record, at
+        # the header's time); where the dated one is there, it is the record's time
+        n2, k2, g2 = dated
+        k2, k2max = _prefix_range(hits, n2, k2, g2)
+        fmt.dated = LineFormat(n2, prefix_tokens=k2, prefix_max=k2max, glued=g2, tz=tz, ref=ref)
     if name == "mdy":
         firsts = [int(m.group("m")) for ln in body if (m := fmt._rx.match(ln))]  # type: ignore[union-attr]
         if any(x > 12 for x in firsts):
