@@ -144,3 +144,44 @@ def test_webhooks_get_503_and_readyz_fails_while_the_queue_database_is_away(pg_q
         cluster.wait_ready(dsn)
         r = client.post("/webhooks/pagerduty", content=raw, headers=delivery_headers(raw, ["s3cret"], "wh-503"))
         assert r.status_code == 202 and r.json()["status"] == "queued"  # stored only once it could be
+
+
+def test_a_run_whose_lease_was_taken_writes_no_note(pg_queue_dsn, tmp_path) -> None:  # noqa: F811
+    # The replica test once saw two POSTs for one incident after a PostgreSQL restart: a run whose lease had
+    # expired and been claimed by another replica went on to write the note. Under the note lock the worker
+    # now checks that the job is still its own.
+    import anyio
+
+    from ctxgrab.server.metrics import Metrics
+    from ctxgrab.server.pagerduty import PagerDutyClient
+    from ctxgrab.server.worker import Worker
+    from fake_pagerduty import FakePagerDuty
+    from test_server import BOT, TOKEN, _cfg
+
+    _, _, _, dsn = pg_queue_dsn
+    with FakePagerDuty(token=TOKEN, users=(BOT,)) as pd:
+        pd.add_incident("LL1")
+        a, b = PgJobQueue(dsn, replica="a"), PgJobQueue(dsn, replica="b")
+        a.accept("w1", spec("LL1"))
+        taken = []
+
+        async def slow_prompt(service, at) -> str:
+            await anyio.sleep(0.4)  # the 0.1 s lease runs out (the first renewal comes at 0.5 s)
+            taken.append(b.claim(60.0))  # another replica takes the expired job
+            return "# prompt"
+
+        async def main() -> Worker:
+            async with PagerDutyClient(TOKEN, BOT, pd.url) as c:
+                w = Worker(a, _cfg(pd.url, lease_s=0.1), build_prompt=slow_prompt, metrics=Metrics(), pd_client=c)
+                assert await w.run_once()
+                return w
+
+        try:
+            w = anyio.run(main)
+            assert taken and taken[0] is not None and taken[0].lease_token != ""
+            assert pd.requests_to("POST", "/notes") == [] and pd.ctxgrab_notes("LL1") == []
+            assert w.metrics.get("ctxgrab_jobs_abandoned_total", cause="lease_lost") == 1
+            assert b.get("LL1").state == "running"  # still b's to finish
+        finally:
+            a.close()
+            b.close()

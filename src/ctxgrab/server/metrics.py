@@ -21,6 +21,7 @@ HELP = {
     "ctxgrab_jobs_done_total": ("counter", "Jobs that finished a run"),
     "ctxgrab_jobs_failed_total": ("counter", "Jobs that failed for good"),
     "ctxgrab_jobs_retried_total": ("counter", "Job runs rescheduled after a failure, by cause"),
+    "ctxgrab_jobs_abandoned_total": ("counter", "Job runs that stopped without writing, by cause (lease_lost: another replica holds the job)"),
     "ctxgrab_notes_total": ("counter", "Note writes, by action (created, updated, unchanged, kept)"),
     "ctxgrab_pagerduty_responses_total": ("counter", "PagerDuty REST responses, by status (error = no response)"),
     "ctxgrab_collection_duration_seconds": ("histogram", "Time to build one incident prompt"),

@@ -320,6 +320,15 @@ class Worker:
             lock = self.queue.note_lock(job.incident_id)
             await anyio.to_thread.run_sync(lock.__enter__)
             try:
+                # Under the lock, the job must still be ours: a run whose lease expired (its
+                # database away for longer than the lease) and was claimed by another replica
+                # would otherwise write the note beside the new holder's run.
+                if not await anyio.to_thread.run_sync(self.queue.renew, job.incident_id, self.lease_s,
+                                                      job.lease_token):
+                    log.warning("incident %s: lease lost before the note was written; its holder writes it",
+                                job.incident_id)
+                    self.metrics.inc("ctxgrab_jobs_abandoned_total", cause="lease_lost")
+                    return
                 result = await upsert_note(self.pd, job.incident_id, content, self.cfg.bot_user_id)
             finally:
                 await anyio.to_thread.run_sync(lock.__exit__, None, None, None)
