@@ -22,8 +22,9 @@ timestamp format in strftime terms (taken from the tool's own
 ``timestamp-format`` where it has one, else written by hand from its regex),
 and a plain ``datetime.strptime`` reference reads the sample's timestamp text
 with it (``%L`` milliseconds, ``%N`` nanoseconds, ``%e``/``%k`` space-padded
-day/hour, ``%s`` epoch seconds, ``%L-epoch`` epoch milliseconds and
-``%N-epoch`` epoch nanoseconds are spelled out here). Year-less layouts take
+day/hour, ``%-d``/``%-I`` unpadded day and 12-hour clock hour, ``%s`` epoch
+seconds, ``%L-epoch`` epoch milliseconds and ``%N-epoch`` epoch nanoseconds are
+spelled out here). Year-less layouts take
 the year of the file's modification time, set to 2026 here. The same reference writes the rewritten timestamps.
 
 Prints one line per layout, the share of layouts right for each of the three
@@ -131,7 +132,8 @@ def load_corpus(root: Path = ROOT) -> list[Layout]:
 
 
 def _strptime_form(fmt: str) -> str:
-    return fmt.replace("%-d", "%d").replace("%L", "%f").replace("%N", "%f").replace("%e", "%d").replace("%k", "%H")
+    return (fmt.replace("%-d", "%d").replace("%-I", "%I").replace("%L", "%f").replace("%N", "%f")
+            .replace("%e", "%d").replace("%k", "%H"))
 
 
 def ref_parse(text: str, fmt: str, year: int = REF_YEAR) -> datetime:
