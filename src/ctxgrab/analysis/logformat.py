@@ -74,8 +74,9 @@ _HMS = r"(?P<H>[012]?\d):(?P<M>[0-5]\d):(?P<S>[0-6]\d)"
 _LAYOUTS: list[tuple[str, str, bool]] = [
     # glog since 0.7 writes the year (I20200308 23:47:32.089828); klog and older glog do not
     ("glog", r"(?P<L>[IWEFD])(?P<Y>(?:19|20)\d\d)(?P<m>[01]\d)(?P<d>[0-3]\d) " + _HMS + _FRAC, False),
+    ("glog-yy", r"(?P<L>[IWEFD])(?P<y>\d\d)(?P<m>[01]\d)(?P<d>[0-3]\d) " + _HMS + _FRAC, False),  # CockroachDB
     ("klog", r"(?P<L>[IWEFD])(?P<m>[01]\d)(?P<d>[0-3]\d) " + _HMS + _FRAC, True),
-    ("iso", r"(?P<Y>(?:19|20)\d\d)(?P<s1>[-/.])(?P<m>[01]?\d)(?P=s1)(?P<d>[0-3]?\d)(?:[T ]+|T?-)" + _HMS + _FRAC
+    ("iso", r"(?P<Y>(?:19|20)\d\d)(?P<s1>[-/.])(?P<m>[01]?\d)(?P=s1)(?P<d>[0-3]?\d)(?:[T ]+|T?-|_)" + _HMS + _FRAC
      + _ZONE, False),
     ("iso-dots", r"(?P<Y>(?:19|20)\d\d)-(?P<m>[01]\d)-(?P<d>[0-3]\d)-(?P<H>[012]\d)\.(?P<M>[0-5]\d)\.(?P<S>[0-6]\d)"
      r"(?:\.(?P<f>\d{1,9}))?", False),
@@ -86,11 +87,11 @@ _LAYOUTS: list[tuple[str, str, bool]] = [
     ("clf", r"(?P<d>[0-3]?\d)/" + _MONRX + r"/(?P<Y>\d{4})[: ]" + _HMS + _FRAC + _ZONE, False),
     ("dmy-name", r"(?P<d>[0-3]?\d)[- ]" + _MONRX + r"[- ](?P<Y>\d{4})[ :]+" + _HMS + _FRAC + _ZONE, False),
     # java.util.logging's SimpleFormatter (Tomcat <= 7): `Jul 30, 2020 3:00:21 PM`, the year before the time
-    ("mdy-name", _MONRX + r"\s+(?P<d>[0-3]?\d),\s+(?P<Y>\d{4}),?\s+" + _HMS + _FRAC + _ZONE, False),
+    ("mdy-name", _MONRX + r"\s+(?P<d>[0-3]?\d),?\s+(?P<Y>\d{4}),?\s+" + _HMS + _FRAC + _ZONE, False),
     ("dm-name", r"(?P<d>[0-3]?\d) " + _MONRX + r"\s+" + _HMS + _FRAC + _ZONE, True),  # Redis 2.x `13 Apr 12:52:30.731`
     ("ctime", _DAYRX + "?" + _MONRX + r"(?:\s+|-)(?P<d>[0-3]?\d),?\s+" + _HMS + _FRAC + _ZONE + r"(?:\s+(?P<Y>\d{4})\b)?"
      + _ZONE.replace("?P<z>", "?P<z2>"), True),
-    ("mdy", r"(?P<m>[01]?\d)/(?P<d>[0-3]?\d)/(?P<Y>\d{4})[ ,:]+" + _HMS + _FRAC + _ZONE, False),
+    ("mdy", r"(?P<m>[0-3]?\d)(?P<s2>[-/.])(?P<d>[0-3]?\d)(?P=s2)(?P<Y>\d{4})[ ,:]+" + _HMS + _FRAC + _ZONE, False),
     ("ymd-short", r"(?P<y>\d\d)/(?P<m>[01]\d)/(?P<d>[0-3]\d)[ ,]+" + _HMS + _FRAC + _ZONE, False),
     ("yymmdd", r"(?P<y>\d\d)(?P<m>[01]\d)(?P<d>[0-3]\d)\s+(?P<H>[012]?\d):?(?P<M>[0-5]\d):?(?P<S>[0-6]\d)(?!\d)"
      + _FRAC, False),
@@ -123,6 +124,12 @@ _LEVEL_WORDS = {
     "FINE": "DEBUG", "FINER": "TRACE", "FINEST": "TRACE", "VERBOSE": "TRACE", "DBG": "DEBUG", "EROR": "ERROR",
     "WRN": "WARN", "INF": "INFO", "FTL": "FATAL", "TRC": "TRACE", "CONFIG": "DEBUG",
     "NOTE": "INFO",  # MySQL's error log: System, Error, Warning, Note
+}
+# Levels only as upper-case header tokens: as words in any case they are message text (`ApplicationContext log`)
+_UPPER_LEVELS = {
+    "LOG": "INFO",  # PostgreSQL's and pgbouncer's informational level (`12 LOG Stats: …`, Vertica `<LOG>`)
+    # supervisord's four-letter codes: CRIT ERRO WARN INFO DEBG TRAC BLAT
+    "ERRO": "ERROR", "DEBG": "DEBUG", "TRAC": "TRACE", "BLAT": "TRACE",
 }
 # PostgreSQL's own words (only with their colon, "LOG:  statement: ..."), DEBUG1..5 included.
 _PG_LEVELS = {"LOG": "INFO", "STATEMENT": "INFO", "DETAIL": "INFO", "HINT": "INFO", "CONTEXT": "INFO",
@@ -234,6 +241,8 @@ def _kind_uncached(tok: str, letters: bool, symbols: bool) -> tuple[str, str | N
             lv = _LETTERS[tok[1]]  # `[I]`, `[W]` (Gitea) in a file with a column of letters
         return ("level" if lv else "bracket"), lv
     lv = level_word(tok) if tok.isalpha() or tok[-1] in ":>)]" or tok[0] in "<(" else None
+    if lv is None and (word := tok.strip("<>()").rstrip(":")) in _UPPER_LEVELS:
+        lv = _UPPER_LEVELS[word]
     if lv and tok.strip("[]<>():").strip().isdigit() and not (tok.rstrip(":")[-1:] in ">)]" and tok[0] in "<(["):
         lv = None  # `(0 slaves)`: a number opening a message, not a severity
     if lv:
@@ -242,6 +251,9 @@ def _kind_uncached(tok: str, letters: bool, symbols: bool) -> tuple[str, str | N
         return "level", _PG_LEVELS[tok[:-1].upper()]
     if letters and tok[0] in _LETTERS and (len(tok) == 1 or tok[1] == "/" and len(tok) > 2):
         return "level", _LETTERS[tok[0]]  # `E`, or logcat's brief `V/Tag(pid):`
+    key, eq, value = tok.partition("=")
+    if eq and value and key.lower() in ("level", "lvl", "severity", "loglevel") and (lv := level_word(value.strip('"'))):
+        return "level", lv  # logfmt's `level=info` after a timestamp that is not logfmt's own (svlogd, runit)
     head, slash, tail = tok.partition("/")
     if slash and len(tail) > 1 and tok.endswith(":") and head.isalpha() and len(head) > 2 and (lv := level_word(head)):
         return "level", lv  # `warning/PluginNotificationTask:` (Icinga 2): the level, then the component
@@ -456,6 +468,8 @@ def _csv_level_col(fields: list[str]) -> int:
 
 
 _SQLSTATE = re.compile(r"[0-9A-Z]{5}$")
+_PG_SEVERITY = re.compile(r"(?<![\w-])(LOG|ERROR|FATAL|PANIC|WARNING|NOTICE|INFO|DEBUG[1-5]?|STATEMENT|DETAIL|HINT|CONTEXT)"
+                          r":  (?=\S)")
 
 
 def _csv_record(row: str, col: int) -> tuple[str | None, str]:
@@ -591,12 +605,12 @@ class LineFormat:
             # `[ INFO 2015-…` (a padded level before the timestamp) counts its bracket with the word after it
             k = self.prefix_tokens
             if self.glued and k:
-                fields = r"(?:\S+\s+){%d}\S*?[:(=]" % (k - 1)
+                fields = r"(?:\S+\s+){%d}\S*?[:(=<]" % (k - 1)
             elif self.prefix_max > k:  # a varying count of fields first (a forwarded-for list in an access log)
                 fields = r"(?:\S+\s+){%d,%d}?" % (k, self.prefix_max)
             else:
                 fields = r"(?:\S+\s+){%d}" % k
-            pre = r"^\s*(?:<(?P<pri>\d{1,3})>(?:1 )?)?(?P<pre>(?:[\[(]\s+)?" + fields + r")[\[(\"]?"
+            pre = r"^\s*(?:<(?P<pri>\d{1,3})>(?:1 )?)?(?P<pre>(?:[\[(]\s+)?" + fields + r")[\[(\"<]?"
             # not followed by more time digits (`:05`); a colon then a field (`…,018::dispatcher`) is a separator
             # (an epoch's colon is a separator: `audit(1485893834.891:18877201)`)
             after = r"(?!\d)" if self.layout == "epoch" else r"(?!\d|:\d)"
@@ -639,6 +653,11 @@ class LineFormat:
             lv, msg = _csv_record(row, self.flags.csv_col)
             return t, level or lv, None, msg
         pos, lv, logger, _ = _header(rest, self.flags)
+        if level is None and lv is None and (pg := _PG_SEVERITY.search(rest, 0, _HEADER_CHARS)):
+            # PostgreSQL's `LEVEL:  message` (two spaces) after a log_line_prefix of any length and shape
+            # (`%m %p %u %d %r %c`, colon-joined `%h(%r):%u@%d:[%p]:`, Azure's key="value" pairs)
+            word = pg.group(1)
+            return t, _LEVEL_WORDS.get(word) or _PG_LEVELS.get(word), logger, rest[pg.end():].strip() or rest.strip()
         msg = rest[pos:].strip()
         if not msg:
             msg = rest.strip()
@@ -831,6 +850,9 @@ def _prefix_words(pre: str) -> list[str]:
 def _prefix_level(pre: str, letters: bool) -> str | None:
     """A level written before the timestamp: `[DEBUG 2015-…`, `=ERROR REPORT==== 21-Apr-2016…`, the service
     wrapper's `INFO   | jvm 1    | 2015/04/28 …`, CUPS's `E [08/Jun/2013:…]` (letters: the file has a column)."""
+    for raw in pre.split():
+        if raw[0] == "[" and raw[-1] == "]" and (lv := _bracket_level(raw)):
+            return lv  # `[error] 2018-08-29T00:00:14.470000Z couchdb@…`: a bracketed level in any case
     for w in _prefix_words(pre):
         if len(w) >= 3 and w.isalpha() and w.isupper() and w in _LEVEL_WORDS:
             # upper case only: a lower-case word there is a field's value (HPC's `switch_module error 1073192214`)
@@ -874,7 +896,7 @@ def _prefix_tokens(line: str, start: int) -> int:
         head = head.split(">", 1)[1].strip()
         if head.startswith("1 ") or head == "1":
             head = head[1:].strip()
-    head = re.sub(r"^[\[(]\s+", "[", head.rstrip("[(\"").strip())
+    head = re.sub(r"^[\[(]\s+", "[", head.rstrip("[(\"<").strip())
     return len(head.split()) if head else 0
 
 
@@ -904,18 +926,28 @@ def infer_format(
         head = ln[:_SEARCH_CHARS]
         seen: set[str] = set()
         for name, rx in compiled:
+            if name in seen:
+                continue
+            # the match must start at a token boundary, or after a field's colon (`INFO::2011-12-07`), not a time's;
+            # one that does not (`nova-api.log.1.2017-05-16_13:53:08 2017-05-16 00:00:00.008`) gives way to the next
             m = rx.search(head)
-            if m is None or name in seen:
+            for _ in range(8):
+                if m is None:
+                    break
+                s = m.start()
+                if s == 0 or head[s - 1] in " \t[(<>|,=\"'" or (
+                        head[s - 1] == ":" and s > 1 and not head[s - 2].isdigit()):
+                    break
+                m = rx.search(head, s + 1)
+            else:
+                m = None
+            if m is None:
                 continue
-            # the match must start at a token boundary, or after a field's colon (`INFO::2011-12-07`), not a time's
             s = m.start()
-            if s > 0 and head[s - 1] not in " \t[(<>|,=\"'" and not (
-                    head[s - 1] == ":" and s > 1 and not head[s - 2].isdigit()):
-                continue
             seen.add(name)
             # glued: the stamp runs on from a field, after its colon, `(` or `=` (`msg=audit(1485893834.891:…)`)
             prev = head[s - 1] if s > 0 else ""
-            glued = prev == ":" or (prev in "(=" and s > 1 and not head[s - 2].isspace() and head[s - 2] not in "[(<=")
+            glued = prev == ":" or (prev in "(=<" and s > 1 and not head[s - 2].isspace() and head[s - 2] not in "[(<=")
             hits[(name, _prefix_tokens(head, s), glued)] += 1
         per_line_best.append(None)
     if not hits:
@@ -943,8 +975,13 @@ def infer_format(
         k2, k2max = _prefix_range(hits, n2, k2, g2)
         fmt.dated = LineFormat(n2, prefix_tokens=k2, prefix_max=k2max, glued=g2, tz=tz, ref=ref)
     if name == "mdy":
-        firsts = [int(m.group("m")) for ln in body if (m := fmt._rx.match(ln))]  # type: ignore[union-attr]
-        if any(x > 12 for x in firsts):
+        # month first (US `11/05/2018`) unless a first field above 12 says otherwise; with dashes or dots
+        # (`19-06-2019`, `29.05.2019`) day first, the European order, unless a second field above 12 does
+        got = [(int(m.group("m")), int(m.group("d")), m.group("s2")) for ln in body
+               if (m := fmt._rx.match(ln))]  # type: ignore[union-attr]
+        if any(a > 12 for a, _, _ in got):
+            fmt.day_first = True
+        elif got and all(sep in "-." for _, _, sep in got) and not any(b > 12 for _, b, _ in got):
             fmt.day_first = True
     rests = []
     prefix_letters = 0
