@@ -459,12 +459,14 @@ def _csv_vote(rows: list[str | None]) -> int:
     return -1
 
 
+def _upper_level(word: str) -> str | None:
+    """The level an upper-case word names, PostgreSQL's own words (LOG, DETAIL, DEBUG1…) included."""
+    return (_LEVEL_WORDS.get(word) or _PG_LEVELS.get(word)) if word.isupper() else None
+
+
 def _csv_level_col(fields: list[str]) -> int:
     """The first of the first 16 fields that is an upper-case level word (PostgreSQL's included), or -1."""
-    for j, f in enumerate(fields[:16]):
-        if f.isupper() and (f in _LEVEL_WORDS or f in _PG_LEVELS):
-            return j
-    return -1
+    return next((j for j, f in enumerate(fields[:16]) if _upper_level(f)), -1)
 
 
 _SQLSTATE = re.compile(r"[0-9A-Z]{5}$")
@@ -477,8 +479,7 @@ def _csv_record(row: str, col: int) -> tuple[str | None, str]:
     fields = _csv_fields(row)
     if len(fields) <= col:
         return None, row.strip()
-    word = fields[col]
-    level = _LEVEL_WORDS.get(word) or _PG_LEVELS.get(word)
+    level = _upper_level(fields[col])
     msg = next((f for f in fields[col + 1:] if f.strip() and not _SQLSTATE.match(f)), "")
     return level, " ".join(msg.split()) or row.strip()
 
@@ -656,8 +657,7 @@ class LineFormat:
         if level is None and lv is None and (pg := _PG_SEVERITY.search(rest, 0, _HEADER_CHARS)):
             # PostgreSQL's `LEVEL:  message` (two spaces) after a log_line_prefix of any length and shape
             # (`%m %p %u %d %r %c`, colon-joined `%h(%r):%u@%d:[%p]:`, Azure's key="value" pairs)
-            word = pg.group(1)
-            return t, _LEVEL_WORDS.get(word) or _PG_LEVELS.get(word), logger, rest[pg.end():].strip() or rest.strip()
+            return t, _upper_level(pg.group(1)), logger, rest[pg.end():].strip() or rest.strip()
         msg = rest[pos:].strip()
         if not msg:
             msg = rest.strip()
@@ -974,23 +974,19 @@ def infer_format(
         n2, k2, g2 = dated
         k2, k2max = _prefix_range(hits, n2, k2, g2)
         fmt.dated = LineFormat(n2, prefix_tokens=k2, prefix_max=k2max, glued=g2, tz=tz, ref=ref)
+    matched = [(ln, m) for ln in body if (m := fmt._rx.match(ln)) is not None]  # type: ignore[union-attr]
     if name == "mdy":
         # month first (US `11/05/2018`) unless a first field above 12 says otherwise; with dashes or dots
         # (`19-06-2019`, `29.05.2019`) day first, the European order, unless a second field above 12 does
-        got = [(int(m.group("m")), int(m.group("d")), m.group("s2")) for ln in body
-               if (m := fmt._rx.match(ln))]  # type: ignore[union-attr]
+        got = [(int(m.group("m")), int(m.group("d")), m.group("s2")) for _, m in matched]
         if any(a > 12 for a, _, _ in got):
             fmt.day_first = True
         elif got and all(sep in "-." for _, _, sep in got) and not any(b > 12 for _, b, _ in got):
             fmt.day_first = True
-    rests = []
-    prefix_letters = 0
-    for ln in body:
-        m = fmt._rx.match(ln)  # type: ignore[union-attr]
-        if m is not None:
-            rests.append(ln[m.end():])
-            prefix_letters += any(len(w) == 1 and w in _LETTERS for w in _prefix_words(m.group("pre")))
+    rests = [ln[m.end():] for ln, m in matched]
+    prefix_letters = sum(1 for _, m in matched
+                         if any(len(w) == 1 and w in _LETTERS for w in _prefix_words(m.group("pre"))))
     fmt.flags = _vote(rests, _Flags())
-    fmt.flags.csv_col = _csv_vote([_csv_row(m, ln) for ln in body if (m := fmt._rx.match(ln))])  # type: ignore[union-attr]
+    fmt.flags.csv_col = _csv_vote([_csv_row(m, ln) for ln, m in matched])
     fmt.flags.prefix_letters = k > 0 and prefix_letters >= 0.6 * len(rests)
     return fmt
